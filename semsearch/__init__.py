@@ -1,0 +1,49 @@
+"""semsearch: semantic image search over MS-COCO.
+
+Type "a dog catching a frisbee on the beach" and get the COCO images that match, ranked.
+
+Each capstone team task has one module:
+
+========================  =========================================================
+``semsearch.coco``        COCO caption files: images, captions, urls
+``semsearch.descriptors`` image descriptor pickles ``{coco_id: (1, D)}``
+``semsearch.dataset``     captions joined with descriptors; splits by image
+``semsearch.glove``       GloVe-50 word vectors (gensim ``KeyedVectors``)
+``semsearch.text``        ``se_text``: IDF-weighted GloVe sentence embeddings
+``semsearch.model``       ``se_image``: the MyNN ``Autoembedder``
+``semsearch.triples``     (caption, good image, bad image) triples
+``semsearch.loss``        margin ranking loss and accuracy
+``semsearch.train``       the MyGrad training loop
+``semsearch.database``    embedded images and top-k search
+``semsearch.evaluate``    Recall@K, median rank, MRR
+``semsearch.display``     matplotlib grids of images by COCO id
+``semsearch.features``    ResNet18 descriptors (needs ``pip install semsearch[features]``)
+========================  =========================================================
+"""
+from .coco import CocoCaptions, UnknownIdError
+from .dataset import CaptionedImages, join, kfold_images, split_images
+from .descriptors import Descriptors
+from .loss import loss_accuracy
+from .model import Autoembedder
+from .text import TextEmbedder, UnknownQueryError, tokenize
+from .train import History, train
+from .triples import make_triples
+
+__version__ = "0.1.0"
+__all__ = [
+    "Autoembedder",
+    "CaptionedImages",
+    "CocoCaptions",
+    "Descriptors",
+    "History",
+    "TextEmbedder",
+    "UnknownIdError",
+    "UnknownQueryError",
+    "join",
+    "kfold_images",
+    "loss_accuracy",
+    "make_triples",
+    "split_images",
+    "tokenize",
+    "train",
+]

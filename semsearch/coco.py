@@ -1,0 +1,188 @@
+"""COCO captions: which images there are, their captions, and where their pictures live.
+
+Team task: *organise the COCO data*. One or more official caption files
+(``captions_train2014.json``, ``captions_val2017.json``, ...) are read with pycocotools
+and merged into one :class:`CocoCaptions`.
+
+Example
+-------
+>>> coco = CocoCaptions.load("data/coco/annotations/captions_val2017.json")  # doctest: +SKIP
+>>> coco.captions_of(139)[0]                                                   # doctest: +SKIP
+'A woman stands in the dining area at the table.'
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Sequence, Union
+
+import numpy as np
+
+from .paths import require_file
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class UnknownIdError(KeyError):
+    """An image or caption id that the loaded caption files do not contain."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What a caption file says about one image."""
+
+    id: int
+    file_name: str
+    coco_url: str
+
+
+class CocoCaptions:
+    """Captions of COCO images, merged from one or more caption files.
+
+    Parameters
+    ----------
+    images : dict[int, ImageInfo]
+    captions : dict[int, tuple[int, str]]
+        caption id -> (image id, caption text).
+
+    Attributes
+    ----------
+    image_ids : numpy.ndarray, shape (N_images,), int64, sorted
+    caption_ids : numpy.ndarray, shape (N_captions,), int64, sorted
+    """
+
+    def __init__(self, images: Dict[int, ImageInfo], captions: Dict[int, tuple]):
+        self._images = dict(images)
+        self._captions = dict(captions)
+        self._caption_ids_of: Dict[int, List[int]] = {i: [] for i in self._images}
+        for caption_id in sorted(self._captions):
+            image_id = self._captions[caption_id][0]
+            if image_id not in self._caption_ids_of:
+                raise ValueError(f"caption {caption_id} belongs to image {image_id}, which is not listed")
+            self._caption_ids_of[image_id].append(caption_id)
+        self.image_ids = np.array(sorted(self._images), dtype=np.int64)
+        self.caption_ids = np.array(sorted(self._captions), dtype=np.int64)
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, *caption_files: PathLike) -> "CocoCaptions":
+        """Read and merge COCO caption files (pycocotools ``COCO``).
+
+        An id present in two files must describe the same image or caption there.
+
+        Raises
+        ------
+        FileNotFoundError
+            A file does not exist.
+        ValueError
+            A file is not a COCO captions file, or two files disagree about an id.
+        """
+        if not caption_files:
+            raise ValueError("give at least one COCO captions file")
+        images: Dict[int, ImageInfo] = {}
+        captions: Dict[int, tuple] = {}
+        for path in caption_files:
+            coco = _read_coco(path)
+            for image in coco.dataset["images"]:
+                info = ImageInfo(int(image["id"]), image.get("file_name", ""), image.get("coco_url", ""))
+                if images.setdefault(info.id, info) != info:
+                    raise ValueError(f"image {info.id} is described differently in {path}")
+            for ann in coco.dataset["annotations"]:
+                entry = (int(ann["image_id"]), str(ann["caption"]))
+                if captions.setdefault(int(ann["id"]), entry) != entry:
+                    raise ValueError(f"caption {ann['id']} differs in {path}")
+        return cls(images, captions)
+
+    # ------------------------------------------------------------------ lookups
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def __repr__(self) -> str:
+        return f"CocoCaptions({len(self.image_ids)} images, {len(self.caption_ids)} captions)"
+
+    def caption(self, caption_id: int) -> str:
+        """The text of one caption."""
+        return self._caption_entry(caption_id)[1]
+
+    def image_of(self, caption_id: int) -> int:
+        """The COCO id of the image a caption describes."""
+        return self._caption_entry(caption_id)[0]
+
+    def caption_ids_of(self, image_id: int) -> List[int]:
+        """The caption ids of one image, ascending."""
+        self._image_info(image_id)
+        return list(self._caption_ids_of[int(image_id)])
+
+    def captions_of(self, image_id: int) -> List[str]:
+        """The caption texts of one image."""
+        return [self._captions[c][1] for c in self.caption_ids_of(image_id)]
+
+    def coco_url(self, image_id: int) -> str:
+        """Where cocodataset.org serves the image."""
+        return self._image_info(image_id).coco_url
+
+    def file_name(self, image_id: int) -> str:
+        """The image's file name in its COCO release (e.g. ``000000000139.jpg``)."""
+        return self._image_info(image_id).file_name
+
+    def captions(self, caption_ids: Iterable[int]) -> List[str]:
+        """Texts of many captions, in the order given."""
+        return [self.caption(c) for c in caption_ids]
+
+    def images_of(self, caption_ids: Iterable[int]) -> np.ndarray:
+        """Image ids of many captions, shape (N,)."""
+        return np.array([self.image_of(c) for c in caption_ids], dtype=np.int64)
+
+    def caption_ids_of_images(self, image_ids: Iterable[int]) -> np.ndarray:
+        """All caption ids of the given images, shape (N_captions,), ascending."""
+        ids = [c for i in image_ids for c in self.caption_ids_of(i)]
+        return np.array(sorted(ids), dtype=np.int64)
+
+    def subset(self, image_ids: Iterable[int]) -> "CocoCaptions":
+        """Only these images and their captions."""
+        keep = {int(i) for i in image_ids}
+        for i in keep:
+            self._image_info(i)
+        images = {i: info for i, info in self._images.items() if i in keep}
+        captions = {c: e for c, e in self._captions.items() if e[0] in keep}
+        return CocoCaptions(images, captions)
+
+    # ------------------------------------------------------------------ helpers
+    def _image_info(self, image_id: int) -> ImageInfo:
+        try:
+            return self._images[int(image_id)]
+        except KeyError:
+            raise UnknownIdError(f"unknown COCO image id {image_id}") from None
+
+    def _caption_entry(self, caption_id: int) -> tuple:
+        try:
+            return self._captions[int(caption_id)]
+        except KeyError:
+            raise UnknownIdError(f"unknown COCO caption id {caption_id}") from None
+
+
+def _read_coco(path: PathLike):
+    """Load a captions file with pycocotools, quietly, with clear errors."""
+    from pycocotools.coco import COCO
+
+    path = require_file(path, "COCO captions file")
+    try:
+        with open(path, encoding="utf-8") as f:
+            dataset = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON: {e}") from None
+    if not isinstance(dataset, dict) or not {"images", "annotations"} <= dataset.keys():
+        raise ValueError(f"{path} is not a COCO captions file (needs 'images' and 'annotations')")
+    if dataset["annotations"] and "caption" not in dataset["annotations"][0]:
+        raise ValueError(f"{path} has annotations without captions (instances or keypoints file?)")
+    coco = COCO()
+    coco.dataset = dataset
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
+        coco.createIndex()
+    return coco

