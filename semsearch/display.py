@@ -1,0 +1,302 @@
+"""Show search results: a grid of COCO images with their ids, scores and captions.
+
+Images are looked up by COCO id (an ``int``), first in a local image folder, then in a
+download cache, and finally downloaded from their ``coco_url`` (once; later calls read the
+cache). A missing or broken image does not crash :func:`show_images`: its cell shows a
+short message instead of the picture.
+
+matplotlib's backend is not chosen here: ``pyplot`` is imported only when a figure is made,
+so a notebook, a script or a test can pick its own backend first.
+
+Examples
+--------
+>>> ids, scores = [139, 790, 802], [0.81, 0.77, 0.52]                 # doctest: +SKIP
+>>> fig = show_images(ids, scores, query="a dog on a couch",
+...                   image_dir="data/coco/images")
+>>> save_figure(fig, "results.png")
+"""
+from __future__ import annotations
+
+import io
+import math
+import os
+import textwrap
+import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping, Optional, Sequence, Union
+
+import numpy as np
+from PIL import Image
+
+from semsearch._io import atomic_write
+
+if TYPE_CHECKING:  # only for type hints; importing pyplot here could fix the backend
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: Where downloaded images are kept when no ``cache_dir`` is given.
+DEFAULT_CACHE_DIR = Path("~/.cache/semsearch/images")
+
+#: Seconds to wait for an image server before giving up.
+DOWNLOAD_TIMEOUT = 10.0
+
+
+class ImageNotFoundError(FileNotFoundError):
+    """An image could not be found locally, downloaded, or read as an image."""
+
+
+# --------------------------------------------------------------------------- image lookup
+
+
+def image_file_name(coco_id: int) -> str:
+    """Return the file name used for a COCO image: its id as 12 digits plus ``.jpg``.
+
+    >>> image_file_name(139)
+    '000000000139.jpg'
+    """
+    return f"{int(coco_id):012d}.jpg"
+
+
+def find_local_image(coco_id: int, image_dir: PathLike) -> Optional[Path]:
+    """Return the path of image ``coco_id`` in ``image_dir``, or ``None`` if it is not there.
+
+    Both naming schemes are recognised: ``000000000139.jpg`` (COCO 2017) and
+    ``COCO_train2014_000000000139.jpg`` / ``COCO_val2014_000000000139.jpg`` (COCO 2014).
+    """
+    image_dir = Path(image_dir)
+    plain = image_dir / image_file_name(coco_id)
+    if plain.is_file():
+        return plain
+    matches = sorted(image_dir.glob(f"*_{image_file_name(coco_id)}"))
+    return matches[0] if matches else None
+
+
+def load_image(
+    coco_id: int,
+    *,
+    image_dir: Optional[PathLike] = None,
+    cache_dir: Optional[PathLike] = None,
+    url: Optional[str] = None,
+) -> Image.Image:
+    """Load COCO image ``coco_id`` as an RGB picture.
+
+    Looks in this order:
+
+    1. ``image_dir`` (if given): ``<12-digit id>.jpg`` or ``*_<12-digit id>.jpg``;
+    2. ``cache_dir`` (default ``~/.cache/semsearch/images``): ``<12-digit id>.jpg``;
+    3. ``url`` (if given): downloads it once into ``cache_dir``, then reads it from there.
+
+    Parameters
+    ----------
+    coco_id : int
+        The COCO image id, e.g. ``139``.
+    image_dir : path, optional
+        Folder with the COCO images.
+    cache_dir : path, optional
+        Folder for downloaded images (created when needed).
+    url : str, optional
+        Where to download the image from (its ``coco_url`` in the captions JSON).
+
+    Returns
+    -------
+    PIL.Image.Image
+        The picture in mode ``"RGB"``; ``np.asarray(img)`` has shape ``(height, width, 3)``.
+
+    Raises
+    ------
+    ImageNotFoundError
+        If there is no local file and no ``url``, the download fails, or the file is not a
+        readable image. The message names the id and where it looked.
+
+    Examples
+    --------
+    >>> img = load_image(139, image_dir="data/coco/images")          # doctest: +SKIP
+    >>> np.asarray(img).shape
+    (426, 640, 3)
+    """
+    coco_id = int(coco_id)
+    if image_dir is not None:
+        path = find_local_image(coco_id, image_dir)
+        if path is not None:
+            return _read_image(path, coco_id)
+
+    cache_dir = Path(cache_dir if cache_dir is not None else DEFAULT_CACHE_DIR).expanduser()
+    cached = cache_dir / image_file_name(coco_id)
+    if cached.is_file():
+        return _read_image(cached, coco_id)
+
+    if url is None:
+        where = f"{image_dir} or {cache_dir}" if image_dir is not None else str(cache_dir)
+        raise ImageNotFoundError(f"image {coco_id} not found in {where} (and no url given)")
+
+    _download(url, cached, coco_id)
+    return _read_image(cached, coco_id)
+
+
+def _read_image(path: Path, coco_id: int) -> Image.Image:
+    """Open ``path`` as an RGB image, or raise ImageNotFoundError if it is not one."""
+    try:
+        with Image.open(path) as img:
+            return img.convert("RGB")  # convert() reads all pixels, so the file can close
+    except (OSError, ValueError) as err:
+        raise ImageNotFoundError(f"image {coco_id}: {path} is not a readable image ({err})") from err
+
+
+def _download(url: str, dest: Path, coco_id: int) -> None:
+    """Download ``url`` to ``dest``, keeping it only if it is a readable image."""
+    request = urllib.request.Request(url, headers={"User-Agent": "semsearch"})
+    try:
+        with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response:
+            data = response.read()
+    except (OSError, ValueError) as err:  # URLError, HTTPError and timeouts are OSErrors
+        raise ImageNotFoundError(f"image {coco_id} could not be downloaded from {url} ({err})") from err
+
+    try:  # check before caching, so an error page never ends up in the cache
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+    except (OSError, ValueError) as err:
+        raise ImageNotFoundError(f"image {coco_id}: {url} did not return a readable image ({err})") from err
+
+    with atomic_write(dest, "wb") as f:
+        f.write(data)
+
+
+# --------------------------------------------------------------------------- the grid
+
+
+def show_images(
+    image_ids: Sequence[int],
+    scores: Optional[Sequence[float]] = None,
+    *,
+    captions: Optional[Sequence[Optional[str]]] = None,
+    query: Optional[str] = None,
+    image_dir: Optional[PathLike] = None,
+    cache_dir: Optional[PathLike] = None,
+    urls: Optional[Mapping[int, str]] = None,
+    ncols: int = 3,
+    figsize: Optional[tuple[float, float]] = None,
+    ax_size: float = 3.0,
+) -> "Figure":
+    """Show images in a grid, each titled with its id (and score), optionally captioned.
+
+    Parameters
+    ----------
+    image_ids : sequence of int, shape (N,)
+        COCO image ids, in the order to show them (e.g. best match first).
+    scores : sequence of float, shape (N,), optional
+        A score per image, shown in the title as ``"139  0.812"``.
+    captions : sequence of str or None, shape (N,), optional
+        A caption per image, wrapped and shown under it.
+    query : str, optional
+        Shown as the figure's title.
+    image_dir, cache_dir : path, optional
+        Where to look for images (see :func:`load_image`).
+    urls : mapping int -> str, optional
+        Download address per id, e.g. ``{i: coco.coco_url(i) for i in ids}``.
+    ncols : int
+        Images per row (at most N are used). Rows: ``ceil(N / ncols)``.
+    figsize : (float, float), optional
+        Figure size in inches; by default about ``ax_size`` inches per image.
+    ax_size : float
+        Size of one grid cell in inches, used when ``figsize`` is not given.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure; it is not shown (call ``plt.show()`` or :func:`save_figure`).
+        An image that cannot be loaded shows a message in its cell instead.
+
+    Raises
+    ------
+    ValueError
+        If there are no ids, ``scores`` or ``captions`` have a different length than
+        ``image_ids``, or ``ncols < 1``.
+
+    Examples
+    --------
+    >>> fig = show_images([139, 790], [0.81, 0.77], query="a kitchen",
+    ...                   image_dir="data/coco/images")                 # doctest: +SKIP
+    >>> fig.savefig("results.png")                                     # doctest: +SKIP
+    """
+    import matplotlib.pyplot as plt  # here, not at module level: the caller picks the backend
+
+    ids = [int(i) for i in image_ids]
+    n = len(ids)
+    if n == 0:
+        raise ValueError("no images to show")
+    if scores is not None and len(scores) != n:
+        raise ValueError(f"got {len(scores)} scores for {n} image ids; they must match")
+    if captions is not None and len(captions) != n:
+        raise ValueError(f"got {len(captions)} captions for {n} image ids; they must match")
+    if ncols < 1:
+        raise ValueError(f"ncols must be at least 1, got {ncols}")
+
+    ncols = min(ncols, n)
+    nrows = math.ceil(n / ncols)
+    wrap_width = max(10, int(ax_size * 13))  # about 13 characters per inch at font size 9
+    wrapped = [textwrap.fill(c, wrap_width) if c else "" for c in (captions or [""] * n)]
+
+    if figsize is None:
+        caption_lines = max(text.count("\n") + 1 if text else 0 for text in wrapped)
+        row_height = ax_size + 0.3 + 0.16 * caption_lines  # image + title + caption
+        figsize = (ax_size * ncols, row_height * nrows + (0.4 if query else 0.0))
+
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False, layout="constrained")
+    flat_axes = axes.ravel()
+    for k, coco_id in enumerate(ids):
+        ax = flat_axes[k]
+        url = urls.get(coco_id) if urls is not None else None
+        try:
+            img = load_image(coco_id, image_dir=image_dir, cache_dir=cache_dir, url=url)
+            ax.imshow(np.asarray(img))
+        except ImageNotFoundError as err:
+            _show_message(ax, textwrap.fill(str(err), wrap_width))
+        title = str(coco_id) if scores is None else f"{coco_id}  {float(scores[k]):.3f}"
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel(wrapped[k], fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in flat_axes[n:]:
+        ax.set_visible(False)
+    if query:
+        fig.suptitle(query, fontsize=12)
+    return fig
+
+
+def _show_message(ax: "Axes", message: str) -> None:
+    """Write ``message`` in the middle of an empty axes (used in place of a missing image)."""
+    ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=8, color="dimgray",
+            transform=ax.transAxes)
+    ax.set_facecolor("whitesmoke")
+
+
+def save_figure(fig: "Figure", path: PathLike, *, dpi: Optional[float] = None) -> Path:
+    """Save ``fig`` as a PNG file, atomically (never a half-written file).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure, e.g. from :func:`show_images`.
+    path : path
+        Where to write the PNG; parent folders are created.
+    dpi : float, optional
+        Resolution; by default the figure's own.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Examples
+    --------
+    >>> save_figure(show_images([139], image_dir="data/coco/images"), "one.png")  # doctest: +SKIP
+    PosixPath('one.png')
+    """
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    path = Path(path)
+    with atomic_write(path, "wb") as f:
+        f.write(buffer.getvalue())
+    return path
