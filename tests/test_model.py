@@ -1,0 +1,150 @@
+import mygrad as mg
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from semsearch.model import Autoembedder, l2_normalize_rows
+from semsearch.train import similarities
+
+
+def test_output_shape_and_unit_rows():
+    model = Autoembedder(512, seed=0)
+    out = model(np.random.default_rng(0).normal(size=(7, 512)).astype(np.float32))
+    assert isinstance(out, mg.Tensor)
+    assert out.shape == (7, 50)
+    np.testing.assert_allclose(np.linalg.norm(out.data, axis=1), 1, rtol=1e-5)
+
+
+def test_single_descriptor_is_one_row():
+    model = Autoembedder(8, 4, seed=0)
+    assert model(np.ones(8)).shape == (1, 4)
+
+
+def test_each_row_is_normalised_by_its_own_norm():
+    # scaling one row must not change the others (normalising by the batch norm would)
+    x = np.random.default_rng(1).normal(size=(3, 5))
+    y = x.copy()
+    y[0] *= 100
+    np.testing.assert_allclose(l2_normalize_rows(x)[1:], l2_normalize_rows(y)[1:], rtol=1e-6)
+    np.testing.assert_allclose(l2_normalize_rows(mg.tensor(x)).data, x / np.linalg.norm(x, axis=1, keepdims=True))
+
+
+def test_seed_gives_same_weights_and_leaves_global_rng_alone():
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    a, b, c = Autoembedder(64, seed=7), Autoembedder(64, seed=7), Autoembedder(64, seed=8)
+    np.testing.assert_array_equal(np.random.get_state()[1], before)
+    np.testing.assert_array_equal(a.dense.weight.data, b.dense.weight.data)
+    assert not np.array_equal(a.dense.weight.data, c.dense.weight.data)
+
+
+def test_glorot_normal_scale():
+    weight = Autoembedder(2000, 50, seed=0).dense.weight.data
+    assert weight.shape == (2000, 50) and weight.dtype == np.float32
+    assert weight.std() == pytest.approx(np.sqrt(2 / (2000 + 50)), rel=0.02)
+
+
+def test_embed_equals_the_graph_forward():
+    model = Autoembedder(32, seed=0)
+    x = np.random.default_rng(0).normal(size=(10, 32)).astype(np.float32)
+    np.testing.assert_allclose(model.embed(x, batch_size=3), model(x).data, rtol=1e-5, atol=1e-6)
+
+
+def hand_derived_gradient(weight, bias, captions, good, bad, margin):
+    """dLoss/dW and dLoss/db of the training step, derived by hand in NumPy."""
+    n = len(captions)
+    x = np.concatenate([good, bad])
+    z = x @ weight + bias
+    norm = np.linalg.norm(z, axis=1, keepdims=True)
+    e = z / norm
+    c = np.concatenate([captions, captions])
+    s = np.sum(e * c, axis=1)
+    active = (margin - (s[:n] - s[n:])) > 0
+    ds = np.concatenate([-1.0 * active, 1.0 * active]) / n
+    de = ds[:, None] * c
+    dz = (de - e * np.sum(e * de, axis=1, keepdims=True)) / norm
+    return x.T @ dz, dz.sum(axis=0, keepdims=True)
+
+
+def test_training_gradient_matches_hand_derivation_and_finite_differences():
+    from semsearch.loss import loss_accuracy
+
+    rng = np.random.default_rng(3)
+    model = Autoembedder(6, 4, seed=0)
+    model.dense.weight.data = model.dense.weight.data.astype(np.float64)
+    model.dense.bias.data = rng.normal(size=(1, 4))
+    captions = l2_normalize_rows(rng.normal(size=(5, 4)))
+    good, bad = rng.normal(size=(5, 6)), rng.normal(size=(5, 6))
+    margin = 1.0
+    sim_good, sim_bad = similarities(model, captions, good, bad)
+    loss, _ = loss_accuracy(sim_good, sim_bad, margin)
+    loss.backward()
+    weight, bias = model.dense.weight.data.copy(), model.dense.bias.data.copy()
+    hand_w, hand_b = hand_derived_gradient(weight, bias, captions, good, bad, margin)
+    np.testing.assert_allclose(model.dense.weight.grad, hand_w, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(model.dense.bias.grad, hand_b, rtol=1e-5, atol=1e-8)
+
+    def loss_at(w):
+        e = l2_normalize_rows(np.concatenate([good, bad]) @ w + bias)
+        s = np.sum(e * np.concatenate([captions, captions]), axis=1)
+        return np.mean(np.maximum(0, margin - (s[:5] - s[5:])))
+
+    eps, numeric = 1e-6, np.zeros_like(weight)
+    for idx in np.ndindex(weight.shape):
+        step = np.zeros_like(weight)
+        step[idx] = eps
+        numeric[idx] = (loss_at(weight + step) - loss_at(weight - step)) / (2 * eps)
+    np.testing.assert_allclose(hand_w, numeric, atol=1e-7)
+
+
+def test_save_load_round_trip(tmp_path):
+    model = Autoembedder(16, seed=3)
+    model.save(tmp_path / "m.npz")
+    loaded = Autoembedder.load(tmp_path / "m.npz")
+    x = np.random.default_rng(0).normal(size=(4, 16))
+    np.testing.assert_array_equal(loaded.embed(x), model.embed(x))
+    assert (loaded.input_dim, loaded.output_dim) == (16, 50)
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "m.npz"
+    Autoembedder(16, seed=0).save(path)
+    before = path.read_bytes()
+
+    def broken_savez(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", broken_savez)
+    with pytest.raises(OSError):
+        Autoembedder(16, seed=1).save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="model file"):
+        Autoembedder.load(tmp_path / "missing.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a semsearch model"):
+        Autoembedder.load(tmp_path / "junk.npz")
+    np.savez(tmp_path / "shapes.npz", format="semsearch-autoembedder-1", weight=np.zeros((4, 3)), bias=np.zeros((1, 5)))
+    with pytest.raises(ValueError, match="bias"):
+        Autoembedder.load(tmp_path / "shapes.npz")
+
+
+@pytest.mark.parametrize(
+    "x, message",
+    [(np.zeros((3, 7)), r"shape \(N, 8\)"), (np.zeros((2, 2, 8)), r"shape \(N, 8\)"), (np.full((1, 8), np.nan), "NaN")],
+)
+def test_bad_descriptors_are_clear_errors(x, message):
+    with pytest.raises(ValueError, match=message):
+        Autoembedder(8, seed=0)(x)
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 20), d=st.integers(1, 30), seed=st.integers(0, 1000))
+def test_rows_are_unit_for_any_input(n, d, seed):
+    x = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
+    out = Autoembedder(d, 5, seed=seed).embed(x)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1, rtol=1e-4)
