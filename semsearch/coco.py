@@ -179,7 +179,7 @@ def _read_coco(path: PathLike):
         raise ValueError(f"{path} is not valid JSON: {e}") from None
     if not isinstance(dataset, dict) or not {"images", "annotations"} <= dataset.keys():
         raise ValueError(f"{path} is not a COCO captions file (needs 'images' and 'annotations')")
-    if dataset["annotations"] and "caption" not in dataset["annotations"][0]:
+    if any(not isinstance(a, dict) or "caption" not in a for a in dataset["annotations"]):
         raise ValueError(f"{path} has annotations without captions (instances or keypoints file?)")
     coco = COCO()
     coco.dataset = dataset

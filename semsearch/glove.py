@@ -70,12 +70,14 @@ def _load_text(path: str):
     cache = text_file.with_name(text_file.name + ".kv")
     if cache.is_file() and cache.stat().st_mtime >= text_file.stat().st_mtime:
         return KeyedVectors.load(str(cache), mmap="r")
-    with open(text_file, encoding="utf-8") as f:
-        first = f.readline().split()
-    has_header = len(first) == 2 and all(t.isdigit() for t in first)
     try:
+        with open(text_file, encoding="utf-8") as f:
+            first = f.readline().split()
+        if not first:
+            raise ValueError("its first line is empty")
+        has_header = len(first) == 2 and all(t.isdigit() for t in first)
         glove = KeyedVectors.load_word2vec_format(str(text_file), binary=False, no_header=not has_header)
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, EOFError) as e:
         raise ValueError(f"{text_file} is not a GloVe / word2vec text file: {e}") from None
     try:  # the cache is an optimisation: a read-only folder just means slower loads
         with atomic_write(cache, "wb") as f:
