@@ -109,9 +109,7 @@ def kfold_images(image_ids, n_folds: int = 5, seed: int = 0) -> Iterator[Tuple[n
     Every image is in exactly one validation fold; fold sizes differ by at most one.
     """
     image_ids = np.unique(np.asarray(image_ids, dtype=np.int64))
-    if not 2 <= n_folds <= len(image_ids):
+    if not 2 <= n_folds <= len(image_ids):  # checked now, not at the first iteration
         raise ValueError(f"n_folds must lie in [2, {len(image_ids)}], got {n_folds}")
     folds: List[np.ndarray] = np.array_split(np.random.default_rng(seed).permutation(image_ids), n_folds)
-    for k in range(n_folds):
-        train = np.concatenate([f for j, f in enumerate(folds) if j != k])
-        yield np.sort(train), np.sort(folds[k])
+    return ((np.sort(np.concatenate(folds[:k] + folds[k + 1 :])), np.sort(folds[k])) for k in range(n_folds))

@@ -55,8 +55,14 @@ class Descriptors:
     def __init__(self, mapping: Mapping[int, object]):
         if len(mapping) == 0:
             raise ValueError("no descriptors given")
-        ids = sorted(int(i) for i in mapping)
-        rows = [_to_numpy(mapping[i], i) for i in ids]
+        try:
+            pairs = sorted(((int(key), value) for key, value in mapping.items()), key=lambda pair: pair[0])
+        except (TypeError, ValueError):
+            raise ValueError("descriptor keys must be COCO image ids (integers)") from None
+        ids = [i for i, _ in pairs]
+        if len(set(ids)) != len(ids):
+            raise ValueError("two descriptor keys name the same COCO id")
+        rows = [_to_numpy(value, i) for i, value in pairs]
         dims = {row.shape[0] for row in rows}
         if len(dims) != 1:
             raise ValueError(f"descriptors have different sizes: {sorted(dims)}")

@@ -10,10 +10,10 @@ so a notebook, a script or a test can pick its own backend first.
 
 Examples
 --------
->>> ids, scores = [139, 790, 802], [0.81, 0.77, 0.52]                 # doctest: +SKIP
+>>> ids, scores = [139, 790, 802], [0.81, 0.77, 0.52]
 >>> fig = show_images(ids, scores, query="a dog on a couch",
-...                   image_dir="data/coco/images")
->>> save_figure(fig, "results.png")
+...                   image_dir="data/coco/images")                 # doctest: +SKIP
+>>> save_figure(fig, "results.png")                                # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -113,7 +113,7 @@ def load_image(
     Examples
     --------
     >>> img = load_image(139, image_dir="data/coco/images")          # doctest: +SKIP
-    >>> np.asarray(img).shape
+    >>> np.asarray(img).shape                                        # doctest: +SKIP
     (426, 640, 3)
     """
     coco_id = int(coco_id)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import os
-import string
+import re
 from collections import Counter
 from typing import Dict, Iterable, List, Optional, Sequence, Union
 
@@ -33,7 +33,7 @@ from ._io import atomic_write
 from .paths import require_file
 
 PathLike = Union[str, "os.PathLike[str]"]
-_DELETE_PUNCTUATION = str.maketrans("", "", string.punctuation)
+_PUNCTUATION = re.compile(r"[^\w\s]|_")  # any Unicode punctuation or symbol, e.g. ' - ’ — $
 
 
 class UnknownQueryError(ValueError):
@@ -45,10 +45,12 @@ def tokenize(text: str) -> List[str]:
 
     >>> tokenize("A dog's frisbee-catch, on the BEACH!")
     ['a', 'dogs', 'frisbeecatch', 'on', 'the', 'beach']
+    >>> tokenize("the dog’s “ball” — red")
+    ['the', 'dogs', 'ball', 'red']
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
-    return text.lower().translate(_DELETE_PUNCTUATION).split()
+    return _PUNCTUATION.sub("", text.lower()).split()
 
 
 def inverse_document_frequency(texts: Iterable[str]) -> Dict[str, float]:
@@ -122,10 +124,12 @@ class TextEmbedder:
         return [t for t in tokenize(text) if t in self.vocabulary]
 
     def check_known(self, text: str) -> None:
-        """Raise :class:`UnknownQueryError` if no word of ``text`` is known."""
-        if self.known_words(text):
+        """Raise :class:`UnknownQueryError` if ``text`` embeds to the zero vector."""
+        if np.any(self(text)):
             return
         tokens = tokenize(text)
+        if self.known_words(text):
+            raise UnknownQueryError(f"cannot embed {text!r}: its known words {self.known_words(text)} all have weight 0")
         if not tokens:
             raise UnknownQueryError(f"cannot embed {text!r}: it has no words")
         raise UnknownQueryError(
