@@ -37,7 +37,7 @@ from typing import Iterable, NamedTuple, Optional, Union
 
 import numpy as np
 from PIL import Image
-from tqdm.auto import tqdm
+from tqdm import tqdm  # not tqdm.auto: that warns in Jupyter without ipywidgets
 
 from semsearch._io import atomic_write
 from semsearch.descriptors import Descriptors

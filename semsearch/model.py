@@ -78,6 +78,17 @@ class Autoembedder:
         """The weight (D, 50) and bias (1, 50), for a MyNN optimizer."""
         return self.dense.parameters
 
+    def unlock(self) -> None:
+        """Make the weights writable again, for an optimizer.
+
+        MyGrad keeps a tensor's memory read-only while a graph that used it is alive, e.g.
+        ``out = model(x)`` left in a notebook cell. :func:`semsearch.train.train` calls this
+        first, so such a leftover graph cannot make the optimizer step fail.
+        """
+        for parameter in self.parameters:
+            if not parameter.data.flags.writeable:
+                parameter.data = parameter.data.copy()
+
     def __call__(self, descriptors) -> mg.Tensor:
         """Embed descriptors: (N, D) -> (N, 50) MyGrad tensor with unit rows; (D,) -> (1, 50)."""
         descriptors = self.check_input(descriptors)

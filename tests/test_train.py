@@ -108,6 +108,8 @@ def test_model_and_data_sizes_must_agree(synthetic):
     data, embedder = synthetic
     with pytest.raises(ValueError, match="64-d"):
         train(Autoembedder(512), data, embedder, data.image_ids, progress=False)
+    with pytest.raises(ValueError, match="text embedder 50-d"):
+        train(Autoembedder(64, 384), data, embedder, data.image_ids, progress=False)
 
 
 def test_real_data_five_fold_quality(real_data):
@@ -135,3 +137,14 @@ def test_real_data_five_fold_quality(real_data):
     print(f"5-fold: R@1 {recall_1:.3f} R@10 {recall_10:.3f} (chance R@10 {chance_10:.3f}), defaults {DEFAULTS}")
     assert recall_1 >= 0.20
     assert recall_10 >= 0.75
+
+
+def test_a_leftover_graph_does_not_block_training(synthetic):
+    """`out = model(x)` kept alive (as in a notebook cell) locks the weights in MyGrad."""
+    data, embedder = synthetic
+    model = Autoembedder(data.descriptors.dim, seed=0)
+    leftover = model(data.descriptors.vectors[:3])
+    before = model.dense.weight.data.copy()
+    train(model, data, embedder, data.image_ids, epochs=1, progress=False)
+    assert not np.array_equal(model.dense.weight.data, before)
+    assert leftover.shape == (3, 50)
