@@ -1,0 +1,297 @@
+"""Image -> image search: the database images most similar to a given image.
+
+Two notions of "similar", chosen with ``space``:
+
+- ``"descriptor"``: cosine similarity of the raw CNN descriptors (what the image
+  *looks like* to the network: colours, textures, shapes).
+- ``"learned"``: cosine similarity in the 50-d space of the trained ``Autoembedder``,
+  where images sit near the captions that describe them (what the image is *about*).
+
+The query is a COCO id of a described image, an image file, a PIL image, or a
+descriptor array. An image that has no descriptor yet is described with ResNet18 by
+:func:`semsearch.features.describe` (needs ``pip install semsearch[features]``). Its
+descriptor must have the same size as the database's: a 512-d ResNet18 vector cannot be
+compared with 1280-d EfficientNet ones, and the error says so.
+
+Example
+-------
+>>> ids, scores = similar_images(139, descriptors, k=3)                          # doctest: +SKIP
+>>> ids, scores = similar_images(139, descriptors, k=3, space="learned", database=database)  # doctest: +SKIP
+>>> ids, scores = similar_images("holiday.jpg", descriptors, k=3)  # described with ResNet18   # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Optional, Tuple, Union
+
+import numpy as np
+
+from .coco import UnknownIdError
+from .database import ImageDatabase, top_k
+from .descriptors import Descriptors
+from .paths import require_file
+
+PathLike = Union[str, "os.PathLike[str]"]
+SPACES = ("descriptor", "learned")
+
+# File names that COCO itself uses: "000000000139.jpg" or "COCO_val2014_000000000139.jpg".
+_COCO_FILE_NAME = re.compile(r"^(?:COCO_[a-z]+\d{4}_)?(\d{12})\.(?:jpe?g|png)$", re.IGNORECASE)
+
+
+def coco_id_of_file(path: PathLike) -> Optional[int]:
+    """The COCO id in a file name that follows COCO's own naming, else None.
+
+    Only COCO's 12-digit names count, so that a photo called ``IMG_0139.jpg`` is not
+    mistaken for COCO image 139.
+
+    >>> coco_id_of_file("data/coco/images/000000000139.jpg")
+    139
+    >>> coco_id_of_file("COCO_train2014_000000000009.jpg")
+    9
+    >>> coco_id_of_file("IMG_0139.jpg") is None
+    True
+    """
+    match = _COCO_FILE_NAME.match(Path(path).name)
+    return int(match.group(1)) if match else None
+
+
+def _is_coco_id(query) -> bool:
+    return isinstance(query, (int, np.integer)) and not isinstance(query, (bool, np.bool_))
+
+
+def query_image_id(query, descriptors: Descriptors) -> Optional[int]:
+    """The id of the described image the query names, or None for an unseen image.
+
+    An int is a COCO id (it must have a descriptor); a file named like a COCO image
+    (``000000000139.jpg``) whose id has a descriptor counts as that image.
+
+    Raises
+    ------
+    UnknownIdError
+        An int id that has no descriptor.
+    """
+    if _is_coco_id(query):
+        if int(query) not in descriptors:
+            raise UnknownIdError(
+                f"COCO image id {int(query)} has no descriptor in {descriptors!r}; "
+                "to search with an image that is not in the database, pass its file path"
+            )
+        return int(query)
+    if isinstance(query, (str, os.PathLike)):
+        coco_id = coco_id_of_file(query)
+        if coco_id is not None and coco_id in descriptors:
+            return coco_id
+    return None
+
+
+def describe_query(
+    query,
+    descriptors: Descriptors,
+    *,
+    weights: Optional[str] = "IMAGENET1K_V1",
+    device: Optional[str] = None,
+) -> np.ndarray:
+    """The descriptor of the query image, shape (D,), with D = ``descriptors.dim``.
+
+    Parameters
+    ----------
+    query : int, str, PathLike, PIL.Image.Image or numpy.ndarray (D,)
+        A COCO id or COCO-named file that has a descriptor (its stored descriptor is
+        used), any other image file or PIL image (described with ResNet18), or a
+        descriptor.
+    descriptors : Descriptors
+        The database images' descriptors.
+    weights, device
+        Passed to :func:`semsearch.features.describe` for an unseen image
+        (``weights=None``: random ResNet18 weights, no download; for tests).
+
+    Raises
+    ------
+    UnknownIdError
+        An int id without a descriptor.
+    FileNotFoundError
+        A path that does not exist.
+    ImportError
+        An unseen image, and torch / torchvision are not installed.
+    ValueError
+        The descriptor's size differs from the database's, or it holds NaN or inf.
+    """
+    coco_id = query_image_id(query, descriptors)
+    if coco_id is not None:
+        return descriptors.vectors_of([coco_id])[0]
+    if isinstance(query, np.ndarray):
+        return _check_descriptor(query, descriptors, "the query descriptor")
+    if isinstance(query, (str, os.PathLike)):
+        query = require_file(query, "query image")
+    elif not (hasattr(query, "convert") and hasattr(query, "size")):  # a PIL image
+        raise TypeError(
+            f"query must be a COCO id (int), an image path, a PIL image or a descriptor array, "
+            f"got {type(query).__name__}"
+        )
+    missing_extra = (
+        f"{_name(query)} is not in the database, and describing it needs ResNet18: pip install semsearch[features]"
+    )
+    try:
+        from . import features  # imported here: torch is optional and slow to import
+    except ImportError as error:
+        raise ImportError(missing_extra) from error
+    what = f"the ResNet18 descriptor of {_name(query)}"
+    _check_size(features.DIM, descriptors, what)  # before running (or downloading) the network
+    try:
+        vector = features.describe(query, weights=weights, device=device)
+    except ImportError as error:  # semsearch.features imports, but torch is missing
+        raise ImportError(missing_extra) from error
+    return _check_descriptor(vector, descriptors, what)
+
+
+def _name(query) -> str:
+    return str(query) if isinstance(query, (str, os.PathLike)) else "the query image"
+
+
+def _check_descriptor(vector, descriptors: Descriptors, what: str) -> np.ndarray:
+    vector = np.asarray(vector)
+    if vector.ndim == 2 and vector.shape[0] == 1:
+        vector = vector[0]
+    if vector.ndim != 1 or not np.issubdtype(vector.dtype, np.number):
+        raise ValueError(f"{what} must be a numeric vector of shape ({descriptors.dim},), got {vector.shape}")
+    _check_size(vector.shape[0], descriptors, what)
+    if not np.isfinite(vector).all():
+        raise ValueError(f"{what} contains NaN or inf")
+    return vector.astype(np.float32, copy=False)
+
+
+def _check_size(size: int, descriptors: Descriptors, what: str) -> None:
+    if size != descriptors.dim:
+        raise ValueError(
+            f"{what} has {size} values, but the database descriptors have {descriptors.dim}: "
+            f"they come from different networks and cannot be compared (describe the database "
+            f"images with the same network, e.g. semsearch.features.extract_features)"
+        )
+
+
+def cosine_scores(query: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """Cosine similarity of one query (D,) to every row of ``vectors`` (N, D), shape (N,).
+
+    An all-zero row scores 0. The rows are not copied: their norms are computed row by
+    row (``einsum``), so even a large descriptor matrix is read only twice.
+    """
+    query_norm = np.linalg.norm(query)
+    if query_norm == 0:
+        raise ValueError("the query vector is all zeros: it is equally similar to every image")
+    row_norms = np.sqrt(np.einsum("nd,nd->n", vectors, vectors))
+    dots = vectors @ (query / query_norm)
+    return np.divide(dots, row_norms, out=np.zeros_like(dots), where=row_norms > 0)
+
+
+def similar_images(
+    query,
+    descriptors: Descriptors,
+    *,
+    k: int = 9,
+    space: str = "descriptor",
+    model=None,
+    database: Optional[ImageDatabase] = None,
+    exclude_self: bool = True,
+    weights: Optional[str] = "IMAGENET1K_V1",
+    device: Optional[str] = None,
+) -> Tuple[np.ndarray, np.ndarray]:
+    """The k database images most similar to the query image, best first.
+
+    Parameters
+    ----------
+    query : int, str, PathLike, PIL.Image.Image or numpy.ndarray (D,)
+        A COCO id, an image file, a PIL image, or a descriptor (see :func:`describe_query`).
+    descriptors : Descriptors
+        The database images' descriptors, shape (N, D).
+    k : int
+        How many images; capped at the number of candidates.
+    space : {"descriptor", "learned"}
+        Cosine of the raw descriptors, or cosine in the model's 50-d space.
+    model : Autoembedder, optional
+        For ``space="learned"``: embeds the query's descriptor (and, without
+        ``database``, every image of ``descriptors``, on each call).
+    database : ImageDatabase, optional
+        For ``space="learned"``: the embedded images to search. A query image that is in
+        it uses its stored vector, so no model is needed then.
+    exclude_self : bool
+        Leave the query image itself out of the results (when it is a database image).
+    weights, device
+        For an unseen image: passed to :func:`semsearch.features.describe`.
+
+    Returns
+    -------
+    image_ids : numpy.ndarray, shape (k,), int64
+    scores : numpy.ndarray, shape (k,), float32
+        Cosine similarities, descending.
+
+    Raises
+    ------
+    ValueError
+        Bad ``k`` or ``space``; no model or database for ``space="learned"``; a
+        descriptor of the wrong size (the message names both sizes).
+    UnknownIdError
+        A COCO id that has no descriptor.
+
+    Examples
+    --------
+    >>> ids, scores = similar_images(139, descriptors, k=3, exclude_self=False)  # doctest: +SKIP
+    >>> ids[0], scores[0]                        # an image is most similar to itself  # doctest: +SKIP
+    (139, 1.0)
+    """
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    if space not in SPACES:
+        raise ValueError(f"space must be one of {SPACES}, got {space!r}")
+    self_id = query_image_id(query, descriptors)
+
+    def describe() -> np.ndarray:  # only called when the descriptor is needed
+        return describe_query(query, descriptors, weights=weights, device=device)
+
+    if space == "descriptor":
+        candidates = descriptors.ids
+        scores = cosine_scores(describe(), descriptors.vectors)
+    else:
+        candidates, scores = _learned_scores(self_id, describe, descriptors, model, database)
+
+    if exclude_self and self_id is not None:
+        keep = candidates != self_id
+        candidates, scores = candidates[keep], scores[keep]
+    if len(candidates) == 0:
+        raise ValueError("there is no other image to compare with")
+    best = top_k(scores[None, :], int(k))[0]
+    return candidates[best], scores[best].astype(np.float32)
+
+
+def _stored_vector(database: Optional[ImageDatabase], image_id: Optional[int]) -> Optional[np.ndarray]:
+    """The database's vector of the image, or None if there is no database or it lacks the image."""
+    if database is None or image_id is None:
+        return None
+    try:
+        return database.vector_of(image_id)
+    except UnknownIdError:
+        return None
+
+
+def _learned_scores(self_id, describe, descriptors: Descriptors, model, database) -> Tuple[np.ndarray, np.ndarray]:
+    """Candidate ids (N,) and their cosine to the query in the model's space (N,)."""
+    if database is None and model is None:
+        raise ValueError('space="learned" needs database= (an ImageDatabase) or model= (an Autoembedder)')
+    query = _stored_vector(database, self_id)
+    if query is None:  # embed the query's descriptor
+        if model is None:
+            raise ValueError(
+                "the query image is not in the database: pass model= (the Autoembedder that built it) "
+                "to embed its descriptor"
+            )
+        if model.input_dim != descriptors.dim:
+            raise ValueError(
+                f"the model takes {model.input_dim}-d descriptors, but the database descriptors have {descriptors.dim}"
+            )
+        query = model.embed(describe())[0]
+    if database is None:
+        return descriptors.ids, cosine_scores(query, model.embed(descriptors.vectors))
+    if query.shape[0] != database.dim:
+        raise ValueError(f"the model gives {query.shape[0]}-d vectors, but the database holds {database.dim}-d ones")
+    return database.image_ids, cosine_scores(query, database.vectors)
