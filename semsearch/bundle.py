@@ -4,7 +4,7 @@ A bundle folder holds
 
 ================  ====================================================================
 ``model.npz``     the :class:`~semsearch.model.Autoembedder` weights (``Autoembedder.save``)
-``text.json``     the IDF word weights of the :class:`~semsearch.text.TextEmbedder`
+``text.json``     the text encoder's state (``TextEmbedder`` word weights, or a MiniLM marker)
 ``database.npz``  the embedded images of the :class:`~semsearch.database.ImageDatabase`
 ``bundle.json``   format tag, sha256 of the three files, and free-form ``info``
 ================  ====================================================================
@@ -30,6 +30,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 
 from ._io import atomic_write
 from .database import ImageDatabase
+from .encoders import load_text_encoder
 from .model import Autoembedder
 from .text import TextEmbedder
 
@@ -145,7 +146,7 @@ def load_bundle(directory: PathLike, glove=None) -> Tuple[Autoembedder, TextEmbe
         if manifest["files"].get(name) != _sha256(path):
             raise ValueError(f"{path} does not match {MANIFEST_FILE}: the folder mixes files of different saves")
     model = Autoembedder.load(directory / MODEL_FILE)
-    text_embedder = TextEmbedder.load(directory / TEXT_FILE, glove)
+    text_embedder = load_text_encoder(directory / TEXT_FILE, glove)
     database = ImageDatabase.load(directory / DATABASE_FILE, text_embedder)
     _check_consistent(model, text_embedder, database)
     return model, text_embedder, database

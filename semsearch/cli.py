@@ -112,6 +112,10 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
         help="how bad images are drawn (default %(default)s)",
     )
     g.add_argument("--seed", type=int, default=0, help="seeds the split, the weights and the triples (default %(default)s)")
+    g.add_argument(
+        "--text-encoder", choices=("idf", "sif", "mean", "minilm"), default="idf",
+        help="se_text: IDF-, SIF- or mean-weighted GloVe, or MiniLM (needs the minilm extra) (default %(default)s)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -209,6 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-download", action="store_true", help="never download images missing from DATA/coco/images")
     p.add_argument("--seed", type=int, default=0, help="default %(default)s")
+    p.add_argument(
+        "--text-encoder", choices=("idf", "sif", "mean", "minilm"), default="idf",
+        help="se_text: IDF-, SIF- or mean-weighted GloVe, or MiniLM (default %(default)s)",
+    )
     p.set_defaults(run=_cmd_demo)
 
     p = sub.add_parser(
@@ -264,7 +272,9 @@ def _load(args, text_embedder=None):
 
     caption_files, descriptor_file = _data_files(args)
     _say(f"captions:    {', '.join(str(c) for c in caption_files)}", f"descriptors: {descriptor_file}")
-    data, embedder = load_data(caption_files, descriptor_file, text_embedder)
+    data, embedder = load_data(
+        caption_files, descriptor_file, text_embedder, text_encoder=getattr(args, "text_encoder", "idf")
+    )
     _say(f"joined:      {describe_join(data)}")
     return data, embedder, caption_files, descriptor_file
 
@@ -447,7 +457,7 @@ def _cmd_demo(args) -> int:
         f"captions:    {', '.join(c.name for c in caption_files)}",
         f"descriptors: {descriptor_file.relative_to(root) if descriptor_file.is_relative_to(root) else descriptor_file}",
     )
-    data, embedder = load_data(caption_files, descriptor_file)
+    data, embedder = load_data(caption_files, descriptor_file, text_encoder=args.text_encoder)
     _say(f"joined:      {describe_join(data)}")
     if len(data.image_ids) > args.max_images:
         data = subsample(data, args.max_images, args.seed)

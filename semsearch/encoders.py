@@ -40,6 +40,26 @@ def text_encoder_format(path: PathLike) -> str:
     return fmt
 
 
+#: The text encoders :func:`fit_text_encoder` knows; "idf" is the course's se_text.
+ENCODERS = ("idf", "sif", "mean", "minilm")
+
+
+def fit_text_encoder(texts, encoder: str = "idf", glove=None):
+    """A text encoder fitted on ``texts`` (the caption corpus).
+
+    ``"idf"``, ``"sif"`` and ``"mean"`` are GloVe :class:`TextEmbedder` weightings (50-d);
+    ``"minilm"`` is the pretrained :class:`~semsearch.minilm.MiniLMEncoder` (384-d, needs the
+    ``minilm`` extra), which has nothing to fit.
+    """
+    if encoder == "minilm":
+        from .minilm import MiniLMEncoder
+
+        return MiniLMEncoder()
+    if encoder not in ENCODERS:
+        raise ValueError(f"text encoder must be one of {ENCODERS}, got {encoder!r}")
+    return TextEmbedder.fit(texts, glove, weighting=encoder)
+
+
 def load_text_encoder(path: PathLike, glove=None):
     """Read a text encoder saved by ``TextEmbedder.save`` or ``MiniLMEncoder.save``.
 

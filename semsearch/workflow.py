@@ -23,6 +23,7 @@ import numpy as np
 from .coco import CocoCaptions
 from .dataset import CaptionedImages, join, kfold_images, split_images
 from .descriptors import Descriptors
+from .encoders import fit_text_encoder
 from .evaluate import RetrievalScores, evaluate
 from .model import Autoembedder
 from .paths import data_dir as _data_dir
@@ -76,19 +77,26 @@ def find_data_files(data_dir: Optional[PathLike] = None) -> Tuple[List[Path], Pa
 
 
 def load_data(
-    caption_files: Sequence[PathLike], descriptor_file: PathLike, text_embedder: Optional[TextEmbedder] = None, glove=None
+    caption_files: Sequence[PathLike],
+    descriptor_file: PathLike,
+    text_embedder: Optional[TextEmbedder] = None,
+    glove=None,
+    *,
+    text_encoder: str = "idf",
 ) -> Tuple[CaptionedImages, TextEmbedder]:
     """Load captions and descriptors, join them, and fit ``se_text`` unless one is given.
 
-    The IDF is computed over every caption of the files (the corpus), including images
-    that have no descriptor; the returned data keeps only images that have both. Pass
-    ``text_embedder`` (e.g. a saved model's) to use it instead of fitting a new one.
+    The word weights are computed over every caption of the files (the corpus), including
+    images that have no descriptor; the returned data keeps only images that have both. Pass
+    ``text_embedder`` (e.g. a saved model's) to use it instead of fitting a new one, or
+    ``text_encoder`` ("idf", "sif", "mean", "minilm"; see
+    :func:`semsearch.encoders.fit_text_encoder`) to choose which one is fitted.
     """
     coco = CocoCaptions.load(*caption_files)
     descriptors = Descriptors.load(descriptor_file)
     data = join(coco, descriptors, warn=False)  # the caller reports the dropped counts
     if text_embedder is None:
-        text_embedder = TextEmbedder.fit(coco.captions(coco.caption_ids), glove)
+        text_embedder = fit_text_encoder(coco.captions(coco.caption_ids), text_encoder, glove)
     return data, text_embedder
 
 

@@ -260,3 +260,20 @@ def test_features_writes_a_descriptor_pickle(tmp_path):
         features = pickle.load(f)
     assert sorted(features) == [139, 285]
     assert all(np.shape(v) == (1, 512) for v in features.values())
+
+
+def test_train_and_search_with_the_sif_encoder(real_data, tmp_path, capsys):
+    """--text-encoder is saved with the model, and search embeds the query with the same encoder."""
+    import json
+
+    from semsearch.bundle import load_bundle
+    from semsearch.cli import main
+
+    model_dir = tmp_path / "model"
+    assert main(["train", "--data", str(real_data), "--out", str(model_dir), "--epochs", "2", "--text-encoder", "sif"]) == 0
+    assert json.loads((model_dir / "text.json").read_text())["weighting"] == "sif"
+    _, embedder, _ = load_bundle(model_dir)
+    assert embedder.weighting == "sif" and embedder.common_component is not None
+    capsys.readouterr()
+    assert main(["search", "a baseball player swinging a bat", "--model", str(model_dir), "-k", "3"]) == 0
+    assert len([line for line in capsys.readouterr().out.splitlines() if line.strip()]) >= 3
