@@ -28,16 +28,31 @@ FORMAT = "semsearch-database-1"
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Column indices of the k largest scores of each row, best first, shape (Q, k).
 
-    ``argpartition`` finds the k best in linear time; only those k are then sorted
-    (descending: a plain ``argsort`` would put the worst first).
+    Ties go to the lower column. Partitioning whole rows of 82,612 scores is slow, so:
+
+    1. deal each row's scores into ``16 k`` groups and take each group's maximum. The k-th
+       largest maximum, t, is at most the row's k-th largest score (k groups each hold a
+       score >= t), so the k best are among the scores >= t: usually little more than k;
+    2. sort just those candidates.
     """
     k = min(k, scores.shape[1])
-    if k == scores.shape[1]:
-        best = np.broadcast_to(np.arange(k), scores.shape).copy()
-    else:
-        best = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(scores, best, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(best, order, axis=1)
+    columns = np.ascontiguousarray(scores.T)  # (N, Q): each row's scores down a column
+    n, n_rows = columns.shape
+    width = 16 * k  # number of groups; group j holds the scores j, j + width, j + 2 width, ...
+    if k >= 1 and n >= 2 * width:
+        per_group = n // width
+        maxima = columns[: per_group * width].reshape(per_group, width, n_rows).max(axis=0)
+        tail = columns[per_group * width :]  # the rest, one score to each of the first groups
+        np.maximum(maxima[: len(tail)], tail, out=maxima[: len(tail)])
+        threshold = np.partition(maxima, width - k, axis=0)[width - k]  # (Q,)
+        flat = np.flatnonzero(columns >= threshold)  # the candidates, as index * Q + row
+        index, row = np.divmod(flat, n_rows)
+        counts = np.bincount(row, minlength=n_rows)
+        if (counts >= k).all():  # always, unless a row holds NaN
+            order = np.lexsort((-columns.ravel()[flat], row))  # by row, then best first (stable)
+            first = np.cumsum(counts) - counts  # where each row's candidates start in order
+            return index[order][first[:, None] + np.arange(k)]
+    return np.argsort(-scores, axis=1, kind="stable")[:, :k]  # few scores (or NaN): sort them all
 
 
 class ImageDatabase:
@@ -115,10 +130,18 @@ class ImageDatabase:
             raise ValueError(f"k must be >= 1, got {k}")
         single = isinstance(query, str) or (isinstance(query, np.ndarray) and query.ndim == 1)
         vectors = self._query_vectors([query] if isinstance(query, str) else query)
-        scores = vectors @ self.vectors.T
-        best = top_k(scores, k)
-        ids, best_scores = self.image_ids[best], np.take_along_axis(scores, best, axis=1)
-        return (ids[0], best_scores[0]) if single else (ids, best_scores)
+        k = min(k, len(self))
+        ids = np.empty((len(vectors), k), dtype=self.image_ids.dtype)
+        scores = np.empty((len(vectors), k), dtype=np.result_type(vectors, self.vectors))
+        # 64 queries at a time: their (N, 64) scores stay in the CPU's cache (21 MB for 82,612
+        # images), where all (N, Q) could take gigabytes. database @ queries.T, not
+        # queries @ database.T: BLAS is several times faster this way round.
+        for start in range(0, len(vectors), 64):
+            block = (self.vectors @ vectors[start : start + 64].T).T  # (64, N)
+            best = top_k(block, k)
+            ids[start : start + 64] = self.image_ids[best]
+            scores[start : start + 64] = np.take_along_axis(block, best, axis=1)
+        return (ids[0], scores[0]) if single else (ids, scores)
 
     def _query_vectors(self, query) -> np.ndarray:
         if isinstance(query, np.ndarray) and np.issubdtype(query.dtype, np.number):
