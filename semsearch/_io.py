@@ -5,7 +5,9 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator, Union
+from typing import IO, Iterator, Tuple, Union
+
+import numpy as np
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -43,3 +45,28 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def save_npz(path: PathLike, format: str, **arrays) -> None:
+    """Write arrays and a format tag to a ``.npz`` file, atomically."""
+    with atomic_write(path, "wb") as f:
+        np.savez(f, format=format, **arrays)
+
+
+def load_npz(path: PathLike, format: str, names: Tuple[str, ...], what: str) -> Tuple[np.ndarray, ...]:
+    """Read the named arrays of a ``.npz`` file written by :func:`save_npz` with this format.
+
+    Raises FileNotFoundError naming ``what`` if there is no file, ValueError if it is not a
+    readable ``.npz`` of that format or lacks one of the arrays.
+    """
+    from .paths import require_file
+
+    path = require_file(path, what)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            found, arrays = str(f["format"]), tuple(f[name] for name in names)
+    except Exception as e:
+        raise ValueError(f"{path} is not a semsearch {what}: {type(e).__name__}: {e}") from None
+    if found != format:
+        raise ValueError(f"{path} is not a {format} file (format {found!r})")
+    return arrays

@@ -97,6 +97,15 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="DIR", type=Path, help=f"data folder (default ${ENV_VAR} or ./data)")
 
 
+def _add_text_encoder_option(p) -> None:
+    from .encoders import ENCODERS
+
+    p.add_argument(
+        "--text-encoder", choices=ENCODERS, default="idf",
+        help="se_text: IDF-, SIF- or mean-weighted GloVe, or MiniLM (needs the minilm extra) (default %(default)s)",
+    )
+
+
 def _add_training_options(p: argparse.ArgumentParser) -> None:
     from .train import DEFAULTS
 
@@ -112,10 +121,7 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
         help="how bad images are drawn (default %(default)s)",
     )
     g.add_argument("--seed", type=int, default=0, help="seeds the split, the weights and the triples (default %(default)s)")
-    g.add_argument(
-        "--text-encoder", choices=("idf", "sif", "mean", "minilm"), default="idf",
-        help="se_text: IDF-, SIF- or mean-weighted GloVe, or MiniLM (needs the minilm extra) (default %(default)s)",
-    )
+    _add_text_encoder_option(g)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -213,10 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-download", action="store_true", help="never download images missing from DATA/coco/images")
     p.add_argument("--seed", type=int, default=0, help="default %(default)s")
-    p.add_argument(
-        "--text-encoder", choices=("idf", "sif", "mean", "minilm"), default="idf",
-        help="se_text: IDF-, SIF- or mean-weighted GloVe, or MiniLM (default %(default)s)",
-    )
+    _add_text_encoder_option(p)
     p.set_defaults(run=_cmd_demo)
 
     p = sub.add_parser(

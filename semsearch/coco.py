@@ -17,7 +17,7 @@ import io
 import json
 import os
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Sequence, Union
+from typing import Dict, Iterable, List, Union
 
 import numpy as np
 

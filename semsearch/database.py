@@ -12,14 +12,13 @@ array([ 84241, 397133, 252219,  87038])
 from __future__ import annotations
 
 import os
-from typing import Optional, Sequence, Tuple, Union
+from typing import Sequence, Tuple, Union
 
 import numpy as np
 
-from ._io import atomic_write
+from ._io import load_npz, save_npz
 from .coco import UnknownIdError
 from .descriptors import Descriptors
-from .paths import require_file
 
 PathLike = Union[str, "os.PathLike[str]"]
 FORMAT = "semsearch-database-1"
@@ -166,18 +165,10 @@ class ImageDatabase:
     # ----------------------------------------------------------------- saving
     def save(self, path: PathLike) -> None:
         """Write ids and vectors to a ``.npz`` file, atomically (the text embedder is saved apart)."""
-        with atomic_write(path, "wb") as f:
-            np.savez(f, format=FORMAT, image_ids=self.image_ids, vectors=self.vectors)
+        save_npz(path, FORMAT, image_ids=self.image_ids, vectors=self.vectors)
 
     @classmethod
     def load(cls, path: PathLike, text_embedder=None) -> "ImageDatabase":
         """Read a database written by :meth:`save`."""
-        path = require_file(path, "image database file")
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                fmt, image_ids, vectors = str(f["format"]), f["image_ids"], f["vectors"]
-        except Exception as e:
-            raise ValueError(f"{path} is not a semsearch database file: {type(e).__name__}: {e}") from None
-        if fmt != FORMAT:
-            raise ValueError(f"{path} is not a {FORMAT} file (format {fmt!r})")
+        image_ids, vectors = load_npz(path, FORMAT, ("image_ids", "vectors"), "image database file")
         return cls(image_ids, vectors, text_embedder)

@@ -19,8 +19,7 @@ import numpy as np
 from mynn.initializers import glorot_normal
 from mynn.layers.dense import dense
 
-from ._io import atomic_write
-from .paths import require_file
+from ._io import load_npz, save_npz
 
 PathLike = Union[str, "os.PathLike[str]"]
 FORMAT = "semsearch-autoembedder-1"
@@ -117,22 +116,14 @@ class Autoembedder:
     # ----------------------------------------------------------------- saving
     def save(self, path: PathLike) -> None:
         """Write the weights to a ``.npz`` file, atomically."""
-        with atomic_write(path, "wb") as f:
-            np.savez(f, format=FORMAT, weight=self.dense.weight.data, bias=self.dense.bias.data)
+        save_npz(path, FORMAT, weight=self.dense.weight.data, bias=self.dense.bias.data)
 
     @classmethod
     def load(cls, path: PathLike) -> "Autoembedder":
         """Read a model written by :meth:`save`, checking the shapes."""
-        path = require_file(path, "model file")
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                fmt, weight, bias = str(f["format"]), f["weight"], f["bias"]
-        except Exception as e:
-            raise ValueError(f"{path} is not a semsearch model file: {type(e).__name__}: {e}") from None
-        if fmt != FORMAT or weight.ndim != 2 or bias.shape != (1, weight.shape[1]):
-            raise ValueError(
-                f"{path} is not a {FORMAT} file (format {fmt!r}, weight {weight.shape}, bias {bias.shape})"
-            )
+        weight, bias = load_npz(path, FORMAT, ("weight", "bias"), "model file")
+        if weight.ndim != 2 or bias.shape != (1, weight.shape[1]):
+            raise ValueError(f"{path} holds a weight {weight.shape} and a bias {bias.shape} that do not fit together")
         model = cls(*weight.shape)
         model.dense.weight.data[...] = weight
         model.dense.bias.data[...] = bias

@@ -29,7 +29,7 @@ import json
 import os
 import re
 from collections import Counter
-from typing import Dict, Iterable, List, Optional, Sequence, Union
+from typing import Dict, Iterable, List, Sequence, Union
 
 import numpy as np
 import scipy.sparse

@@ -15,7 +15,7 @@ Example
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import List, Optional
+from typing import List
 
 import mygrad as mg
 import numpy as np

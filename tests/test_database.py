@@ -134,5 +134,5 @@ def test_save_load_round_trip(tmp_path, database):
     with pytest.raises(FileNotFoundError, match="database"):
         ImageDatabase.load(tmp_path / "nope.npz")
     (tmp_path / "bad.npz").write_bytes(b"garbage")
-    with pytest.raises(ValueError, match="not a semsearch database"):
+    with pytest.raises(ValueError, match="not a semsearch image database file"):
         ImageDatabase.load(tmp_path / "bad.npz")
