@@ -98,3 +98,22 @@ def test_notebook_runs_top_to_bottom(real_data, python3_kernel, monkeypatch):
     assert trained["recall@10"] > untrained["recall@10"] + 0.2
     assert trained["mrr"] > 2 * untrained["mrr"]
     assert trained["median_rank"] < untrained["median_rank"]
+
+
+BEYOND = REPO / "notebooks" / "beyond.md"
+
+
+def test_beyond_notebook_is_in_sync_and_runs(real_data, python3_kernel, monkeypatch):
+    """The second notebook (similar images, tags, words, baselines, submissions, index) runs."""
+    nbclient = pytest.importorskip("nbclient", reason="needs the notebook extra: pip install -e .[notebook]")
+    assert _cells(jupytext.read(BEYOND)) == _cells(nbformat.read(BEYOND.with_suffix(".ipynb"), as_version=4))
+    monkeypatch.setenv("SEMSEARCH_DATA", str(Path(real_data).resolve()))
+    nb = jupytext.read(BEYOND)
+    nbclient.NotebookClient(nb, kernel_name=python3_kernel, timeout=300, resources={"metadata": {"path": str(REPO)}}).execute()
+    outputs = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
+    assert not [out for out in outputs if out.output_type == "error"]
+    text = "".join(out.get("text", "") for out in outputs if out.output_type == "stream")
+    assert sum("image/png" in out.get("data", {}) for out in outputs) >= 1  # the similar-images grid
+    for expected in ("learned:", "tags:", "tfidf", "'map':"):
+        assert expected in text
+    assert "recall@10" in text or "hnswlib is not installed" in text
