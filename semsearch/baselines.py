@@ -33,7 +33,7 @@ import scipy.sparse
 
 from .coco import CocoCaptions
 from .evaluate import RetrievalScores, retrieval_scores, target_ranks
-from .text import TextEmbedder, inverse_document_frequency, tokenize
+from .text import TextEmbedder, inverse_document_frequency, tokenize, word_counts  # word_counts: re-exported
 
 METHODS = ("onehot", "tfidf", "glove")
 REDUCES = ("mean", "max")
@@ -41,25 +41,6 @@ CaptionVectors = Union[scipy.sparse.csr_matrix, np.ndarray]
 
 
 # --------------------------------------------------------------------------- caption vectors
-def word_counts(texts: Sequence[str], vocabulary: Dict[str, int]) -> scipy.sparse.csr_matrix:
-    """How often each vocabulary word occurs in each text, shape (N_texts, V) float32.
-
-    Words outside ``vocabulary`` are ignored.
-
-    >>> word_counts(["a dog and a cat", "a bird"], {"a": 0, "cat": 1, "dog": 2}).toarray()
-    array([[2., 1., 1.],
-           [1., 0., 0.]], dtype=float32)
-    """
-    rows = [[vocabulary[t] for t in tokenize(text) if t in vocabulary] for text in texts]
-    indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
-    indices = np.fromiter((c for r in rows for c in r), dtype=np.int64, count=int(indptr[-1]))
-    counts = scipy.sparse.csr_matrix(
-        (np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(rows), len(vocabulary))
-    )
-    counts.sum_duplicates()  # a word twice in a text: one entry holding 2
-    return counts
-
-
 def unit_rows(matrix: scipy.sparse.csr_matrix) -> scipy.sparse.csr_matrix:
     """Each row divided by its L2 norm; all-zero rows stay zero."""
     norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1), dtype=np.float64).ravel())

@@ -93,6 +93,32 @@ def sif_weights(texts: Iterable[str], a: float = 1e-3) -> Dict[str, float]:
     return {word: a / (a + n / total) for word, n in counts.items()}
 
 
+def count_matrix(token_lists: Sequence[List[str]], vocabulary: Dict[str, int]) -> scipy.sparse.csr_matrix:
+    """How often each vocabulary word occurs in each token list, shape (N_texts, V) float32.
+
+    Tokens outside ``vocabulary`` are ignored.
+    """
+    lookup = vocabulary.get
+    rows = [[r for r in map(lookup, tokens) if r is not None] for tokens in token_lists]
+    indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
+    indices = np.fromiter((c for r in rows for c in r), dtype=np.int64, count=int(indptr[-1]))
+    counts = scipy.sparse.csr_matrix(
+        (np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(rows), len(vocabulary))
+    )
+    counts.sum_duplicates()  # a word twice in a text: one entry holding 2
+    return counts
+
+
+def word_counts(texts: Sequence[str], vocabulary: Dict[str, int]) -> scipy.sparse.csr_matrix:
+    """How often each vocabulary word occurs in each text, shape (N_texts, V) float32.
+
+    >>> word_counts(["a dog and a cat", "a bird"], {"a": 0, "cat": 1, "dog": 2}).toarray()
+    array([[2., 1., 1.],
+           [1., 0., 0.]], dtype=float32)
+    """
+    return count_matrix([tokenize(t) for t in texts], vocabulary)
+
+
 WEIGHTINGS = ("idf", "sif", "mean")
 
 
@@ -205,19 +231,12 @@ class TextEmbedder:
     def _weighted_averages(self, texts: List[str]) -> np.ndarray:
         """Weighted sum of the known words' vectors over the number of tokens, shape (N, 50).
 
-        A sparse (N_texts, V) matrix of word counts times the (V, 50) weighted vectors gives
+        The sparse (N_texts, V) matrix of word counts times the (V, 50) weighted vectors gives
         every text's sum at once, with no Python loop over dimensions. Dividing by the number
         of tokens changes no direction; SIF needs it to estimate its common component.
         """
-        lookup = self.vocabulary.get
         tokens = [tokenize(t) for t in texts]
-        rows = [[r for r in map(lookup, words) if r is not None] for words in tokens]
-        lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
-        indptr = np.concatenate([[0], np.cumsum(lengths)])
-        indices = np.fromiter((r for row in rows for r in row), dtype=np.int64, count=int(indptr[-1]))
-        counts = scipy.sparse.csr_matrix(
-            (np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(texts), len(self.vocabulary))
-        )
+        counts = count_matrix(tokens, self.vocabulary)
         sums = np.asarray(counts @ self.word_vectors, dtype=np.float32).reshape(len(texts), self.dim)
         n_tokens = np.fromiter(map(len, tokens), dtype=np.float32, count=len(tokens))
         return sums / np.maximum(n_tokens, 1)[:, None]
