@@ -26,12 +26,23 @@ Each capstone team task has one module:
 ``semsearch.submission``  ranked-submission CSVs: write, check by line, Recall@K and mAP
 ========================  =========================================================
 """
-from .coco import CocoCaptions, UnknownIdError
+from .coco import CocoCaptions
+from .errors import (
+    InputError,
+    InputTypeError,
+    MissingExtraError,
+    SaveConflictError,
+    SemsearchError,
+    TrainingError,
+    UnknownIdError,
+    UnknownQueryError,
+    UnsafeFileError,
+)
 from .dataset import CaptionedImages, join, kfold_images, split_images
 from .descriptors import Descriptors
 from .loss import loss_accuracy
 from .model import Autoembedder
-from .text import TextEmbedder, UnknownQueryError, tokenize
+from .text import TextEmbedder, tokenize
 from .train import History, train
 from .triples import make_triples
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import IO, Iterator, Tuple, Union
 
 import numpy as np
+from .errors import InputError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -66,7 +67,7 @@ def load_npz(path: PathLike, format: str, names: Tuple[str, ...], what: str) -> 
         with np.load(path, allow_pickle=False) as f:
             found, arrays = str(f["format"]), tuple(f[name] for name in names)
     except Exception as e:
-        raise ValueError(f"{path} is not a semsearch {what}: {type(e).__name__}: {e}") from None
+        raise InputError(f"{path} is not a semsearch {what}: {type(e).__name__}: {e}") from None
     if found != format:
-        raise ValueError(f"{path} is not a {format} file (format {found!r})")
+        raise InputError(f"{path} is not a {format} file (format {found!r})")
     return arrays

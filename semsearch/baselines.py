@@ -34,6 +34,7 @@ import scipy.sparse
 from .coco import CocoCaptions
 from .evaluate import RetrievalScores, retrieval_scores, target_ranks
 from .text import TextEmbedder, inverse_document_frequency, tokenize, word_counts  # word_counts: re-exported
+from .errors import InputError
 
 METHODS = ("onehot", "tfidf", "glove")
 REDUCES = ("mean", "max")
@@ -78,7 +79,7 @@ def caption_vectors(
     """
     texts = list(texts)
     if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        raise InputError(f"method must be one of {METHODS}, got {method!r}")
     if method == "glove":
         if text_embedder is None:
             text_embedder = TextEmbedder(idf if idf is not None else inverse_document_frequency(texts))
@@ -131,16 +132,16 @@ def caption_image_scores(
     caption_images = np.asarray(caption_images, dtype=np.int64)
     n_captions = vectors.shape[0]
     if caption_images.shape != (n_captions,):
-        raise ValueError(f"need one image per caption: {n_captions} vectors, caption_images {caption_images.shape}")
+        raise InputError(f"need one image per caption: {n_captions} vectors, caption_images {caption_images.shape}")
     if reduce not in REDUCES:
-        raise ValueError(f"reduce must be one of {REDUCES}, got {reduce!r}")
+        raise InputError(f"reduce must be one of {REDUCES}, got {reduce!r}")
     if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        raise InputError(f"chunk_size must be >= 1, got {chunk_size}")
     if n_captions == 0:
         return
     n_images = int(caption_images.max()) + 1 if n_images is None else int(n_images)
     if caption_images.min() < 0 or caption_images.max() >= n_images:
-        raise ValueError(f"caption_images must lie in [0, {n_images})")
+        raise InputError(f"caption_images must lie in [0, {n_images})")
 
     # The database side holds the captions sorted by image, so that one reduceat over
     # contiguous row blocks turns (captions, queries) into (images, queries).
@@ -217,7 +218,7 @@ def caption_to_image_retrieval(
     """
     caption_images = np.asarray(caption_images, dtype=np.int64)
     if len(caption_images) == 0:
-        raise ValueError("no captions to query")
+        raise InputError("no captions to query")
     n_images = int(caption_images.max()) + 1 if n_images is None else int(n_images)
     vectors = caption_vectors(texts, method, idf=idf, text_embedder=text_embedder)
     ranks = np.empty(len(caption_images), dtype=np.int64)
@@ -256,10 +257,10 @@ def caption_baseline_scores(
     ...     print(caption_baseline_scores(coco, val_ids, method="glove", reduce="max"))
     """
     if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        raise InputError(f"method must be one of {METHODS}, got {method!r}")
     image_ids = np.unique(np.asarray(image_ids, dtype=np.int64))
     if len(image_ids) == 0:
-        raise ValueError("no images to search")
+        raise InputError("no images to search")
     caption_ids = coco.caption_ids_of_images(image_ids)  # raises UnknownIdError for an unknown image
     texts = coco.captions(caption_ids)
     targets = np.searchsorted(image_ids, coco.images_of(caption_ids))

@@ -33,6 +33,7 @@ from .database import ImageDatabase
 from .encoders import load_text_encoder
 from .model import Autoembedder
 from .text import TextEmbedder
+from .errors import InputError
 
 PathLike = Union[str, "os.PathLike[str]"]
 FORMAT = "semsearch-bundle-1"
@@ -53,7 +54,7 @@ def _sha256(path: Path) -> str:
 
 def _check_consistent(model: Autoembedder, text_embedder: TextEmbedder, database: ImageDatabase) -> None:
     if not (model.output_dim == text_embedder.dim == database.dim):
-        raise ValueError(
+        raise InputError(
             f"the parts do not fit together: model output {model.output_dim}-d, "
             f"text embeddings {text_embedder.dim}-d, database {database.dim}-d"
         )
@@ -117,9 +118,9 @@ def read_info(directory: PathLike) -> Dict[str, Any]:
         with open(path, encoding="utf-8") as f:
             manifest = json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path} is not valid JSON: {e}") from None
+        raise InputError(f"{path} is not valid JSON: {e}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or not isinstance(manifest.get("files"), dict):
-        raise ValueError(f"{path} is not a {FORMAT} manifest")
+        raise InputError(f"{path} is not a {FORMAT} manifest")
     return manifest
 
 
@@ -144,7 +145,7 @@ def load_bundle(directory: PathLike, glove=None) -> Tuple[Autoembedder, TextEmbe
         if not path.is_file():
             raise FileNotFoundError(f"{directory} is missing {name}")
         if manifest["files"].get(name) != _sha256(path):
-            raise ValueError(f"{path} does not match {MANIFEST_FILE}: the folder mixes files of different saves")
+            raise InputError(f"{path} does not match {MANIFEST_FILE}: the folder mixes files of different saves")
     model = Autoembedder.load(directory / MODEL_FILE)
     text_embedder = load_text_encoder(directory / TEXT_FILE, glove)
     database = ImageDatabase.load(directory / DATABASE_FILE, text_embedder)

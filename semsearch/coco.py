@@ -22,15 +22,9 @@ from typing import Dict, Iterable, List, Union
 import numpy as np
 
 from .paths import require_file
+from .errors import InputError, UnknownIdError
 
 PathLike = Union[str, "os.PathLike[str]"]
-
-
-class UnknownIdError(KeyError):
-    """An image or caption id that the loaded caption files do not contain."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0])
 
 
 @dataclass(frozen=True)
@@ -64,7 +58,7 @@ class CocoCaptions:
         for caption_id in sorted(self._captions):
             image_id = self._captions[caption_id][0]
             if image_id not in self._caption_ids_of:
-                raise ValueError(f"caption {caption_id} belongs to image {image_id}, which is not listed")
+                raise InputError(f"caption {caption_id} belongs to image {image_id}, which is not listed")
             self._caption_ids_of[image_id].append(caption_id)
         self.image_ids = np.array(sorted(self._images), dtype=np.int64)
         self.caption_ids = np.array(sorted(self._captions), dtype=np.int64)
@@ -84,7 +78,7 @@ class CocoCaptions:
             A file is not a COCO captions file, or two files disagree about an id.
         """
         if not caption_files:
-            raise ValueError("give at least one COCO captions file")
+            raise InputError("give at least one COCO captions file")
         images: Dict[int, ImageInfo] = {}
         captions: Dict[int, tuple] = {}
         for path in caption_files:
@@ -92,11 +86,11 @@ class CocoCaptions:
             for image in coco.dataset["images"]:
                 info = ImageInfo(int(image["id"]), image.get("file_name", ""), image.get("coco_url", ""))
                 if images.setdefault(info.id, info) != info:
-                    raise ValueError(f"image {info.id} is described differently in {path}")
+                    raise InputError(f"image {info.id} is described differently in {path}")
             for ann in coco.dataset["annotations"]:
                 entry = (int(ann["image_id"]), str(ann["caption"]))
                 if captions.setdefault(int(ann["id"]), entry) != entry:
-                    raise ValueError(f"caption {ann['id']} differs in {path}")
+                    raise InputError(f"caption {ann['id']} differs in {path}")
         return cls(images, captions)
 
     # ------------------------------------------------------------------ lookups
@@ -176,11 +170,11 @@ def _read_coco(path: PathLike):
         with open(path, encoding="utf-8") as f:
             dataset = json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path} is not valid JSON: {e}") from None
+        raise InputError(f"{path} is not valid JSON: {e}") from None
     if not isinstance(dataset, dict) or not {"images", "annotations"} <= dataset.keys():
-        raise ValueError(f"{path} is not a COCO captions file (needs 'images' and 'annotations')")
+        raise InputError(f"{path} is not a COCO captions file (needs 'images' and 'annotations')")
     if any(not isinstance(a, dict) or "caption" not in a for a in dataset["annotations"]):
-        raise ValueError(f"{path} has annotations without captions (instances or keypoints file?)")
+        raise InputError(f"{path} has annotations without captions (instances or keypoints file?)")
     coco = COCO()
     coco.dataset = dataset
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress

@@ -27,6 +27,7 @@ from ._io import load_npz, save_npz
 from .coco import UnknownIdError
 from .descriptors import Descriptors
 from .index import SIZE_THRESHOLD
+from .errors import InputError, InputTypeError
 
 PathLike = Union[str, "os.PathLike[str]"]
 FORMAT = "semsearch-database-1"
@@ -80,18 +81,18 @@ class ImageDatabase:
         image_ids = np.asarray(image_ids, dtype=np.int64)
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or len(vectors) != len(image_ids) or len(image_ids) == 0:
-            raise ValueError(f"need N ids and (N, dim) vectors with N > 0, got {image_ids.shape} and {vectors.shape}")
+            raise InputError(f"need N ids and (N, dim) vectors with N > 0, got {image_ids.shape} and {vectors.shape}")
         if len(np.unique(image_ids)) != len(image_ids):
-            raise ValueError("image ids must be unique")
+            raise InputError("image ids must be unique")
         if not np.isfinite(vectors).all():
-            raise ValueError("image vectors contain NaN or inf")
+            raise InputError("image vectors contain NaN or inf")
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         self.image_ids = image_ids
         self.vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
         self.text_embedder = text_embedder
         self._row = {int(i): r for r, i in enumerate(image_ids)}
         if index is not None and (len(index) != len(image_ids) or index.dim != self.dim):
-            raise ValueError(f"the index holds {len(index)} vectors of dim {index.dim}, not {len(image_ids)} of dim {self.dim}")
+            raise InputError(f"the index holds {len(index)} vectors of dim {index.dim}, not {len(image_ids)} of dim {self.dim}")
         self.index = index
 
     @classmethod
@@ -154,7 +155,7 @@ class ImageDatabase:
             A text has no word that ``se_text`` knows (its vector would be zero).
         """
         if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
+            raise InputError(f"k must be >= 1, got {k}")
         single = isinstance(query, str) or (isinstance(query, np.ndarray) and query.ndim == 1)
         vectors = self._query_vectors([query] if isinstance(query, str) else query)
         if self._searches_index(use_index):
@@ -189,18 +190,18 @@ class ImageDatabase:
         if isinstance(query, np.ndarray) and np.issubdtype(query.dtype, np.number):
             vectors = np.atleast_2d(query).astype(np.float32)
             if vectors.ndim != 2 or vectors.shape[1] != self.dim:
-                raise ValueError(f"query vectors must have shape ({self.dim},) or (Q, {self.dim}), got {query.shape}")
+                raise InputError(f"query vectors must have shape ({self.dim},) or (Q, {self.dim}), got {query.shape}")
             if not np.isfinite(vectors).all():
-                raise ValueError("query vector contains NaN or inf")
+                raise InputError("query vector contains NaN or inf")
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)
             if (norms == 0).any():
-                raise ValueError("a query vector is all zeros: it is equally similar to every image")
+                raise InputError("a query vector is all zeros: it is equally similar to every image")
             return vectors / norms
         texts = list(query)
         if not texts or not all(isinstance(t, str) for t in texts):
-            raise TypeError("query must be a text, a list of texts, or an array of vectors")
+            raise InputTypeError("query must be a text, a list of texts, or an array of vectors")
         if self.text_embedder is None:
-            raise ValueError("this database has no text embedder: pass text_embedder= to query with text")
+            raise InputError("this database has no text embedder: pass text_embedder= to query with text")
         for text in texts:
             self.text_embedder.check_known(text)
         return self.text_embedder(texts)

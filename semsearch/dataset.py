@@ -18,6 +18,7 @@ import numpy as np
 
 from .coco import CocoCaptions
 from .descriptors import Descriptors
+from .errors import InputError
 
 
 @dataclass
@@ -69,7 +70,7 @@ def join(captions: CocoCaptions, descriptors: Descriptors, *, warn: bool = True)
     has_descriptor = np.array([i in descriptors for i in captions.image_ids], dtype=bool)
     kept = captions.image_ids[has_descriptor]
     if len(kept) == 0:
-        raise ValueError("no captioned image has a descriptor: are the ids of the two files from the same COCO release?")
+        raise InputError("no captioned image has a descriptor: are the ids of the two files from the same COCO release?")
     kept_captions = captions.subset(kept) if not has_descriptor.all() else captions
     kept_descriptors = descriptors.subset(kept) if len(kept) < len(descriptors) else descriptors
     result = CaptionedImages(
@@ -94,11 +95,11 @@ def split_images(image_ids, validation_fraction: float = 0.2, seed: int = 0) -> 
     Both parts are sorted; together they are ``image_ids``, with no id in both.
     """
     if not 0 < validation_fraction < 1:
-        raise ValueError(f"validation_fraction must lie in (0, 1), got {validation_fraction}")
+        raise InputError(f"validation_fraction must lie in (0, 1), got {validation_fraction}")
     image_ids = np.unique(np.asarray(image_ids, dtype=np.int64))
     n_val = int(round(validation_fraction * len(image_ids)))
     if n_val == 0 or n_val == len(image_ids):
-        raise ValueError(f"cannot split {len(image_ids)} images with validation_fraction={validation_fraction}")
+        raise InputError(f"cannot split {len(image_ids)} images with validation_fraction={validation_fraction}")
     shuffled = np.random.default_rng(seed).permutation(image_ids)
     return np.sort(shuffled[n_val:]), np.sort(shuffled[:n_val])
 
@@ -110,6 +111,6 @@ def kfold_images(image_ids, n_folds: int = 5, seed: int = 0) -> Iterator[Tuple[n
     """
     image_ids = np.unique(np.asarray(image_ids, dtype=np.int64))
     if not 2 <= n_folds <= len(image_ids):  # checked now, not at the first iteration
-        raise ValueError(f"n_folds must lie in [2, {len(image_ids)}], got {n_folds}")
+        raise InputError(f"n_folds must lie in [2, {len(image_ids)}], got {n_folds}")
     folds: List[np.ndarray] = np.array_split(np.random.default_rng(seed).permutation(image_ids), n_folds)
     return ((np.sort(np.concatenate(folds[:k] + folds[k + 1 :])), np.sort(folds[k])) for k in range(n_folds))

@@ -21,6 +21,7 @@ import numpy as np
 from ._io import atomic_write
 from .coco import UnknownIdError
 from .paths import require_file
+from .errors import InputError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -32,9 +33,9 @@ def _to_numpy(value, coco_id) -> np.ndarray:
     if array.ndim == 2 and array.shape[0] == 1:
         array = array[0]
     if array.ndim != 1:
-        raise ValueError(f"descriptor of image {coco_id} has shape {array.shape}; expected (1, D) or (D,)")
+        raise InputError(f"descriptor of image {coco_id} has shape {array.shape}; expected (1, D) or (D,)")
     if not np.issubdtype(array.dtype, np.number):
-        raise ValueError(f"descriptor of image {coco_id} is not numeric (dtype {array.dtype})")
+        raise InputError(f"descriptor of image {coco_id} is not numeric (dtype {array.dtype})")
     return array
 
 
@@ -54,22 +55,22 @@ class Descriptors:
 
     def __init__(self, mapping: Mapping[int, object]):
         if len(mapping) == 0:
-            raise ValueError("no descriptors given")
+            raise InputError("no descriptors given")
         try:
             pairs = sorted(((int(key), value) for key, value in mapping.items()), key=lambda pair: pair[0])
         except (TypeError, ValueError):
-            raise ValueError("descriptor keys must be COCO image ids (integers)") from None
+            raise InputError("descriptor keys must be COCO image ids (integers)") from None
         ids = [i for i, _ in pairs]
         if len(set(ids)) != len(ids):
-            raise ValueError("two descriptor keys name the same COCO id")
+            raise InputError("two descriptor keys name the same COCO id")
         rows = [_to_numpy(value, i) for i, value in pairs]
         dims = {row.shape[0] for row in rows}
         if len(dims) != 1:
-            raise ValueError(f"descriptors have different sizes: {sorted(dims)}")
+            raise InputError(f"descriptors have different sizes: {sorted(dims)}")
         vectors = np.stack(rows).astype(np.float32)
         bad = ~np.isfinite(vectors).all(axis=1)
         if bad.any():
-            raise ValueError(f"descriptors of images {np.array(ids)[bad][:5].tolist()} contain NaN or inf")
+            raise InputError(f"descriptors of images {np.array(ids)[bad][:5].tolist()} contain NaN or inf")
         self.ids = np.array(ids, dtype=np.int64)
         self.vectors = vectors
         self._row = {i: r for r, i in enumerate(ids)}
@@ -82,9 +83,9 @@ class Descriptors:
             with open(path, "rb") as f:
                 mapping = pickle.load(f)
         except Exception as e:  # truncated, not a pickle, needs a missing module, ...
-            raise ValueError(f"{path} is not a readable descriptor pickle: {type(e).__name__}: {e}") from None
+            raise InputError(f"{path} is not a readable descriptor pickle: {type(e).__name__}: {e}") from None
         if not isinstance(mapping, Mapping):
-            raise ValueError(f"{path} holds a {type(mapping).__name__}, expected a dict {{coco_id: array}}")
+            raise InputError(f"{path} holds a {type(mapping).__name__}, expected a dict {{coco_id: array}}")
         return cls(mapping)
 
     def save(self, path: PathLike) -> None:

@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image
 
 from semsearch._io import atomic_write
+from .errors import InputError, SemsearchError
 
 if TYPE_CHECKING:  # only for type hints; importing pyplot here could fix the backend
     from matplotlib.axes import Axes
@@ -43,7 +44,7 @@ DEFAULT_CACHE_DIR = Path("~/.cache/semsearch/images")
 DOWNLOAD_TIMEOUT = 10.0
 
 
-class ImageNotFoundError(FileNotFoundError):
+class ImageNotFoundError(SemsearchError, FileNotFoundError):
     """An image could not be found locally, downloaded, or read as an image."""
 
 
@@ -225,13 +226,13 @@ def show_images(
     ids = [int(i) for i in image_ids]
     n = len(ids)
     if n == 0:
-        raise ValueError("no images to show")
+        raise InputError("no images to show")
     if scores is not None and len(scores) != n:
-        raise ValueError(f"got {len(scores)} scores for {n} image ids; they must match")
+        raise InputError(f"got {len(scores)} scores for {n} image ids; they must match")
     if captions is not None and len(captions) != n:
-        raise ValueError(f"got {len(captions)} captions for {n} image ids; they must match")
+        raise InputError(f"got {len(captions)} captions for {n} image ids; they must match")
     if ncols < 1:
-        raise ValueError(f"ncols must be at least 1, got {ncols}")
+        raise InputError(f"ncols must be at least 1, got {ncols}")
 
     ncols = min(ncols, n)
     nrows = math.ceil(n / ncols)

@@ -18,6 +18,7 @@ from typing import Union
 
 from .paths import require_file
 from .text import TextEmbedder
+from .errors import InputError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -34,9 +35,9 @@ def text_encoder_format(path: PathLike) -> str:
             state = json.load(f)
         fmt = state["format"]
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
-        raise ValueError(f"{path} is not a semsearch text encoder file: {type(e).__name__}: {e}") from None
+        raise InputError(f"{path} is not a semsearch text encoder file: {type(e).__name__}: {e}") from None
     if fmt not in FORMATS:
-        raise ValueError(f"{path} has the unknown text encoder format {fmt!r}; known formats: {', '.join(FORMATS)}")
+        raise InputError(f"{path} has the unknown text encoder format {fmt!r}; known formats: {', '.join(FORMATS)}")
     return fmt
 
 
@@ -56,7 +57,7 @@ def fit_text_encoder(texts, encoder: str = "idf", glove=None):
 
         return MiniLMEncoder()
     if encoder not in ENCODERS:
-        raise ValueError(f"text encoder must be one of {ENCODERS}, got {encoder!r}")
+        raise InputError(f"text encoder must be one of {ENCODERS}, got {encoder!r}")
     return TextEmbedder.fit(texts, glove, weighting=encoder)
 
 

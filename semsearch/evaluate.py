@@ -19,6 +19,7 @@ from typing import Dict, Sequence
 import numpy as np
 
 from .dataset import CaptionedImages
+from .errors import InputError
 
 
 @dataclass
@@ -68,7 +69,7 @@ def retrieval_scores(ranks: np.ndarray, n_images: int, ks: Sequence[int] = (1, 5
     """Recall@K, median rank and MRR from the targets' ranks."""
     ranks = np.asarray(ranks)
     if len(ranks) == 0:
-        raise ValueError("no queries to score")
+        raise InputError("no queries to score")
     return RetrievalScores(
         recall={k: float(np.mean(ranks <= k)) for k in ks},
         median_rank=float(np.median(ranks)),

@@ -41,6 +41,7 @@ from tqdm import tqdm  # not tqdm.auto: that warns in Jupyter without ipywidgets
 
 from semsearch._io import atomic_write
 from semsearch.descriptors import Descriptors
+from .errors import InputError
 
 try:
     import torch
@@ -87,7 +88,7 @@ def _weights_enum(weights: Optional[str]) -> Optional["ResNet18_Weights"]:
         return ResNet18_Weights[weights]
     except KeyError:
         names = [w.name for w in ResNet18_Weights]
-        raise ValueError(
+        raise InputError(
             f"unknown ResNet18 weights {weights!r}; choose one of {names} or None"
         ) from None
 
@@ -157,7 +158,7 @@ def image_id_from_path(path: PathLike) -> int:
     """
     match = re.search(r"(\d+)$", Path(path).stem)
     if match is None:
-        raise ValueError(f"no COCO image id at the end of the file name: {path}")
+        raise InputError(f"no COCO image id at the end of the file name: {path}")
     return int(match.group(1))
 
 
@@ -182,10 +183,10 @@ def find_images(image_dir: PathLike) -> dict[int, Path]:
             continue
         coco_id = image_id_from_path(path)
         if coco_id in images:
-            raise ValueError(f"two images with COCO id {coco_id}: {images[coco_id]} and {path}")
+            raise InputError(f"two images with COCO id {coco_id}: {images[coco_id]} and {path}")
         images[coco_id] = path
     if not images:
-        raise ValueError(f"no images (<id>.jpg) in {image_dir}")
+        raise InputError(f"no images (<id>.jpg) in {image_dir}")
     return images
 
 
@@ -240,9 +241,9 @@ def _read_existing(path: Path) -> dict[int, np.ndarray]:
     try:
         existing = Descriptors.load(path)
     except ValueError as error:
-        raise ValueError(f"cannot resume from {path}: {error}") from error
+        raise InputError(f"cannot resume from {path}: {error}") from error
     if existing.dim != DIM:
-        raise ValueError(f"{path} holds {existing.dim}-d descriptors, not ResNet18's (1, {DIM}); "
+        raise InputError(f"{path} holds {existing.dim}-d descriptors, not ResNet18's (1, {DIM}); "
                          "use another out_path")
     return existing.to_dict()
 
@@ -348,7 +349,7 @@ def extract_features(
         wanted = set(ids)
         missing = sorted(wanted - images.keys())
         if missing:
-            raise ValueError(
+            raise InputError(
                 f"{len(missing)} requested ids have no image in {image_dir}: {missing[:10]}"
             )
         images = {i: p for i, p in images.items() if i in wanted}

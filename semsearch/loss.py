@@ -20,6 +20,7 @@ from typing import Tuple
 import mygrad as mg
 import numpy as np
 from mygrad.nnet.losses import margin_ranking_loss
+from .errors import InputError
 
 
 def loss_accuracy(sim_good, sim_bad, margin: float) -> Tuple[mg.Tensor, float]:
@@ -42,13 +43,13 @@ def loss_accuracy(sim_good, sim_bad, margin: float) -> Tuple[mg.Tensor, float]:
     sim_good = sim_good if isinstance(sim_good, mg.Tensor) else np.asarray(sim_good, dtype=np.float64)
     sim_bad = sim_bad if isinstance(sim_bad, mg.Tensor) else np.asarray(sim_bad, dtype=np.float64)
     if sim_good.shape != sim_bad.shape or sim_good.ndim != 1:
-        raise ValueError(f"sim_good and sim_bad must have the same shape (N,), got {sim_good.shape} and {sim_bad.shape}")
+        raise InputError(f"sim_good and sim_bad must have the same shape (N,), got {sim_good.shape} and {sim_bad.shape}")
     if len(sim_good) == 0:
-        raise ValueError("no similarities given")
+        raise InputError("no similarities given")
     if not np.isfinite(margin) or margin < 0:
-        raise ValueError(f"margin must be a finite number >= 0, got {margin}")
+        raise InputError(f"margin must be a finite number >= 0, got {margin}")
     if not (np.isfinite(mg.asarray(sim_good)).all() and np.isfinite(mg.asarray(sim_bad)).all()):
-        raise ValueError("similarities contain NaN or inf")
+        raise InputError("similarities contain NaN or inf")
     loss = margin_ranking_loss(sim_good, sim_bad, 1, float(margin))
     accuracy = float(np.mean(mg.asarray(sim_good) > mg.asarray(sim_bad)))
     return loss, accuracy

@@ -32,6 +32,7 @@ import numpy as np
 from ._io import atomic_write
 from .paths import require_file
 from .text import UnknownQueryError, tokenize
+from .errors import InputError, InputTypeError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -104,7 +105,7 @@ class MiniLMEncoder:
 
     def __init__(self, *, device: str = "cpu", batch_size: int = 256, progress: Optional[bool] = None):
         if int(batch_size) < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise InputError(f"batch_size must be >= 1, got {batch_size}")
         self.device = device
         self.batch_size = int(batch_size)
         self.progress = progress
@@ -120,7 +121,7 @@ class MiniLMEncoder:
         texts = list(texts)
         for text in texts:
             if not isinstance(text, str):
-                raise TypeError(f"texts must be str, got {type(text).__name__}")
+                raise InputTypeError(f"texts must be str, got {type(text).__name__}")
         return self._embed(texts)
 
     se_text = __call__
@@ -164,9 +165,9 @@ class MiniLMEncoder:
         """Read a marker written by :meth:`save`; ``glove`` is ignored (the signature of ``TextEmbedder.load``)."""
         fmt, name = _read_marker(path)
         if fmt != FORMAT:
-            raise ValueError(f"{path} is not a {FORMAT} file (format {fmt!r})")
+            raise InputError(f"{path} is not a {FORMAT} file (format {fmt!r})")
         if name != MODEL_NAME:
-            raise ValueError(f"{path} names the model {name!r}; this version of semsearch has only {MODEL_NAME!r}")
+            raise InputError(f"{path} names the model {name!r}; this version of semsearch has only {MODEL_NAME!r}")
         return cls(**options)
 
 
@@ -177,4 +178,4 @@ def _read_marker(path: PathLike) -> Tuple[object, object]:
             state = json.load(f)
         return state.get("format"), state.get("model")
     except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
-        raise ValueError(f"{path} is not a semsearch text encoder file: {e}") from None
+        raise InputError(f"{path} is not a semsearch text encoder file: {e}") from None

@@ -20,6 +20,7 @@ from mynn.initializers import glorot_normal
 from mynn.layers.dense import dense
 
 from ._io import load_npz, save_npz
+from .errors import InputError
 
 PathLike = Union[str, "os.PathLike[str]"]
 FORMAT = "semsearch-autoembedder-1"
@@ -60,7 +61,7 @@ class Autoembedder:
 
     def __init__(self, input_dim: int, output_dim: int = 50, *, seed: int = 0):
         if int(input_dim) < 1 or int(output_dim) < 1:
-            raise ValueError(f"sizes must be positive, got input_dim={input_dim}, output_dim={output_dim}")
+            raise InputError(f"sizes must be positive, got input_dim={input_dim}, output_dim={output_dim}")
         with _numpy_global_seed(seed):
             self.dense = dense(int(input_dim), int(output_dim), weight_initializer=glorot_normal)
 
@@ -108,9 +109,9 @@ class Autoembedder:
         if data.ndim == 1:
             data = data[None]
         if data.ndim != 2 or data.shape[1] != self.input_dim:
-            raise ValueError(f"descriptors must have shape (N, {self.input_dim}), got {np.shape(data)}")
+            raise InputError(f"descriptors must have shape (N, {self.input_dim}), got {np.shape(data)}")
         if not np.isfinite(data).all():
-            raise ValueError("descriptors contain NaN or inf")
+            raise InputError("descriptors contain NaN or inf")
         return data.astype(np.float32, copy=False)
 
     # ----------------------------------------------------------------- saving
@@ -123,7 +124,7 @@ class Autoembedder:
         """Read a model written by :meth:`save`, checking the shapes."""
         weight, bias = load_npz(path, FORMAT, ("weight", "bias"), "model file")
         if weight.ndim != 2 or bias.shape != (1, weight.shape[1]):
-            raise ValueError(f"{path} holds a weight {weight.shape} and a bias {bias.shape} that do not fit together")
+            raise InputError(f"{path} holds a weight {weight.shape} and a bias {bias.shape} that do not fit together")
         model = cls(*weight.shape)
         model.dense.weight.data[...] = weight
         model.dense.bias.data[...] = bias

@@ -32,6 +32,7 @@ from .coco import UnknownIdError
 from .database import ImageDatabase, top_k
 from .descriptors import Descriptors
 from .paths import require_file
+from .errors import InputError, InputTypeError
 
 PathLike = Union[str, "os.PathLike[str]"]
 SPACES = ("descriptor", "learned")
@@ -126,7 +127,7 @@ def describe_query(
     if isinstance(query, (str, os.PathLike)):
         query = require_file(query, "query image")
     elif not (hasattr(query, "convert") and hasattr(query, "size")):  # a PIL image
-        raise TypeError(
+        raise InputTypeError(
             f"query must be a COCO id (int), an image path, a PIL image or a descriptor array, "
             f"got {type(query).__name__}"
         )
@@ -155,16 +156,16 @@ def _check_descriptor(vector, descriptors: Descriptors, what: str) -> np.ndarray
     if vector.ndim == 2 and vector.shape[0] == 1:
         vector = vector[0]
     if vector.ndim != 1 or not np.issubdtype(vector.dtype, np.number):
-        raise ValueError(f"{what} must be a numeric vector of shape ({descriptors.dim},), got {vector.shape}")
+        raise InputError(f"{what} must be a numeric vector of shape ({descriptors.dim},), got {vector.shape}")
     _check_size(vector.shape[0], descriptors, what)
     if not np.isfinite(vector).all():
-        raise ValueError(f"{what} contains NaN or inf")
+        raise InputError(f"{what} contains NaN or inf")
     return vector.astype(np.float32, copy=False)
 
 
 def _check_size(size: int, descriptors: Descriptors, what: str) -> None:
     if size != descriptors.dim:
-        raise ValueError(
+        raise InputError(
             f"{what} has {size} values, but the database descriptors have {descriptors.dim}: "
             f"they come from different networks and cannot be compared (describe the database "
             f"images with the same network, e.g. semsearch.features.extract_features)"
@@ -179,7 +180,7 @@ def cosine_scores(query: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     """
     query_norm = np.linalg.norm(query)
     if query_norm == 0:
-        raise ValueError("the query vector is all zeros: it is equally similar to every image")
+        raise InputError("the query vector is all zeros: it is equally similar to every image")
     row_norms = np.sqrt(np.einsum("nd,nd->n", vectors, vectors))
     dots = vectors @ (query / query_norm)
     return np.divide(dots, row_norms, out=np.zeros_like(dots), where=row_norms > 0)
@@ -241,9 +242,9 @@ def similar_images(
     (139, 1.0)
     """
     if not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+        raise InputError(f"k must be an integer >= 1, got {k!r}")
     if space not in SPACES:
-        raise ValueError(f"space must be one of {SPACES}, got {space!r}")
+        raise InputError(f"space must be one of {SPACES}, got {space!r}")
     self_id = query_image_id(query, descriptors)
 
     def describe() -> np.ndarray:  # only called when the descriptor is needed
@@ -259,7 +260,7 @@ def similar_images(
         keep = candidates != self_id
         candidates, scores = candidates[keep], scores[keep]
     if len(candidates) == 0:
-        raise ValueError("there is no other image to compare with")
+        raise InputError("there is no other image to compare with")
     best = top_k(scores[None, :], int(k))[0]
     return candidates[best], scores[best].astype(np.float32)
 
@@ -277,21 +278,21 @@ def _stored_vector(database: Optional[ImageDatabase], image_id: Optional[int]) -
 def _learned_scores(self_id, describe, descriptors: Descriptors, model, database) -> Tuple[np.ndarray, np.ndarray]:
     """Candidate ids (N,) and their cosine to the query in the model's space (N,)."""
     if database is None and model is None:
-        raise ValueError('space="learned" needs database= (an ImageDatabase) or model= (an Autoembedder)')
+        raise InputError('space="learned" needs database= (an ImageDatabase) or model= (an Autoembedder)')
     query = _stored_vector(database, self_id)
     if query is None:  # embed the query's descriptor
         if model is None:
-            raise ValueError(
+            raise InputError(
                 "the query image is not in the database: pass model= (the Autoembedder that built it) "
                 "to embed its descriptor"
             )
         if model.input_dim != descriptors.dim:
-            raise ValueError(
+            raise InputError(
                 f"the model takes {model.input_dim}-d descriptors, but the database descriptors have {descriptors.dim}"
             )
         query = model.embed(describe())[0]
     if database is None:
         return descriptors.ids, cosine_scores(query, model.embed(descriptors.vectors))
     if query.shape[0] != database.dim:
-        raise ValueError(f"the model gives {query.shape[0]}-d vectors, but the database holds {database.dim}-d ones")
+        raise InputError(f"the model gives {query.shape[0]}-d vectors, but the database holds {database.dim}-d ones")
     return database.image_ids, cosine_scores(query, database.vectors)

@@ -56,6 +56,7 @@ from .coco import UnknownIdError
 from .database import ImageDatabase
 from .paths import require_file
 from .text import UnknownQueryError
+from .errors import InputError
 
 PathLike = Union[str, "os.PathLike[str]"]
 QUERIES_HEADER = ("query_id", "text")
@@ -63,7 +64,7 @@ SUBMISSION_HEADER = ("query_id", "image_ids")
 TRUTH_HEADER = ("query_id", "image_id")
 
 
-class SubmissionError(ValueError):
+class SubmissionError(InputError):
     """A file with bad rows: ``problems`` lists ``(line number or None, reason)`` for each.
 
     Its message names the file and every problem, one per line.
@@ -276,7 +277,7 @@ def average_precision(ranking: Sequence[int], relevant: Iterable[int]) -> float:
     """
     relevant = {int(i) for i in relevant}
     if not relevant:
-        raise ValueError("average precision needs at least one relevant image")
+        raise InputError("average precision needs at least one relevant image")
     hits = np.isin(np.asarray(ranking, dtype=np.int64), list(relevant))
     ranks = np.flatnonzero(hits) + 1  # 1-based ranks of the relevant images found
     precisions = np.arange(1, len(ranks) + 1) / ranks
@@ -296,12 +297,12 @@ def score_rankings(
         ``{"recall@K": ... for K in ks, "map": ..., "n_queries": Q}``
     """
     if not truth:
-        raise ValueError("no queries to score")
+        raise InputError("no queries to score")
     if any(int(k) < 1 for k in ks):
-        raise ValueError(f"every K must be >= 1, got {tuple(ks)}")
+        raise InputError(f"every K must be >= 1, got {tuple(ks)}")
     missing = [q for q in truth if q not in rankings]
     if missing:
-        raise ValueError(f"{len(missing)} queries have no ranking, e.g. {missing[:5]}")
+        raise InputError(f"{len(missing)} queries have no ranking, e.g. {missing[:5]}")
     first_hit = []  # rank of the first relevant image per query; inf if none
     precisions = []
     for query_id, relevant in truth.items():
@@ -383,9 +384,9 @@ def write_submission(
         ``image_ids`` that are not in the database.
     """
     if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+        raise InputError(f"k must be >= 1, got {k}")
     if database.text_embedder is None:
-        raise ValueError("the database has no text embedder: build it with text_embedder= to search with text")
+        raise InputError("the database has no text embedder: build it with text_embedder= to search with text")
     if isinstance(queries, (str, os.PathLike)):
         source = queries
         texts, lines = _read_queries(queries)
@@ -393,7 +394,7 @@ def write_submission(
         source = "queries"
         texts, lines = {str(q): t for q, t in queries.items()}, {}
         if not texts:
-            raise ValueError("no queries given")
+            raise InputError("no queries given")
     unknown = []
     for query_id, text in texts.items():
         try:
@@ -421,7 +422,7 @@ def _restricted(database: ImageDatabase, image_ids: Iterable[int]) -> ImageDatab
     """The database with only ``image_ids`` (unique, all present)."""
     ids = np.unique(np.fromiter((int(i) for i in image_ids), dtype=np.int64))
     if len(ids) == 0:
-        raise ValueError("image_ids is empty")
+        raise InputError("image_ids is empty")
     present = np.isin(ids, database.image_ids)
     if not present.all():
         missing = ids[~present]

@@ -41,6 +41,7 @@ import numpy as np
 
 from .database import top_k
 from .text import TextEmbedder, UnknownQueryError, tokenize
+from .errors import InputError, InputTypeError
 
 #: Common English function words, left out of tags and similar words by default.
 STOP_WORDS: FrozenSet[str] = frozenset(
@@ -119,9 +120,9 @@ def word_table(
             return _table(keyed_vectors, len(keyed_vectors.index_to_key), _caption_words(caption_vocabulary), stop)
     elif isinstance(vocabulary, (int, np.integer)) and not isinstance(vocabulary, bool):
         if vocabulary < 1:
-            raise ValueError(f"vocabulary=N needs N >= 1, got {vocabulary}")
+            raise InputError(f"vocabulary=N needs N >= 1, got {vocabulary}")
         return _table(keyed_vectors, int(vocabulary), None, stop)
-    raise ValueError(
+    raise InputError(
         f'vocabulary must be "glove", "captions" or an int N (the N most frequent words), got {vocabulary!r}'
     )
 
@@ -130,13 +131,13 @@ def _keyed_vectors(glove):
     if isinstance(glove, TextEmbedder):
         return glove.glove
     if not (hasattr(glove, "key_to_index") and hasattr(glove, "vectors")):
-        raise TypeError(f"expected GloVe KeyedVectors or a TextEmbedder, got {type(glove).__name__}")
+        raise InputTypeError(f"expected GloVe KeyedVectors or a TextEmbedder, got {type(glove).__name__}")
     return glove
 
 
 def _caption_words(caption_vocabulary) -> Tuple[str, ...]:
     if caption_vocabulary is None:
-        raise ValueError('vocabulary="captions" needs caption_vocabulary= (caption texts, or a TextEmbedder)')
+        raise InputError('vocabulary="captions" needs caption_vocabulary= (caption texts, or a TextEmbedder)')
     if isinstance(caption_vocabulary, TextEmbedder):
         words = set(caption_vocabulary.vocabulary)
     elif isinstance(caption_vocabulary, str):
@@ -160,7 +161,7 @@ def _table(glove, n_rows: int, only: Optional[Tuple[str, ...]], stop_words: Froz
             rows.append(row)
             words.append(word)
     if not words:
-        raise ValueError("the vocabulary has no word left (all missing from GloVe, not alphabetic, or stop words)")
+        raise InputError("the vocabulary has no word left (all missing from GloVe, not alphabetic, or stop words)")
     vectors = np.asarray(glove.vectors[rows], dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
@@ -171,13 +172,13 @@ def _unit_queries(vectors, dim: int) -> np.ndarray:
     """Check image vectors (dim,) or (Q, dim) and return them with unit rows, shape (Q, dim)."""
     array = np.asarray(vectors)
     if array.ndim not in (1, 2) or array.shape[-1] != dim or not np.issubdtype(array.dtype, np.number):
-        raise ValueError(f"image vectors must be numeric with shape ({dim},) or (Q, {dim}), got {array.shape}")
+        raise InputError(f"image vectors must be numeric with shape ({dim},) or (Q, {dim}), got {array.shape}")
     array = np.atleast_2d(array).astype(np.float32)
     if not np.isfinite(array).all():
-        raise ValueError("image vector contains NaN or inf")
+        raise InputError("image vector contains NaN or inf")
     norms = np.linalg.norm(array, axis=1, keepdims=True)
     if (norms == 0).any():
-        raise ValueError("an image vector is all zeros: it is equally near every word")
+        raise InputError("an image vector is all zeros: it is equally near every word")
     return array / norms
 
 
@@ -214,7 +215,7 @@ def image_tags(
     >>> words, scores = image_tags(database.vector_of(139), glove, k=3)  # doctest: +SKIP
     """
     if not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+        raise InputError(f"k must be an integer >= 1, got {k!r}")
     table = word_table(glove, vocabulary, caption_vocabulary, stop_words)
     queries = _unit_queries(image_vector, table.vectors.shape[1])
     words, scores = table.nearest(queries, int(k))
@@ -233,7 +234,7 @@ def text_vector(text: str, glove, stop_words: Iterable[str] = STOP_WORDS) -> np.
         The text has no word to go on.
     """
     if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
+        raise InputTypeError(f"text must be a str, got {type(text).__name__}")
     if isinstance(glove, TextEmbedder):
         glove.check_known(text)  # raises if the text embeds to the zero vector
         return glove(text)
@@ -293,7 +294,7 @@ def similar_words(
     (['cat', 'dogs', 'horse'], array([0.922, 0.851, 0.791], dtype=float32))
     """
     if not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+        raise InputError(f"k must be an integer >= 1, got {k!r}")
     query = text_vector(text, glove, stop_words)[None, :]
     table = word_table(glove, vocabulary, caption_vocabulary, stop_words)
     excluded = set(tokenize(text)) if exclude_query else set()

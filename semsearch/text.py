@@ -36,13 +36,10 @@ import scipy.sparse
 
 from ._io import atomic_write
 from .paths import require_file
+from .errors import InputError, InputTypeError, UnknownQueryError
 
 PathLike = Union[str, "os.PathLike[str]"]
 _PUNCTUATION = re.compile(r"[^\w\s]|_")  # any Unicode punctuation or symbol, e.g. ' - ’ — $
-
-
-class UnknownQueryError(ValueError):
-    """A text none of whose words the embedder knows: its embedding would be all zeros."""
 
 
 def tokenize(text: str) -> List[str]:
@@ -54,7 +51,7 @@ def tokenize(text: str) -> List[str]:
     ['the', 'dogs', 'ball', 'red']
     """
     if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
+        raise InputTypeError(f"text must be a str, got {type(text).__name__}")
     return _PUNCTUATION.sub("", text.lower()).split()
 
 
@@ -71,7 +68,7 @@ def inverse_document_frequency(texts: Iterable[str]) -> Dict[str, float]:
         document_count.update(set(tokenize(text)))
         n_texts += 1
     if n_texts == 0:
-        raise ValueError("cannot compute IDF over an empty corpus")
+        raise InputError("cannot compute IDF over an empty corpus")
     return {word: float(np.log10(n_texts / n)) for word, n in document_count.items()}
 
 
@@ -89,7 +86,7 @@ def sif_weights(texts: Iterable[str], a: float = 1e-3) -> Dict[str, float]:
         counts.update(tokenize(text))
     total = sum(counts.values())
     if total == 0:
-        raise ValueError("cannot compute word frequencies over an empty corpus")
+        raise InputError("cannot compute word frequencies over an empty corpus")
     return {word: a / (a + n / total) for word, n in counts.items()}
 
 
@@ -152,7 +149,7 @@ class TextEmbedder:
 
             glove = load_glove()
         if weighting not in WEIGHTINGS:
-            raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
+            raise InputError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
         self.word_weights = dict(word_weights)
         self.weighting = weighting
         self.glove = glove
@@ -165,7 +162,7 @@ class TextEmbedder:
         if common_component is not None:
             component = np.asarray(common_component, dtype=np.float32).reshape(-1)
             if component.shape != (self.dim,) or not np.isclose(np.linalg.norm(component), 1, atol=1e-4):
-                raise ValueError(f"common_component must be a unit vector of shape ({self.dim},)")
+                raise InputError(f"common_component must be a unit vector of shape ({self.dim},)")
             self.common_component = component
 
     @classmethod
@@ -183,10 +180,10 @@ class TextEmbedder:
             return cls(inverse_document_frequency(texts), glove)
         if weighting == "mean":
             if not texts:
-                raise ValueError("cannot fit on an empty corpus")
+                raise InputError("cannot fit on an empty corpus")
             return cls({word: 1.0 for text in texts for word in tokenize(text)}, glove, weighting="mean")
         if weighting != "sif":
-            raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
+            raise InputError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
         embedder = cls(sif_weights(texts, sif_a), glove, weighting="sif")
         embedder.common_component = first_principal_component(embedder._weighted_averages(texts))
         return embedder
@@ -261,11 +258,11 @@ class TextEmbedder:
             with open(path, encoding="utf-8") as f:
                 state = json.load(f)
             if state.get("format") != "semsearch-text-2":
-                raise ValueError(f"unknown format {state.get('format')!r}")
+                raise InputError(f"unknown format {state.get('format')!r}")
             weights, weighting = state["word_weights"], state["weighting"]
             component = state.get("common_component")
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError, ValueError) as e:
-            raise ValueError(f"{path} is not a semsearch text embedder file: {e}") from None
+            raise InputError(f"{path} is not a semsearch text embedder file: {e}") from None
         return cls(weights, glove, common_component=component, weighting=weighting)
 
 
@@ -275,7 +272,7 @@ def first_principal_component(vectors: np.ndarray) -> np.ndarray:
     The sign is fixed (largest entry positive) so that fitting is deterministic.
     """
     if len(vectors) == 0:
-        raise ValueError("no vectors to find a principal component of")
+        raise InputError("no vectors to find a principal component of")
     gram = vectors.T.astype(np.float64) @ vectors  # (d, d): cheaper than an SVD of (N, d)
     _, eigenvectors = np.linalg.eigh(gram)
     component = eigenvectors[:, -1]

@@ -29,6 +29,7 @@ from .dataset import CaptionedImages
 from .loss import loss_accuracy
 from .model import Autoembedder
 from .triples import NEGATIVES, hardest_of, image_text_vectors, sample_other
+from .errors import InputError
 
 # Chosen by measurement on the real data (239 images, 5 folds x 3 seeds, mean R@1 / R@10; see
 # benchmarks/REPORT.md): SGD lr 0.1 -> 0.224 / 0.801; lr 0.5 -> 0.245 / 0.835; lr 1 -> 0.247 / 0.840;
@@ -73,7 +74,7 @@ class TripleTable:
     def __init__(self, data: CaptionedImages, text_embedder, image_ids):
         image_ids = np.unique(np.asarray(image_ids, dtype=np.int64))
         if len(image_ids) < 2:
-            raise ValueError(f"a split needs at least 2 images, got {len(image_ids)}")
+            raise InputError(f"a split needs at least 2 images, got {len(image_ids)}")
         caption_ids = data.captions.caption_ids_of_images(image_ids)
         self.image_ids = image_ids
         self.caption_ids = caption_ids
@@ -149,7 +150,7 @@ def make_optimizer(name: str, parameters, learning_rate: float, momentum: float)
         return SGD(parameters, learning_rate=learning_rate, momentum=momentum)
     if name == "adam":
         return Adam(parameters, learning_rate=learning_rate)
-    raise ValueError(f"optimizer must be 'sgd' or 'adam', got {name!r}")
+    raise InputError(f"optimizer must be 'sgd' or 'adam', got {name!r}")
 
 
 def train(
@@ -188,15 +189,15 @@ def train(
         The same seed and data give the same weights.
     """
     if model.input_dim != data.descriptors.dim:
-        raise ValueError(f"the model takes {model.input_dim}-d descriptors, the data has {data.descriptors.dim}-d")
+        raise InputError(f"the model takes {model.input_dim}-d descriptors, the data has {data.descriptors.dim}-d")
     if model.output_dim != text_embedder.dim:
-        raise ValueError(f"the model outputs {model.output_dim}-d vectors, the text embedder {text_embedder.dim}-d")
+        raise InputError(f"the model outputs {model.output_dim}-d vectors, the text embedder {text_embedder.dim}-d")
     if negatives not in NEGATIVES:
-        raise ValueError(f"negatives must be one of {NEGATIVES}, got {negatives!r}")
+        raise InputError(f"negatives must be one of {NEGATIVES}, got {negatives!r}")
     if epochs < 1 or batch_size < 1 or learning_rate <= 0:
-        raise ValueError(f"need epochs >= 1, batch_size >= 1, learning_rate > 0; got {epochs}, {batch_size}, {learning_rate}")
+        raise InputError(f"need epochs >= 1, batch_size >= 1, learning_rate > 0; got {epochs}, {batch_size}, {learning_rate}")
     if not np.isfinite(margin) or margin < 0:
-        raise ValueError(f"margin must be a finite number >= 0, got {margin}")
+        raise InputError(f"margin must be a finite number >= 0, got {margin}")
     rng = np.random.default_rng(seed)
     train_table = TripleTable(data, text_embedder, train_image_ids)
     val_table = TripleTable(data, text_embedder, validation_image_ids) if validation_image_ids is not None else None

@@ -20,6 +20,7 @@ from typing import Optional
 import numpy as np
 
 from .coco import CocoCaptions
+from .errors import InputError
 
 NEGATIVES = ("random", "hard")
 
@@ -31,7 +32,7 @@ def sample_other(good_rows: np.ndarray, n_images: int, size: Optional[int] = Non
     ``n_images - 1`` rows other than that triple's good row.
     """
     if n_images < 2:
-        raise ValueError(f"need at least 2 images to draw a bad image, got {n_images}")
+        raise InputError(f"need at least 2 images to draw a bad image, got {n_images}")
     good_rows = np.asarray(good_rows)
     shape = good_rows.shape if size is None else (*good_rows.shape, size)
     other = rng.integers(0, n_images - 1, size=shape)
@@ -60,7 +61,7 @@ def hardest_of(
         One text vector per image (the mean embedding of its captions).
     """
     if n_candidates < 1:
-        raise ValueError(f"n_candidates must be >= 1, got {n_candidates}")
+        raise InputError(f"n_candidates must be >= 1, got {n_candidates}")
     candidates = sample_other(good_rows, len(image_text_vectors), n_candidates, rng=rng)
     bad = np.empty(len(good_rows), dtype=np.int64)
     for start in range(0, len(good_rows), chunk):
@@ -102,7 +103,7 @@ def make_triples(
     seed : int
     """
     if negatives not in NEGATIVES:
-        raise ValueError(f"negatives must be one of {NEGATIVES}, got {negatives!r}")
+        raise InputError(f"negatives must be one of {NEGATIVES}, got {negatives!r}")
     image_ids = np.unique(np.asarray(image_ids, dtype=np.int64))
     caption_ids = coco.caption_ids_of_images(image_ids)
     good_rows = np.searchsorted(image_ids, coco.images_of(caption_ids))
@@ -111,7 +112,7 @@ def make_triples(
         bad_rows = sample_other(good_rows, len(image_ids), rng=rng)
     else:
         if text_embedder is None:
-            raise ValueError("hard negatives need a text_embedder to compare captions")
+            raise InputError("hard negatives need a text_embedder to compare captions")
         caption_vectors = text_embedder(coco.captions(caption_ids))
         per_image = image_text_vectors(caption_vectors, good_rows, len(image_ids))
         bad_rows = hardest_of(caption_vectors, good_rows, per_image, n_candidates, rng=rng)

@@ -29,6 +29,7 @@ from .model import Autoembedder
 from .paths import data_dir as _data_dir
 from .text import TextEmbedder
 from .train import DEFAULTS, History, train
+from .errors import InputError, InputTypeError
 
 PathLike = Union[str, "os.PathLike[str]"]
 _CAPTION_FILE = re.compile(r"captions_(?:train|val)(\d{4})(?:_\w+)?\.json$")
@@ -116,7 +117,7 @@ def subsample(data: CaptionedImages, max_images: Optional[int], seed: int = 0) -
     if max_images is None or len(data.image_ids) <= max_images:
         return data
     if max_images < 2:
-        raise ValueError(f"max_images must be at least 2, got {max_images}")
+        raise InputError(f"max_images must be at least 2, got {max_images}")
     keep = np.sort(np.random.default_rng(seed).choice(data.image_ids, max_images, replace=False))
     return CaptionedImages(data.captions.subset(keep), data.descriptors.subset(keep))
 
@@ -141,7 +142,7 @@ def train_model(
     """A new :class:`Autoembedder` trained on ``train_ids``; ``options`` as in :func:`semsearch.train.train`."""
     unknown = set(options) - set(DEFAULTS)
     if unknown:
-        raise TypeError(f"unknown training options: {sorted(unknown)}")
+        raise InputTypeError(f"unknown training options: {sorted(unknown)}")
     model = Autoembedder(data.descriptors.dim, text_embedder.dim, seed=seed)
     history = train(model, data, text_embedder, train_ids, validation_ids, seed=seed, progress=progress, **options)
     return model, history
