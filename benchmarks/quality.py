@@ -45,7 +45,9 @@ from semsearch.evaluate import chance_levels, evaluate
 from semsearch.glove import load_glove
 from semsearch.paths import data_dir
 from semsearch.text import inverse_document_frequency
-from semsearch.train import DEFAULTS
+from semsearch.train import TrainConfig
+
+DEFAULTS = {k: v for k, v in TrainConfig().as_dict().items() if k not in ('validation_fraction', 'seed')}
 
 METRICS = ("recall@1", "recall@5", "recall@10", "median_rank", "mrr")
 N_FOLDS = 5
@@ -158,13 +160,13 @@ def transformed(data: ss.CaptionedImages, how: str, train_ids) -> ss.CaptionedIm
 def run_one(cfg: dict, data, coco, embedders, train_ids, val_ids, seed: int, cache: dict) -> dict:
     """Scores of one configuration on one fold, as a flat dict."""
     started = time.perf_counter()
-    embedder = embedders[cfg["weighting"]]
+    text_encoder = embedders[cfg["weighting"]]
     history = None
     if cfg["kind"] == "chance":
         row = chance_levels(len(val_ids))
     elif cfg["kind"] == "baseline":
         scores = caption_baseline_scores(coco, val_ids, method=cfg["train"]["method"], reduce=cfg["train"]["reduce"],
-                                         text_embedder=embedder if cfg["train"]["method"] == "glove" else None)
+                                         text_encoder=text_encoder if cfg["train"]["method"] == "glove" else None)
         row = scores.as_dict()
     else:
         key = (cfg["descriptors"], id(train_ids))
@@ -176,9 +178,9 @@ def run_one(cfg: dict, data, coco, embedders, train_ids, val_ids, seed: int, cac
             kwargs = dict(cfg["train"])
             # the longest learning-curve run keeps its per-epoch history (loss, triple accuracy)
             with_val = kwargs.get("epochs") == 60
-            history = ss.train(model, fold_data, embedder, train_ids, val_ids if with_val else None,
+            history = ss.train(model, fold_data, text_encoder, train_ids, val_ids if with_val else None,
                                seed=seed, progress=False, **kwargs)
-        row = evaluate(model, fold_data, embedder, val_ids).as_dict()
+        row = evaluate(model, fold_data, text_encoder, val_ids).as_dict()
     row = {k: float(row[k]) for k in METRICS}
     row["seconds"] = time.perf_counter() - started
     if history is not None:
@@ -240,7 +242,7 @@ def text_side(val2017: ss.CocoCaptions, embedders, all_texts: List[str], n_image
             scores = caption_to_image_retrieval(
                 texts, targets, len(image_ids), method=method, reduce=reduce,
                 idf=idf if method == "tfidf" else None,
-                text_embedder=embedders[w] if method == "glove" else None)
+                text_encoder=embedders[w] if method == "glove" else None)
             row = dict(method=method, weighting=w if method == "glove" else None, reduce=reduce, **scores.as_dict(),
                        n_queries=scores.n_queries, n_images=scores.n_images, seconds=time.perf_counter() - started)
             rows.append(row)

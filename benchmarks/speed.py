@@ -37,13 +37,16 @@ from threadpoolctl import threadpool_limits
 
 from semsearch.database import ImageDatabase
 from semsearch.model import Autoembedder
-from semsearch.train import DEFAULTS, History, TripleTable, _train_epoch
+from semsearch.dataset import Split
+from semsearch.train import History, TrainConfig, _train_epoch
+from semsearch.triples import make_triples
 
 COCO_TRAIN_CAPTIONS = 414_113  # captions of COCO train2014: one triple each
 COCO_TRAIN_IMAGES = 82_783
 COCO_DATABASE_IMAGES = 82_612  # images with descriptors in the search database
 DIM, BATCH = 512, 32
-MARGIN, LEARNING_RATE, MOMENTUM = DEFAULTS["margin"], DEFAULTS["learning_rate"], DEFAULTS["momentum"]
+CONFIG = TrainConfig()
+MARGIN, LEARNING_RATE, MOMENTUM = CONFIG.margin, CONFIG.learning_rate, CONFIG.momentum
 
 
 # --------------------------------------------------------------------------- data
@@ -51,23 +54,36 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
-def synthetic_table(n_triples: int, n_images: int, seed: int = 0) -> TripleTable:
-    """A TripleTable without COCO: |N(0,1)| descriptors, random unit caption vectors."""
-    rng = np.random.default_rng(seed)
-    table = object.__new__(TripleTable)
-    table.image_ids = np.arange(1, n_images + 1, dtype=np.int64)
-    table.caption_ids = np.arange(n_triples, dtype=np.int64)
-    table.good_rows = np.sort(rng.integers(0, n_images, size=n_triples))  # ~5 captions per image
-    table.caption_vectors = unit_rows(rng.normal(size=(n_triples, 50)))
-    table.descriptors = np.abs(rng.standard_normal((n_images, DIM), dtype=np.float32))
-    table._image_text_vectors = None
-    return table
+class SyntheticTable:
+    """A split without COCO (|N(0,1)| descriptors) and random unit caption vectors."""
+
+    def __init__(self, n_triples: int, n_images: int, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        image_rows = np.sort(rng.integers(0, n_images, size=n_triples))  # ~5 captions per image
+        self.split = Split(
+            image_ids=np.arange(1, n_images + 1, dtype=np.int64), caption_ids=np.arange(n_triples, dtype=np.int64),
+            captions=[], image_rows=image_rows,
+            descriptors=np.abs(rng.standard_normal((n_images, DIM), dtype=np.float32)),
+        )
+        self.caption_vectors = unit_rows(rng.normal(size=(n_triples, 50)))
+        self.good_rows, self.descriptors = image_rows, self.split.descriptors
+
+    def __len__(self) -> int:
+        return len(self.good_rows)
+
+    def sample_bad_rows(self, rng):
+        return make_triples(self.split, seed=rng).bad_rows
+
+
+def synthetic_table(n_triples: int, n_images: int, seed: int = 0) -> SyntheticTable:
+    return SyntheticTable(n_triples, n_images, seed)
 
 
 # --------------------------------------------------------------------------- the three training loops
 def library_epoch(model, optim, table, rng):
     history = History()
-    _train_epoch(model, optim, table, rng, history, BATCH, MARGIN, "random", 10)
+    triples = make_triples(table.split, seed=rng)  # what train() draws each epoch
+    _train_epoch(model, optim, triples, table.caption_vectors, rng, history, CONFIG)
     return history.train_loss[-1]
 
 
@@ -228,7 +244,7 @@ def time_search(n_images: int, n_queries: int, repeats: int, text: bool) -> dict
     index.add(database.vectors)
     phrase = "a dog catching a frisbee on the beach"
     if text:
-        database.text_embedder = synthetic_text_embedder(rng)
+        database.text_encoder = synthetic_text_encoder(rng)
     default_faiss = faiss.omp_get_max_threads()
     table = {}
     for threads in (1, None):
@@ -247,7 +263,7 @@ def time_search(n_images: int, n_queries: int, repeats: int, text: bool) -> dict
                                  "faiss": lambda: index.search(queries, 10)}, repeats)
             if text:
                 time.sleep(0.2)
-                text_times = (single_query_times(database.text_embedder, [phrase] * 300),
+                text_times = (single_query_times(database.text_encoder, [phrase] * 300),
                               single_query_times(lambda t: database.query(t, k=10), [phrase] * 300))
         lib, ref = np.array(batch["semsearch"]), np.array(batch["faiss"])
         table[column] = {
@@ -267,7 +283,7 @@ def _blas_threads() -> int:
     return max((info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"), default=1)
 
 
-def synthetic_text_embedder(rng):
+def synthetic_text_encoder(rng):
     """se_text fitted on 20,000 captions of 10 random common GloVe words (loads GloVe, ~2 s)."""
     from semsearch.glove import load_glove
     from semsearch.text import TextEmbedder

@@ -121,7 +121,7 @@ def text_side(coco: CocoCaptions, encoders: Dict[str, object], reduces: Sequence
     for name, encoder in encoders.items():
         for reduce in reduces:
             started = time.perf_counter()
-            scores = caption_baseline_scores(coco, coco.image_ids, method="glove", reduce=reduce, text_embedder=encoder)
+            scores = caption_baseline_scores(coco, coco.image_ids, method="glove", reduce=reduce, text_encoder=encoder)
             row = dict(encoder=name, reduce=reduce, **scores.as_dict())
             row.update(n_queries=scores.n_queries, n_images=scores.n_images, seconds=time.perf_counter() - started)
             rows.append(row)

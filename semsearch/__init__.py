@@ -26,7 +26,12 @@ Each capstone team task has one module:
 ``semsearch.submission``  ranked-submission CSVs: write, check by line, Recall@K and mAP
 ========================  =========================================================
 """
+from .bundle import load_bundle, save_bundle
 from .coco import CocoCaptions
+from .database import ImageDatabase
+from .dataset import CaptionedImages, Split, join, kfold_images, split_images
+from .descriptors import Descriptors
+from .encoders import TextEncoder, fit_text_encoder, load_text_encoder
 from .errors import (
     InputError,
     InputTypeError,
@@ -38,29 +43,33 @@ from .errors import (
     UnknownQueryError,
     UnsafeFileError,
 )
-from .dataset import CaptionedImages, join, kfold_images, split_images
-from .descriptors import Descriptors
+from .evaluate import RetrievalScores, evaluate
 from .loss import loss_accuracy
 from .model import Autoembedder
+from .paths import data_dir, find_data_files
 from .text import TextEmbedder, tokenize
-from .train import History, train
-from .triples import make_triples
+from .train import History, TrainConfig, train
+from .triples import Triples, make_triples
+from .workflow import load_data
 
 __version__ = "0.1.0"
+
+_LAZY = {"show_images": "display", "save_figure": "display"}  # matplotlib is imported on first use
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'semsearch' has no attribute {name!r}")
+
+
 __all__ = [
-    "Autoembedder",
-    "CaptionedImages",
-    "CocoCaptions",
-    "Descriptors",
-    "History",
-    "TextEmbedder",
-    "UnknownIdError",
-    "UnknownQueryError",
-    "join",
-    "kfold_images",
-    "loss_accuracy",
-    "make_triples",
-    "split_images",
-    "tokenize",
-    "train",
+    "Autoembedder", "CaptionedImages", "CocoCaptions", "Descriptors", "History", "ImageDatabase", "InputError",
+    "InputTypeError", "MissingExtraError", "RetrievalScores", "SaveConflictError", "SemsearchError", "Split",
+    "TextEmbedder", "TextEncoder", "TrainConfig", "TrainingError", "Triples", "UnknownIdError", "UnknownQueryError",
+    "UnsafeFileError", "data_dir", "evaluate", "find_data_files", "fit_text_encoder", "join", "kfold_images",
+    "load_bundle", "load_data", "load_text_encoder", "loss_accuracy", "make_triples", "save_bundle", "save_figure",
+    "show_images", "split_images", "tokenize", "train",
 ]

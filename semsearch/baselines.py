@@ -34,6 +34,7 @@ import scipy.sparse
 from .coco import CocoCaptions
 from .evaluate import RetrievalScores, retrieval_scores, target_ranks
 from .text import TextEmbedder, inverse_document_frequency, tokenize, word_counts  # word_counts: re-exported
+from .dataset import split_view
 from .errors import InputError
 
 METHODS = ("onehot", "tfidf", "glove")
@@ -54,7 +55,7 @@ def caption_vectors(
     method: str = "onehot",
     *,
     idf: Optional[Dict[str, float]] = None,
-    text_embedder: Optional[TextEmbedder] = None,
+    text_encoder: Optional[TextEmbedder] = None,
 ) -> CaptionVectors:
     """One vector per text, unit length (or zero when no word is known), for cosine similarity.
 
@@ -64,8 +65,8 @@ def caption_vectors(
     method : "onehot", "tfidf" or "glove"
     idf : dict, optional
         Word weights for ``"tfidf"`` (default: fitted on ``texts``); words without a weight
-        count zero. For ``"glove"`` they build the embedder when none is given.
-    text_embedder : TextEmbedder, optional
+        count zero. For ``"glove"`` they build the text encoder when none is given.
+    text_encoder : TextEmbedder, optional
         For ``"glove"``; default ``TextEmbedder(idf)`` with the packaged GloVe-50.
 
     Returns
@@ -81,9 +82,9 @@ def caption_vectors(
     if method not in METHODS:
         raise InputError(f"method must be one of {METHODS}, got {method!r}")
     if method == "glove":
-        if text_embedder is None:
-            text_embedder = TextEmbedder(idf if idf is not None else inverse_document_frequency(texts))
-        return np.asarray(text_embedder(texts), dtype=np.float32).reshape(len(texts), -1)
+        if text_encoder is None:
+            text_encoder = TextEmbedder(idf if idf is not None else inverse_document_frequency(texts))
+        return np.asarray(text_encoder(texts), dtype=np.float32).reshape(len(texts), -1)
     if method == "onehot":
         vocabulary = {w: i for i, w in enumerate(sorted({t for text in texts for t in tokenize(text)}))}
         counts = word_counts(texts, vocabulary)
@@ -189,7 +190,7 @@ def caption_to_image_retrieval(
     method: str = "onehot",
     reduce: str = "mean",
     idf: Optional[Dict[str, float]] = None,
-    text_embedder: Optional[TextEmbedder] = None,
+    text_encoder: Optional[TextEmbedder] = None,
     ks: Sequence[int] = (1, 5, 10),
     chunk_size: int = 512,
 ) -> RetrievalScores:
@@ -203,7 +204,7 @@ def caption_to_image_retrieval(
         The image (0 .. N - 1) of each caption.
     n_images : int, optional
         N; default ``caption_images.max() + 1``.
-    method, idf, text_embedder
+    method, idf, text_encoder
         As in :func:`caption_vectors`.
     reduce : "mean" or "max"
 
@@ -220,7 +221,7 @@ def caption_to_image_retrieval(
     if len(caption_images) == 0:
         raise InputError("no captions to query")
     n_images = int(caption_images.max()) + 1 if n_images is None else int(n_images)
-    vectors = caption_vectors(texts, method, idf=idf, text_embedder=text_embedder)
+    vectors = caption_vectors(texts, method, idf=idf, text_encoder=text_encoder)
     ranks = np.empty(len(caption_images), dtype=np.int64)
     for rows, scores in caption_image_scores(vectors, caption_images, n_images, reduce=reduce, chunk_size=chunk_size):
         ranks[rows] = target_ranks(scores, caption_images[rows])
@@ -233,7 +234,7 @@ def caption_baseline_scores(
     *,
     method: str = "onehot",
     reduce: str = "mean",
-    text_embedder: Optional[TextEmbedder] = None,
+    text_encoder: Optional[TextEmbedder] = None,
     ks: Sequence[int] = (1, 5, 10),
     chunk_size: int = 512,
 ) -> RetrievalScores:
@@ -247,8 +248,8 @@ def caption_baseline_scores(
         The split's images: both the candidates and the sources of the queries.
     method : "onehot", "tfidf" or "glove"
     reduce : "mean" or "max"
-    text_embedder : TextEmbedder, optional
-        For ``"glove"``: the embedder the learned model is evaluated with; default
+    text_encoder : TextEmbedder, optional
+        For ``"glove"``: the text encoder the learned model is evaluated with; default
         ``TextEmbedder(idf over coco's captions)``.
 
     Example
@@ -258,16 +259,11 @@ def caption_baseline_scores(
     """
     if method not in METHODS:
         raise InputError(f"method must be one of {METHODS}, got {method!r}")
-    image_ids = np.unique(np.asarray(image_ids, dtype=np.int64))
-    if len(image_ids) == 0:
-        raise InputError("no images to search")
-    caption_ids = coco.caption_ids_of_images(image_ids)  # raises UnknownIdError for an unknown image
-    texts = coco.captions(caption_ids)
-    targets = np.searchsorted(image_ids, coco.images_of(caption_ids))
+    split = split_view(coco, image_ids)  # raises UnknownIdError for an unknown image
     idf = None
-    if method == "tfidf" or (method == "glove" and text_embedder is None):
+    if method == "tfidf" or (method == "glove" and text_encoder is None):
         idf = inverse_document_frequency(coco.captions(coco.caption_ids))
     return caption_to_image_retrieval(
-        texts, targets, len(image_ids), method=method, reduce=reduce, idf=idf,
-        text_embedder=text_embedder, ks=ks, chunk_size=chunk_size,
+        split.captions, split.image_rows, len(split.image_ids), method=method, reduce=reduce, idf=idf,
+        text_encoder=text_encoder, ks=ks, chunk_size=chunk_size,
     )

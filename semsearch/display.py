@@ -273,6 +273,15 @@ def _show_message(ax: "Axes", message: str) -> None:
     ax.set_facecolor("whitesmoke")
 
 
+def first_caption(coco, coco_id) -> str:
+    """The first human caption of an image, stripped; "" when ``coco`` does not describe it."""
+    try:
+        texts = coco.captions_of(coco_id)
+    except KeyError:
+        return ""
+    return texts[0].strip() if texts else ""
+
+
 def save_figure(fig: "Figure", path: PathLike, *, dpi: Optional[float] = None) -> Path:
     """Save ``fig`` as a PNG file, atomically (never a half-written file).
 

@@ -1,34 +1,74 @@
-"""Loading a saved text encoder of any kind: GloVe :class:`~semsearch.text.TextEmbedder` or MiniLM.
+"""The text-encoder interface (``se_text``), and fitting or loading an encoder by name.
 
-Each encoder saves a JSON file whose ``"format"`` says what it is; :func:`load_text_encoder`
-reads that and hands the file to the right class. The MiniLM module (and with it torch and
-sentence-transformers) is imported only when the file is a MiniLM one.
+Every text encoder follows :class:`TextEncoder`: it turns a text into a ``(dim,)`` unit vector
+(a list of N texts into ``(N, dim)``), says which words of a text it knows, and saves and
+loads itself. Two kinds exist:
+
+==========================================  =====  ==========================================
+class                                       dim    ``ENCODERS`` names
+==========================================  =====  ==========================================
+:class:`semsearch.text.TextEmbedder`        50     ``"idf"`` (the course's), ``"sif"``, ``"mean"``
+:class:`semsearch.minilm.MiniLMEncoder`     384    ``"minilm"`` (extra ``[minilm]``)
+==========================================  =====  ==========================================
+
+Each class owns its file format (its ``FORMAT``); :func:`load_text_encoder` reads a file's
+``"format"`` and hands the file to the class that wrote it. The parameter that takes an
+encoder is called ``text_encoder`` throughout semsearch.
 
 Example
 -------
->>> encoder = load_text_encoder("model/text.json")   # doctest: +SKIP
->>> encoder("a dog catching a frisbee").shape        # doctest: +SKIP
+>>> text_encoder = load_text_encoder("model/text.json")   # doctest: +SKIP
+>>> text_encoder("a dog catching a frisbee").shape        # doctest: +SKIP
 (50,)
 """
 from __future__ import annotations
 
 import json
 import os
-from typing import Union
+from typing import List, Protocol, Sequence, Union, runtime_checkable
 
+import numpy as np
+
+from .errors import InputError
+from .minilm import MiniLMEncoder
 from .paths import require_file
 from .text import TextEmbedder
-from .errors import InputError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-GLOVE_FORMAT = "semsearch-text-2"
-MINILM_FORMAT = "semsearch-text-minilm-1"  # semsearch.minilm.FORMAT, repeated so that no import is needed
-FORMATS = (GLOVE_FORMAT, MINILM_FORMAT)
+
+@runtime_checkable
+class TextEncoder(Protocol):
+    """What semsearch needs of a text encoder."""
+
+    dim: int  #: size of an embedding
+
+    def __call__(self, texts: Union[str, Sequence[str]]) -> np.ndarray:
+        """One text -> (dim,); a list of N texts -> (N, dim); rows of unit length, or 0."""
+
+    def known_words(self, text: str) -> List[str]:
+        """The words of ``text`` that contribute to its embedding."""
+
+    def check_known(self, text: str) -> None:
+        """Raise :class:`~semsearch.errors.UnknownQueryError` if ``text`` would embed to zero."""
+
+    def save(self, path: PathLike) -> None:
+        """Write the encoder's state, atomically, as a JSON file with a ``"format"``."""
+
+    @classmethod
+    def load(cls, path: PathLike, **options) -> "TextEncoder":
+        """Read a file written by :meth:`save`."""
+
+
+#: Encoder classes by the format they write.
+CLASSES = {cls.FORMAT: cls for cls in (TextEmbedder, MiniLMEncoder)}
+
+#: The names :func:`fit_text_encoder` knows; "idf" is the course's se_text.
+ENCODERS = ("idf", "sif", "mean", "minilm")
 
 
 def text_encoder_format(path: PathLike) -> str:
-    """The ``"format"`` of a saved text encoder file, or ValueError if it is not one."""
+    """The ``"format"`` of a saved text encoder file, or InputError if it is not one."""
     path = require_file(path, "text encoder file")
     try:
         with open(path, encoding="utf-8") as f:
@@ -36,51 +76,41 @@ def text_encoder_format(path: PathLike) -> str:
         fmt = state["format"]
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
         raise InputError(f"{path} is not a semsearch text encoder file: {type(e).__name__}: {e}") from None
-    if fmt not in FORMATS:
-        raise InputError(f"{path} has the unknown text encoder format {fmt!r}; known formats: {', '.join(FORMATS)}")
+    if fmt not in CLASSES:
+        raise InputError(f"{path} has the unknown text encoder format {fmt!r}; known formats: {', '.join(CLASSES)}")
     return fmt
 
 
-#: The text encoders :func:`fit_text_encoder` knows; "idf" is the course's se_text.
-ENCODERS = ("idf", "sif", "mean", "minilm")
-
-
-def fit_text_encoder(texts, encoder: str = "idf", glove=None):
+def fit_text_encoder(texts, name: str = "idf", glove=None) -> TextEncoder:
     """A text encoder fitted on ``texts`` (the caption corpus).
 
     ``"idf"``, ``"sif"`` and ``"mean"`` are GloVe :class:`TextEmbedder` weightings (50-d);
     ``"minilm"`` is the pretrained :class:`~semsearch.minilm.MiniLMEncoder` (384-d, needs the
     ``minilm`` extra), which has nothing to fit.
     """
-    if encoder == "minilm":
-        from .minilm import MiniLMEncoder
-
+    if name not in ENCODERS:
+        raise InputError(f"text encoder must be one of {ENCODERS}, got {name!r}")
+    if name == "minilm":
         return MiniLMEncoder()
-    if encoder not in ENCODERS:
-        raise InputError(f"text encoder must be one of {ENCODERS}, got {encoder!r}")
-    return TextEmbedder.fit(texts, glove, weighting=encoder)
+    return TextEmbedder.fit(texts, glove, weighting=name)
 
 
-def load_text_encoder(path: PathLike, glove=None):
+def load_text_encoder(path: PathLike, glove=None) -> TextEncoder:
     """Read a text encoder saved by ``TextEmbedder.save`` or ``MiniLMEncoder.save``.
 
     Parameters
     ----------
     glove : gensim KeyedVectors, optional
-        Passed to :meth:`TextEmbedder.load`; a MiniLM encoder does not use it.
+        The word vectors a GloVe :class:`TextEmbedder` uses (default: the packaged ones).
 
     Raises
     ------
     FileNotFoundError
         No such file.
-    ValueError
+    InputError
         Not a text encoder file, or one of an unknown format.
-    ImportError
+    MissingExtraError
         A MiniLM file, but the ``minilm`` extra is not installed.
     """
-    fmt = text_encoder_format(path)
-    if fmt == MINILM_FORMAT:
-        from .minilm import MiniLMEncoder
-
-        return MiniLMEncoder.load(path)
-    return TextEmbedder.load(path, glove)
+    cls = CLASSES[text_encoder_format(path)]
+    return cls.load(path, glove=glove) if cls is TextEmbedder else cls.load(path)

@@ -1,25 +1,35 @@
 """How good is the search? Recall@K, median rank and mean reciprocal rank.
 
 Over one split, every caption is a query and its own image is the target among that
-split's images. The rank of the target is 1 + the number of images scored at least as
-high as it (ties count against the model, so a constant scorer is not rewarded).
-Chance levels for N images: Recall@K = K / N, median rank = (N + 1) / 2, MRR = H_N / N.
+split's images. The rank of the target is 1 + the number of other images scored at least as
+high as it (ties count against the model, so a constant scorer is not rewarded; a NaN score
+counts as the lowest). Chance levels for N images: Recall@K = K / N, median rank =
+(N + 1) / 2, MRR = H_N / N.
+
+Queries are scored in blocks and only their ranks are kept, so memory stays bounded
+however many captions and images there are.
 
 Example
 -------
->>> result = evaluate(model, data, embedder, validation_ids)   # doctest: +SKIP
->>> print(result)                                               # doctest: +SKIP
-Recall@1 0.240 (chance 0.021)  Recall@5 ...
+>>> result = evaluate(model, data, text_encoder, validation_ids)   # doctest: +SKIP
+>>> print(result)                                                   # doctest: +SKIP
+validation (240 caption queries among 48 images):
+  Recall@1       0.329    (chance 0.021)
+...
+>>> retrieval_scores(np.array([1, 2, 4]), n_images=4).recall[1]
+0.3333333333333333
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Sequence
+from typing import Dict, Iterator, Sequence, Tuple
 
 import numpy as np
 
+from .checks import check_k
 from .dataset import CaptionedImages
 from .errors import InputError
+from .model import embed_images
 
 
 @dataclass
@@ -38,11 +48,38 @@ class RetrievalScores:
         row.update(median_rank=self.median_rank, mrr=self.mean_reciprocal_rank)
         return row
 
+    def rows(self) -> Iterator[Tuple[str, str, float, str]]:
+        """(label, key, value, format) of each score, in print order."""
+        for k, value in self.recall.items():
+            yield f"Recall@{k}", f"recall@{k}", value, "{:.3f}"
+        yield "median rank", "median_rank", self.median_rank, "{:g}"
+        yield "MRR", "mrr", self.mean_reciprocal_rank, "{:.3f}"
+
+    def format(self, title: str = "retrieval") -> str:
+        """Recall@K, median rank and MRR with their chance levels, one per line."""
+        lines = [f"{title} ({self.n_queries} caption queries among {self.n_images} images):"]
+        for label, key, value, fmt in self.rows():
+            lines.append(f"  {label:<12}{fmt.format(value):>8}    (chance {fmt.format(self.chance[key])})")
+        return "\n".join(lines)
+
     def __str__(self) -> str:
-        parts = [f"Recall@{k} {v:.3f} (chance {self.chance[f'recall@{k}']:.3f})" for k, v in self.recall.items()]
-        parts.append(f"median rank {self.median_rank:g} (chance {self.chance['median_rank']:g})")
-        parts.append(f"MRR {self.mean_reciprocal_rank:.3f} (chance {self.chance['mrr']:.3f})")
-        return "  ".join(parts) + f"  [{self.n_queries} queries, {self.n_images} images]"
+        return self.format()
+
+
+def format_folds(folds: Sequence[RetrievalScores]) -> str:
+    """Mean ± standard deviation over folds of each score, and the mean chance level."""
+    if not folds:
+        raise InputError("no folds to summarise")
+    n_images = sum(s.n_images for s in folds)
+    lines = [f"{len(folds)}-fold cross-validation ({n_images} images, {sum(s.n_queries for s in folds)} caption queries):"]
+    per_fold = [list(s.rows()) for s in folds]
+    for row, (label, key, _, fmt) in enumerate(per_fold[0]):
+        values = np.array([rows[row][2] for rows in per_fold], dtype=float)
+        chance = float(np.mean([s.chance[key] for s in folds]))
+        fmt = "{:.1f}" if key == "median_rank" else fmt
+        spread = f"{fmt.format(values.mean())} ± {fmt.format(values.std())}"
+        lines.append(f"  {label:<12}{spread:>16}    (chance {fmt.format(chance)})")
+    return "\n".join(lines)
 
 
 def target_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -50,11 +87,27 @@ def target_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
 
     Parameters
     ----------
-    scores : (Q, N)  similarity of each query to each image.
+    scores : (Q, N)  similarity of each query to each image; NaN counts as the lowest score.
     targets : (Q,)   column of each query's own image.
+
+    >>> target_ranks(np.array([[0.9, 0.5, 0.5], [np.nan, 0.1, 0.2]]), np.array([1, 0]))
+    array([3, 3])
     """
+    scores = np.where(np.isnan(scores), -np.inf, scores)
     target_scores = scores[np.arange(len(scores)), targets][:, None]
     return (scores >= target_scores).sum(axis=1)
+
+
+def ranks_in_blocks(queries: np.ndarray, images: np.ndarray, targets: np.ndarray, block: int = 1024) -> np.ndarray:
+    """:func:`target_ranks` of ``queries @ images.T`` computed ``block`` queries at a time, shape (Q,).
+
+    Memory: one (block, N_images) score matrix, never (Q, N_images).
+    """
+    ranks = np.empty(len(queries), dtype=np.int64)
+    for start in range(0, len(queries), block):
+        part = slice(start, start + block)
+        ranks[part] = target_ranks(queries[part] @ images.T, targets[part])
+    return ranks
 
 
 def chance_levels(n_images: int, ks: Sequence[int] = (1, 5, 10)) -> Dict[str, float]:
@@ -70,6 +123,7 @@ def retrieval_scores(ranks: np.ndarray, n_images: int, ks: Sequence[int] = (1, 5
     ranks = np.asarray(ranks)
     if len(ranks) == 0:
         raise InputError("no queries to score")
+    ks = [check_k(k) for k in ks]
     return RetrievalScores(
         recall={k: float(np.mean(ranks <= k)) for k in ks},
         median_rank=float(np.median(ranks)),
@@ -80,20 +134,20 @@ def retrieval_scores(ranks: np.ndarray, n_images: int, ks: Sequence[int] = (1, 5
     )
 
 
-def evaluate(model, data: CaptionedImages, text_embedder, image_ids, ks: Sequence[int] = (1, 5, 10)) -> RetrievalScores:
+def evaluate(model, data: CaptionedImages, text_encoder, image_ids, ks: Sequence[int] = (1, 5, 10)) -> RetrievalScores:
     """Text -> image retrieval over the images ``image_ids``, every caption of them a query.
 
     Parameters
     ----------
-    model : Autoembedder (or anything with ``embed(descriptors) -> (N, 50)``)
+    model : Autoembedder, or any model :func:`semsearch.model.embed_images` can run
     data : CaptionedImages
-    text_embedder : TextEmbedder
+    text_encoder : TextEncoder
     image_ids : array-like of int
         The split's images: both the candidates and the sources of the queries.
     """
-    image_ids = np.unique(np.asarray(image_ids, dtype=np.int64))
-    caption_ids = data.captions.caption_ids_of_images(image_ids)
-    queries = text_embedder(data.captions.captions(caption_ids))
-    images = model.embed(data.descriptors.vectors_of(image_ids))
-    targets = np.searchsorted(image_ids, data.captions.images_of(caption_ids))
-    return retrieval_scores(target_ranks(queries @ images.T, targets), len(image_ids), ks)
+    split = data.split(image_ids)
+    images = embed_images(model, split.descriptors)
+    if not np.isfinite(images).all():
+        raise InputError("the model's image embeddings contain NaN or inf: its weights are not finite")
+    queries = text_encoder(split.captions)
+    return retrieval_scores(ranks_in_blocks(queries, images, split.image_rows), len(split.image_ids), ks)

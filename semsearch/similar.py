@@ -22,7 +22,6 @@ Example
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Optional, Tuple, Union
 
@@ -32,31 +31,12 @@ from .coco import UnknownIdError
 from .database import ImageDatabase, top_k
 from .descriptors import Descriptors
 from .paths import require_file
+from .checks import check_k
 from .errors import InputError, InputTypeError
+from .keys import coco_id_from_filename
 
 PathLike = Union[str, "os.PathLike[str]"]
 SPACES = ("descriptor", "learned")
-
-# File names that COCO itself uses: "000000000139.jpg" or "COCO_val2014_000000000139.jpg".
-_COCO_FILE_NAME = re.compile(r"^(?:COCO_[a-z]+\d{4}_)?(\d{12})\.(?:jpe?g|png)$", re.IGNORECASE)
-
-
-def coco_id_of_file(path: PathLike) -> Optional[int]:
-    """The COCO id in a file name that follows COCO's own naming, else None.
-
-    Only COCO's 12-digit names count, so that a photo called ``IMG_0139.jpg`` is not
-    mistaken for COCO image 139.
-
-    >>> coco_id_of_file("data/coco/images/000000000139.jpg")
-    139
-    >>> coco_id_of_file("COCO_train2014_000000000009.jpg")
-    9
-    >>> coco_id_of_file("IMG_0139.jpg") is None
-    True
-    """
-    match = _COCO_FILE_NAME.match(Path(path).name)
-    return int(match.group(1)) if match else None
-
 
 def _is_coco_id(query) -> bool:
     return isinstance(query, (int, np.integer)) and not isinstance(query, (bool, np.bool_))
@@ -81,7 +61,7 @@ def query_image_id(query, descriptors: Descriptors) -> Optional[int]:
             )
         return int(query)
     if isinstance(query, (str, os.PathLike)):
-        coco_id = coco_id_of_file(query)
+        coco_id = coco_id_from_filename(query)
         if coco_id is not None and coco_id in descriptors:
             return coco_id
     return None
@@ -241,8 +221,7 @@ def similar_images(
     >>> ids[0], scores[0]                        # an image is most similar to itself  # doctest: +SKIP
     (139, 1.0)
     """
-    if not isinstance(k, (int, np.integer)) or k < 1:
-        raise InputError(f"k must be an integer >= 1, got {k!r}")
+    k = check_k(k)
     if space not in SPACES:
         raise InputError(f"space must be one of {SPACES}, got {space!r}")
     self_id = query_image_id(query, descriptors)

@@ -56,6 +56,7 @@ from .coco import UnknownIdError
 from .database import ImageDatabase
 from .paths import require_file
 from .text import UnknownQueryError
+from .checks import check_k
 from .errors import InputError
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -360,7 +361,7 @@ def write_submission(
     Parameters
     ----------
     database : ImageDatabase
-        With a text embedder (``text_embedder=``).
+        With a text encoder (``text_encoder=``).
     queries : queries file path, or mapping ``{query_id: text}``
     path : path
         The submission CSV to write (atomically).
@@ -383,10 +384,9 @@ def write_submission(
     UnknownIdError
         ``image_ids`` that are not in the database.
     """
-    if k < 1:
-        raise InputError(f"k must be >= 1, got {k}")
-    if database.text_embedder is None:
-        raise InputError("the database has no text embedder: build it with text_embedder= to search with text")
+    k = check_k(k)
+    if database.text_encoder is None:
+        raise InputError("the database has no text encoder: build it with text_encoder= to search with text")
     if isinstance(queries, (str, os.PathLike)):
         source = queries
         texts, lines = _read_queries(queries)
@@ -398,7 +398,7 @@ def write_submission(
     unknown = []
     for query_id, text in texts.items():
         try:
-            database.text_embedder.check_known(text)
+            database.text_encoder.check_known(text)
         except UnknownQueryError as error:
             unknown.append((lines.get(query_id), f"query {query_id!r}: {error}"))
     if unknown:
@@ -429,4 +429,4 @@ def _restricted(database: ImageDatabase, image_ids: Iterable[int]) -> ImageDatab
         raise UnknownIdError(f"{len(missing)} image ids are not in the database: {missing[:10].tolist()}")
     order = np.argsort(database.image_ids)
     rows = order[np.searchsorted(database.image_ids, ids, sorter=order)]
-    return ImageDatabase(ids, database.vectors[rows], database.text_embedder)
+    return ImageDatabase(ids, database.vectors[rows], database.text_encoder)

@@ -25,10 +25,10 @@ vectors of a vocabulary are computed once and cached.
 
 Example
 -------
->>> words, scores = image_tags(database.vector_of(174231), glove, k=5)  # a cat on a laptop  # doctest: +SKIP
+>>> words, scores = image_tags(database.vector_of(174231), text_encoder, k=5)  # a cat on a laptop  # doctest: +SKIP
 >>> words                                                               # doctest: +SKIP
 ['laptop', 'computer', 'calculator', 'gadget', 'password']
->>> similar_words("dog", glove, k=3)[0]                                 # doctest: +SKIP
+>>> similar_words("dog", text_encoder, k=3)[0]                                 # doctest: +SKIP
 ['cat', 'dogs', 'horse']
 """
 from __future__ import annotations
@@ -41,6 +41,8 @@ import numpy as np
 
 from .database import top_k
 from .text import TextEmbedder, UnknownQueryError, tokenize
+from .vectors import l2_normalize_rows
+from .checks import check_k
 from .errors import InputError, InputTypeError
 
 #: Common English function words, left out of tags and similar words by default.
@@ -84,7 +86,7 @@ class WordTable:
 
 
 def word_table(
-    glove,
+    word_vectors,
     vocabulary: Vocab = "glove",
     caption_vocabulary=None,
     stop_words: Iterable[str] = STOP_WORDS,
@@ -93,14 +95,15 @@ def word_table(
 
     Parameters
     ----------
-    glove : gensim KeyedVectors or TextEmbedder
-        The word vectors (a TextEmbedder's own ``glove``).
+    word_vectors : gensim KeyedVectors or TextEmbedder
+        The GloVe word vectors to search, or a GloVe TextEmbedder (which carries them in its
+        ``glove`` attribute, and whose caption vocabulary serves ``vocabulary="captions"``).
     vocabulary : "glove", "captions" or int
         See the module docstring.
     caption_vocabulary : TextEmbedder or iterable of str, optional
         For ``vocabulary="captions"``: caption texts (or words), tokenized like
         ``se_text``; or a TextEmbedder, whose vocabulary is its caption words. Default:
-        the TextEmbedder passed as ``glove``, if it is one.
+        the TextEmbedder passed as ``word_vectors``, if it is one.
     stop_words : iterable of str
         Words never returned (default :data:`STOP_WORDS`).
 
@@ -109,14 +112,14 @@ def word_table(
     ValueError
         An unknown vocabulary option, or no word left to choose from.
     """
-    keyed_vectors = _keyed_vectors(glove)
+    keyed_vectors = _keyed_vectors(word_vectors)
     stop = frozenset(stop_words)
     if isinstance(vocabulary, str):
         if vocabulary == "glove":
             return _table(keyed_vectors, len(keyed_vectors.index_to_key), None, stop)
         if vocabulary == "captions":
-            if caption_vocabulary is None and isinstance(glove, TextEmbedder):
-                caption_vocabulary = glove
+            if caption_vocabulary is None and isinstance(word_vectors, TextEmbedder):
+                caption_vocabulary = word_vectors
             return _table(keyed_vectors, len(keyed_vectors.index_to_key), _caption_words(caption_vocabulary), stop)
     elif isinstance(vocabulary, (int, np.integer)) and not isinstance(vocabulary, bool):
         if vocabulary < 1:
@@ -127,12 +130,12 @@ def word_table(
     )
 
 
-def _keyed_vectors(glove):
-    if isinstance(glove, TextEmbedder):
-        return glove.glove
-    if not (hasattr(glove, "key_to_index") and hasattr(glove, "vectors")):
-        raise InputTypeError(f"expected GloVe KeyedVectors or a TextEmbedder, got {type(glove).__name__}")
-    return glove
+def _keyed_vectors(word_vectors):
+    if isinstance(word_vectors, TextEmbedder):
+        return word_vectors.glove
+    if not (hasattr(word_vectors, "key_to_index") and hasattr(word_vectors, "vectors")):
+        raise InputTypeError(f"expected GloVe KeyedVectors or a TextEmbedder, got {type(word_vectors).__name__}")
+    return word_vectors
 
 
 def _caption_words(caption_vocabulary) -> Tuple[str, ...]:
@@ -148,12 +151,12 @@ def _caption_words(caption_vocabulary) -> Tuple[str, ...]:
 
 
 @lru_cache(maxsize=8)
-def _table(glove, n_rows: int, only: Optional[Tuple[str, ...]], stop_words: FrozenSet[str]) -> WordTable:
+def _table(word_vectors, n_rows: int, only: Optional[Tuple[str, ...]], stop_words: FrozenSet[str]) -> WordTable:
     """Rows 0..n_rows-1 of GloVe (or only the words ``only``), alphabetic and not stop words."""
     if only is None:
-        candidates = enumerate(glove.index_to_key[:n_rows])
+        candidates = enumerate(word_vectors.index_to_key[:n_rows])
     else:
-        index = glove.key_to_index
+        index = word_vectors.key_to_index
         candidates = sorted((index[w], w) for w in only if w in index)
     rows, words = [], []
     for row, word in candidates:
@@ -162,10 +165,8 @@ def _table(glove, n_rows: int, only: Optional[Tuple[str, ...]], stop_words: Froz
             words.append(word)
     if not words:
         raise InputError("the vocabulary has no word left (all missing from GloVe, not alphabetic, or stop words)")
-    vectors = np.asarray(glove.vectors[rows], dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
-    return WordTable(words, vectors)
+    vectors = np.asarray(word_vectors.vectors[rows], dtype=np.float32)
+    return WordTable(words, l2_normalize_rows(vectors))
 
 
 def _unit_queries(vectors, dim: int) -> np.ndarray:
@@ -184,7 +185,7 @@ def _unit_queries(vectors, dim: int) -> np.ndarray:
 
 def image_tags(
     image_vector,
-    glove,
+    word_vectors,
     *,
     k: int = 10,
     vocabulary: Vocab = "glove",
@@ -198,7 +199,7 @@ def image_tags(
     image_vector : array (50,) or (Q, 50)
         The image's embedding by the trained model: ``database.vector_of(coco_id)`` or
         ``model.embed(descriptor)[0]``.
-    glove : gensim KeyedVectors or TextEmbedder
+    word_vectors : gensim KeyedVectors or TextEmbedder
     k : int
         How many words; capped at the vocabulary size.
     vocabulary, caption_vocabulary, stop_words
@@ -212,17 +213,16 @@ def image_tags(
 
     Examples
     --------
-    >>> words, scores = image_tags(database.vector_of(139), glove, k=3)  # doctest: +SKIP
+    >>> words, scores = image_tags(database.vector_of(139), word_vectors, k=3)  # doctest: +SKIP
     """
-    if not isinstance(k, (int, np.integer)) or k < 1:
-        raise InputError(f"k must be an integer >= 1, got {k!r}")
-    table = word_table(glove, vocabulary, caption_vocabulary, stop_words)
+    k = check_k(k)
+    table = word_table(word_vectors, vocabulary, caption_vocabulary, stop_words)
     queries = _unit_queries(image_vector, table.vectors.shape[1])
-    words, scores = table.nearest(queries, int(k))
+    words, scores = table.nearest(queries, k)
     return (words[0], scores[0]) if np.ndim(image_vector) == 1 else (words, scores)
 
 
-def text_vector(text: str, glove, stop_words: Iterable[str] = STOP_WORDS) -> np.ndarray:
+def text_vector(text: str, word_vectors, stop_words: Iterable[str] = STOP_WORDS) -> np.ndarray:
     """A unit vector (dim,) for a text: ``se_text`` for a TextEmbedder, else the mean GloVe direction.
 
     With plain GloVe vectors, each known word that is not a stop word adds its unit
@@ -235,10 +235,10 @@ def text_vector(text: str, glove, stop_words: Iterable[str] = STOP_WORDS) -> np.
     """
     if not isinstance(text, str):
         raise InputTypeError(f"text must be a str, got {type(text).__name__}")
-    if isinstance(glove, TextEmbedder):
-        glove.check_known(text)  # raises if the text embeds to the zero vector
-        return glove(text)
-    keyed_vectors = _keyed_vectors(glove)
+    if isinstance(word_vectors, TextEmbedder):
+        word_vectors.check_known(text)  # raises if the text embeds to the zero vector
+        return word_vectors(text)
+    keyed_vectors = _keyed_vectors(word_vectors)
     tokens = tokenize(text)
     if not tokens:
         raise UnknownQueryError(f"cannot embed {text!r}: it has no words")
@@ -255,7 +255,7 @@ def text_vector(text: str, glove, stop_words: Iterable[str] = STOP_WORDS) -> np.
 
 def similar_words(
     text: str,
-    glove,
+    word_vectors,
     k: int = 10,
     *,
     vocabulary: Vocab = "glove",
@@ -269,7 +269,7 @@ def similar_words(
     ----------
     text : str
         One word ("dog") or several ("cat sofa").
-    glove : TextEmbedder or gensim KeyedVectors
+    word_vectors : TextEmbedder or gensim KeyedVectors
         A TextEmbedder combines several words by ``se_text`` (IDF-weighted); plain GloVe
         vectors average the words' directions (see :func:`text_vector`).
     k : int
@@ -290,14 +290,13 @@ def similar_words(
 
     Examples
     --------
-    >>> similar_words("dog", glove, k=3)                   # doctest: +SKIP
+    >>> similar_words("dog", word_vectors, k=3)                   # doctest: +SKIP
     (['cat', 'dogs', 'horse'], array([0.922, 0.851, 0.791], dtype=float32))
     """
-    if not isinstance(k, (int, np.integer)) or k < 1:
-        raise InputError(f"k must be an integer >= 1, got {k!r}")
-    query = text_vector(text, glove, stop_words)[None, :]
-    table = word_table(glove, vocabulary, caption_vocabulary, stop_words)
+    k = check_k(k)
+    query = text_vector(text, word_vectors, stop_words)[None, :]
+    table = word_table(word_vectors, vocabulary, caption_vocabulary, stop_words)
     excluded = set(tokenize(text)) if exclude_query else set()
-    words, scores = table.nearest(query, int(k) + len(excluded))  # room for the excluded words
-    kept = [j for j, word in enumerate(words[0]) if word not in excluded][: int(k)]
+    words, scores = table.nearest(query, k + len(excluded))  # room for the excluded words
+    kept = [j for j, word in enumerate(words[0]) if word not in excluded][: k]
     return [words[0][j] for j in kept], scores[0, kept].astype(np.float32)

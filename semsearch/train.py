@@ -1,51 +1,108 @@
-"""Training the image embedder with MyGrad on (caption, good image, bad image) triples.
+"""Training the image text_encoder with MyGrad on (caption, good image, bad image) triples.
 
-Team task: *train the model*. Each step embeds the good and bad images of a batch of
-triples, takes their cosine similarity to the caption's ``se_text`` vector, and lowers the
-margin ranking loss with a MyNN optimizer (SGD with momentum by default, or Adam).
-Bad images are drawn afresh every epoch.
+Team task: *train the model*. Each epoch draws fresh triples with
+:func:`semsearch.triples.make_triples`; each step takes a batch of them, asks the model for
+the cosine of each caption with its good and its bad image
+(:func:`semsearch.model.caption_similarity`), and lowers the margin ranking loss
+(:func:`semsearch.loss.loss_accuracy`) with a MyNN optimizer. Every setting is a field of
+:class:`TrainConfig`; the command line makes one flag per field.
 
 Example
 -------
 >>> model = Autoembedder(data.descriptors.dim, seed=0)                    # doctest: +SKIP
->>> history = train(model, data, embedder, train_ids, val_ids, epochs=30)  # doctest: +SKIP
+>>> history = train(model, data, text_encoder, train_ids, val_ids, epochs=30)  # doctest: +SKIP
 >>> history.val_accuracy[-1]                                               # doctest: +SKIP
 0.87
+>>> TrainConfig().learning_rate
+0.5
 """
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import asdict, dataclass, field
-from typing import List
+from typing import Any, Dict, List, Optional
 
 import mygrad as mg
 import numpy as np
-from mygrad.operation_base import Operation
 from mynn.optimizers.adam import Adam
 from mynn.optimizers.sgd import SGD
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm  # not tqdm.auto: that warns in Jupyter without ipywidgets
 
-from .dataset import CaptionedImages
+from .checks import _is_integer
+from .dataset import CaptionedImages, Split
+from .errors import InputError, InputTypeError, TrainingError
 from .loss import loss_accuracy
-from .model import Autoembedder
-from .triples import NEGATIVES, hardest_of, image_text_vectors, sample_other
-from .errors import InputError
+from .model import caption_similarity, embed_images, parameters_of
+from .triples import NEGATIVES, Triples, make_triples
 
-# Chosen by measurement on the real data (239 images, 5 folds x 3 seeds, mean R@1 / R@10; see
-# benchmarks/REPORT.md): SGD lr 0.1 -> 0.224 / 0.801; lr 0.5 -> 0.245 / 0.835; lr 1 -> 0.247 / 0.840;
-# lr 2 -> 0.240 / 0.843. Margin 0.1 / 0.5 / 1.0 -> R@10 0.790 / 0.773 / 0.614 (0.25: 0.835).
-# Hard negatives (3 / 10 candidates) -> 0.803 / 0.657. Adam lr 0.003-0.01, 60 epochs and centred
-# descriptors tie with these defaults (within 0.01 MRR).
-DEFAULTS = dict(
-    epochs=30,
-    batch_size=32,
-    learning_rate=0.5,
-    momentum=0.9,
-    optimizer="sgd",
-    margin=0.25,
-    negatives="random",
-    n_candidates=10,
-)
+OPTIMIZERS = ("sgd", "adam")
+
+
+def _setting(default, help: str, **kwargs):
+    return field(default=default, metadata=dict(help=help, **kwargs))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every training setting, with its default. ``semsearch train`` has one flag per field.
+
+    The defaults were chosen by measurement on the real data (239 images, 5 folds x 3 seeds,
+    mean R@1 / R@10; ``benchmarks/REPORT.md``): SGD lr 0.1 -> 0.224 / 0.801, lr 0.5 -> 0.245 /
+    0.835, lr 1 -> 0.247 / 0.840, lr 2 -> 0.240 / 0.843; margin 0.1 / 0.5 / 1.0 -> R@10 0.790 /
+    0.773 / 0.614 (0.25: 0.835); hard negatives (3 / 10 candidates) -> 0.803 / 0.657; Adam lr
+    0.003-0.01, 60 epochs and centred descriptors tie (within 0.01 MRR).
+    """
+
+    epochs: int = _setting(30, "passes over the training captions")
+    batch_size: int = _setting(32, "triples per optimizer step")
+    learning_rate: float = _setting(0.5, "optimizer step size")
+    momentum: float = _setting(0.9, "SGD momentum (ignored by adam)")
+    optimizer: str = _setting("sgd", "MyNN optimizer", choices=OPTIMIZERS)
+    margin: float = _setting(0.25, "margin of the ranking loss")
+    negatives: str = _setting("random", "how bad images are drawn", choices=NEGATIVES)
+    n_candidates: int = _setting(10, "random candidates the hardest bad image is chosen from (negatives=hard)")
+    validation_fraction: float = _setting(0.2, "share of images held out for validation; 0 trains on all")
+    seed: int = _setting(0, "seeds the split, the weights and the triples")
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.type in ("int", int):
+                if not _is_integer(value):
+                    raise InputTypeError(f"{f.name} must be an integer, got {value!r}")
+            elif f.type in ("float", float):
+                if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+                    raise InputTypeError(f"{f.name} must be a number, got {value!r}")
+                if not math.isfinite(value):
+                    raise InputError(f"{f.name} must be finite, got {value!r}")
+            if "choices" in f.metadata and value not in f.metadata["choices"]:
+                raise InputError(f"{f.name} must be one of {f.metadata['choices']}, got {value!r}")
+        for name in ("epochs", "batch_size", "n_candidates"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if not self.learning_rate > 0:
+            raise InputError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        if self.momentum < 0 or self.margin < 0:
+            raise InputError(f"momentum and margin must be >= 0, got {self.momentum!r} and {self.margin!r}")
+        if not 0 <= self.validation_fraction < 1:
+            raise InputError(f"validation_fraction must lie in [0, 1), got {self.validation_fraction!r}")
+
+    def replace(self, **changes) -> "TrainConfig":
+        """A copy with some settings changed; an unknown name is an error that names it."""
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise InputTypeError(f"unknown training settings {unknown}; known: {[f.name for f in dataclasses.fields(self)]}")
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, settings: Dict[str, Any]) -> "TrainConfig":
+        """The configuration saved by :meth:`as_dict` (e.g. in a model's ``bundle.json``)."""
+        return cls().replace(**settings)
 
 
 @dataclass
@@ -60,187 +117,161 @@ class History:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def __str__(self) -> str:
+        """One line per epoch: train loss and accuracy, and validation ones if there are."""
+        has_val = bool(self.val_loss)
+        lines = ["epoch  train loss  train acc" + ("  val loss  val acc" if has_val else "")]
+        for e in range(len(self.train_loss)):
+            line = f"{e + 1:5d}  {self.train_loss[e]:10.4f}  {self.train_accuracy[e]:9.3f}"
+            if has_val:
+                line += f"  {self.val_loss[e]:8.4f}  {self.val_accuracy[e]:7.3f}"
+            lines.append(line)
+        return "\n".join(lines)
 
-class TripleTable:
-    """What training indexes into, for the images of one split.
 
-    Attributes
-    ----------
-    caption_vectors : (N_captions, 50)  ``se_text`` of every caption of these images.
-    good_rows : (N_captions,)           row in ``descriptors`` of each caption's image.
-    descriptors : (N_images, D)         the images' descriptors.
+def triple_similarities(model, triples: Triples, caption_vectors: np.ndarray, rows=slice(None)):
+    """Cosine of each chosen caption with its good and with its bad image: two (B,) tensors.
+
+    ``rows`` picks the triples (a slice or an index array); training passes one batch.
     """
-
-    def __init__(self, data: CaptionedImages, text_embedder, image_ids):
-        image_ids = np.unique(np.asarray(image_ids, dtype=np.int64))
-        if len(image_ids) < 2:
-            raise InputError(f"a split needs at least 2 images, got {len(image_ids)}")
-        caption_ids = data.captions.caption_ids_of_images(image_ids)
-        self.image_ids = image_ids
-        self.caption_ids = caption_ids
-        self.caption_vectors = text_embedder(data.captions.captions(caption_ids)).astype(np.float32)
-        self.good_rows = np.searchsorted(image_ids, data.captions.images_of(caption_ids))
-        self.descriptors = data.descriptors.vectors_of(image_ids)
-        self._image_text_vectors = None
-
-    def __len__(self) -> int:
-        return len(self.caption_ids)
-
-    def sample_bad_rows(self, rng: np.random.Generator, negatives: str = "random", n_candidates: int = 10) -> np.ndarray:
-        """One bad image row per caption, never the caption's own image, shape (N_captions,)."""
-        if negatives == "random":
-            return sample_other(self.good_rows, len(self.image_ids), rng=rng)
-        if self._image_text_vectors is None:
-            self._image_text_vectors = image_text_vectors(self.caption_vectors, self.good_rows, len(self.image_ids))
-        return hardest_of(self.caption_vectors, self.good_rows, self._image_text_vectors, n_candidates, rng=rng)
-
-
-class _Cosine(Operation):
-    """``model(descriptors) . captions`` row by row, as one MyGrad operation on the layer's parameters.
-
-    Written with MyGrad functions (dense layer, row normalisation, dot product) this is about ten
-    graph nodes, and at batch 32 MyGrad's bookkeeping for them costs more than the arithmetic.
-    Here it is one node, with its gradient derived by hand; MyGrad still chains it into
-    ``margin_ranking_loss`` and delivers ``weight.grad`` and ``bias.grad`` to the optimizer.
-    """
-
-    def __call__(self, weight, bias, descriptors, captions, eps=1e-12):
-        self.variables = (weight, bias)  # the tensors that receive a gradient
-        self.x, self.c, self.eps, self.dh = descriptors, captions, eps, None
-        self.h = descriptors @ weight.data + bias.data  # the dense layer, (B, 50)
-        self.norms = np.sqrt(np.einsum("ij,ij->i", self.h, self.h))  # |h|
-        # s = (h / (|h| + eps)) . c, the cosine similarity (as l2_normalize_rows normalises)
-        self.s = np.einsum("ij,ij->i", self.h, captions) / (self.norms + eps)
-        return self.s
-
-    def backward_var(self, grad, index, **kwargs):
-        if self.dh is None:  # dL/dh, shared by the weight and the bias
-            # ds/dh = (c - h s / |h|) / (|h| + eps), one row per caption
-            n = self.norms
-            self.dh = (grad / (n + self.eps))[:, None] * (self.c - self.h * (self.s / n)[:, None])
-        return self.x.T @ self.dh if index == 0 else self.dh.sum(axis=0, keepdims=True)
-
-
-def similarities(model: Autoembedder, caption_vectors, good_descriptors, bad_descriptors):
-    """Cosine similarity of each caption to its good and to its bad image, shapes (B,), (B,).
-
-    The same as ``sum(model(images) * captions, axis=1)`` for the good and the bad images, but
-    each is one graph node (:class:`_Cosine`): a training step takes about half the time.
-    """
-    captions = np.asarray(caption_vectors)
-    weight, bias = model.parameters
-    return tuple(
-        mg.execute_op(_Cosine, weight, bias, op_args=(model.check_input(images), captions))
-        for images in (good_descriptors, bad_descriptors)
+    captions = caption_vectors[rows]
+    descriptors = triples.split.descriptors
+    return (
+        caption_similarity(model, descriptors[triples.good_rows[rows]], captions),
+        caption_similarity(model, descriptors[triples.bad_rows[rows]], captions),
     )
 
 
-def evaluate_triples(model: Autoembedder, table: TripleTable, bad_rows: np.ndarray, margin: float):
+def evaluate_triples(model, triples: Triples, caption_vectors: np.ndarray, margin: float):
     """Loss and accuracy of the model on fixed triples, without building a graph."""
-    images = model.embed(table.descriptors)
-    sim_good = np.einsum("nd,nd->n", table.caption_vectors, images[table.good_rows])
-    sim_bad = np.einsum("nd,nd->n", table.caption_vectors, images[bad_rows])
+    images = embed_images(model, triples.split.descriptors)
+    sim_good = np.einsum("nd,nd->n", caption_vectors, images[triples.good_rows])
+    sim_bad = np.einsum("nd,nd->n", caption_vectors, images[triples.bad_rows])
     loss, accuracy = loss_accuracy(sim_good, sim_bad, margin)
     return float(loss.item()), accuracy
 
 
-def make_optimizer(name: str, parameters, learning_rate: float, momentum: float):
-    """A MyNN optimizer: ``"sgd"`` (with momentum) or ``"adam"``."""
-    if name == "sgd":
-        return SGD(parameters, learning_rate=learning_rate, momentum=momentum)
-    if name == "adam":
-        return Adam(parameters, learning_rate=learning_rate)
-    raise InputError(f"optimizer must be 'sgd' or 'adam', got {name!r}")
+def make_optimizer(config: TrainConfig, parameters):
+    """The MyNN optimizer the configuration names: SGD with momentum, or Adam."""
+    if config.optimizer == "sgd":
+        return SGD(parameters, learning_rate=config.learning_rate, momentum=config.momentum)
+    return Adam(parameters, learning_rate=config.learning_rate)
 
 
 def train(
-    model: Autoembedder,
+    model,
     data: CaptionedImages,
-    text_embedder,
+    text_encoder,
     train_image_ids,
     validation_image_ids=None,
+    config: Optional[TrainConfig] = None,
     *,
-    epochs: int = DEFAULTS["epochs"],
-    batch_size: int = DEFAULTS["batch_size"],
-    learning_rate: float = DEFAULTS["learning_rate"],
-    momentum: float = DEFAULTS["momentum"],
-    optimizer: str = DEFAULTS["optimizer"],
-    margin: float = DEFAULTS["margin"],
-    negatives: str = DEFAULTS["negatives"],
-    n_candidates: int = DEFAULTS["n_candidates"],
-    seed: int = 0,
     progress: bool = True,
+    **changes,
 ) -> History:
     """Train ``model`` in place; return the per-epoch history.
 
     Parameters
     ----------
-    model : Autoembedder
-        Its input size must equal ``data.descriptors.dim``.
+    model : Autoembedder, or any MyNN-style model (``__call__``, ``parameters``)
+        Maps (B, D) descriptors to (B, text_encoder.dim) unit rows.
     data : CaptionedImages
         Captions joined with descriptors (:func:`semsearch.dataset.join`).
-    text_embedder : TextEmbedder
+    text_encoder : TextEncoder
         ``se_text``, fitted on the captions.
     train_image_ids, validation_image_ids : array-like of int
         The split (by image). Validation is optional.
-    epochs, batch_size, learning_rate, momentum, optimizer, margin, negatives, n_candidates
-        See :data:`DEFAULTS`. ``negatives`` is ``"random"`` or ``"hard"``.
-    seed : int
-        The same seed and data give the same weights.
-    """
-    if model.input_dim != data.descriptors.dim:
-        raise InputError(f"the model takes {model.input_dim}-d descriptors, the data has {data.descriptors.dim}-d")
-    if model.output_dim != text_embedder.dim:
-        raise InputError(f"the model outputs {model.output_dim}-d vectors, the text embedder {text_embedder.dim}-d")
-    if negatives not in NEGATIVES:
-        raise InputError(f"negatives must be one of {NEGATIVES}, got {negatives!r}")
-    if epochs < 1 or batch_size < 1 or learning_rate <= 0:
-        raise InputError(f"need epochs >= 1, batch_size >= 1, learning_rate > 0; got {epochs}, {batch_size}, {learning_rate}")
-    if not np.isfinite(margin) or margin < 0:
-        raise InputError(f"margin must be a finite number >= 0, got {margin}")
-    rng = np.random.default_rng(seed)
-    train_table = TripleTable(data, text_embedder, train_image_ids)
-    val_table = TripleTable(data, text_embedder, validation_image_ids) if validation_image_ids is not None else None
-    val_bad = val_table.sample_bad_rows(np.random.default_rng(seed + 1)) if val_table is not None else None
-    model.unlock()
-    optim = make_optimizer(optimizer, model.parameters, learning_rate, momentum)
-    history = History()
+    config : TrainConfig, optional
+        The settings (default ``TrainConfig()``); ``changes`` override single fields,
+        e.g. ``train(..., epochs=5)``.
 
-    bar = tqdm(range(epochs), desc="training", unit="epoch", disable=not progress)
-    # A batch's matrices are small: BLAS threads cost more in handing work around than they save.
-    with threadpool_limits(limits=1, user_api="blas"):
-        for _ in bar:
-            _train_epoch(model, optim, train_table, rng, history, batch_size, margin, negatives, n_candidates)
-            if val_table is not None:
-                val_loss, val_accuracy = evaluate_triples(model, val_table, val_bad, margin)
-                history.val_loss.append(val_loss)
-                history.val_accuracy.append(val_accuracy)
-            bar.set_postfix(loss=f"{history.train_loss[-1]:.4f}", acc=f"{history.train_accuracy[-1]:.3f}")
+    Raises
+    ------
+    TrainingError
+        The loss became NaN or infinite (learning rate too high?), or a step failed; the
+        model's weights are restored to what they were before ``train`` was called.
+    """
+    config = (config or TrainConfig()).replace(**changes)
+    parameters = parameters_of(model)
+    if getattr(model, "input_dim", data.descriptors.dim) != data.descriptors.dim:
+        raise InputError(f"the model takes {model.input_dim}-d descriptors, the data has {data.descriptors.dim}-d")
+    if getattr(model, "output_dim", text_encoder.dim) != text_encoder.dim:
+        raise InputError(f"the model outputs {model.output_dim}-d vectors, the text encoder {text_encoder.dim}-d")
+    train_split = data.split(train_image_ids)
+    if len(train_split.image_ids) < 2:
+        raise InputError(f"training needs at least 2 images, got {len(train_split.image_ids)}")
+    train_captions = text_encoder(train_split.captions).astype(np.float32)
+    validation = None
+    if validation_image_ids is not None:
+        val_split = data.split(validation_image_ids)
+        if len(val_split.image_ids) < 2:
+            raise InputError(f"validation needs at least 2 images, got {len(val_split.image_ids)}")
+        val_captions = text_encoder(val_split.captions).astype(np.float32)
+        validation = (make_triples(val_split, seed=config.seed + 1), val_captions)
+
+    for parameter in parameters:  # a graph left over in a notebook cell may hold them read-only
+        if not parameter.data.flags.writeable:
+            parameter.data = parameter.data.copy()
+    before = [parameter.data.copy() for parameter in parameters]
+    rng = np.random.default_rng(config.seed)
+    optimizer = make_optimizer(config, parameters)
+    history = History()
+    bar = tqdm(range(config.epochs), desc="training", unit="epoch", disable=not progress)
+    try:
+        # A batch's matrices are small: BLAS threads cost more in handing work around than they save.
+        with threadpool_limits(limits=1, user_api="blas"):
+            for epoch in bar:
+                triples = make_triples(
+                    train_split, negatives=config.negatives, n_candidates=config.n_candidates,
+                    caption_vectors=train_captions, seed=rng,
+                )
+                _train_epoch(model, optimizer, triples, train_captions, rng, history, config)
+                if not _still_sound(model, parameters, train_split.descriptors, history.train_loss[-1]):
+                    raise TrainingError(
+                        f"training diverged in epoch {epoch + 1} (loss {history.train_loss[-1]:.4g}; the image "
+                        f"embeddings overflowed to zero, inf or NaN): try a smaller learning rate than {config.learning_rate}"
+                    )
+                if validation is not None:
+                    val_loss, val_accuracy = evaluate_triples(model, *validation, config.margin)
+                    history.val_loss.append(val_loss)
+                    history.val_accuracy.append(val_accuracy)
+                bar.set_postfix(loss=f"{history.train_loss[-1]:.4f}", acc=f"{history.train_accuracy[-1]:.3f}")
+    except BaseException as error:
+        for parameter, old in zip(parameters, before):  # leave the model as it was
+            parameter.data = old
+        if isinstance(error, InputError) and "NaN or inf" in str(error):
+            raise TrainingError(
+                f"training diverged (similarities became NaN or inf): try a smaller learning rate than {config.learning_rate}"
+            ) from None
+        raise
     return history
 
 
-def _train_epoch(model, optim, table: TripleTable, rng, history: History, batch_size, margin, negatives, n_candidates) -> None:
-    """One pass over every training caption, with freshly drawn bad images."""
-    bad_rows = table.sample_bad_rows(rng, negatives, n_candidates)
-    order = rng.permutation(len(table))
-    good_rows, bad_rows = table.good_rows[order], bad_rows[order]  # in batch order, sliced below
+def _still_sound(model, parameters, descriptors: np.ndarray, loss: float) -> bool:
+    """Whether training has not diverged: finite loss and weights, and unit (not zero) embeddings."""
+    if not (math.isfinite(loss) and all(np.isfinite(p.data).all() for p in parameters)):
+        return False
+    with np.errstate(all="ignore"):
+        sample = embed_images(model, descriptors[:256])
+    norms = np.linalg.norm(sample, axis=1)
+    return bool(np.isfinite(norms).all() and (norms > 0.5).all())
+
+
+def _train_epoch(model, optimizer, triples: Triples, caption_vectors, rng, history: History, config: TrainConfig) -> None:
+    """One pass over every training triple, in a random order, in batches."""
+    order = rng.permutation(len(triples))
     losses, accuracies, sizes = [], [], []
     # MyGrad's memory guard (making a graph's arrays read-only until backward) costs more than a
     # batch's arithmetic; it is safe off: the optimizer writes to the weights only after backward.
     with mg.mem_guard_off:
-        for start in range(0, len(order), batch_size):
-            batch = slice(start, start + batch_size)
-            sim_good, sim_bad = similarities(
-                model,
-                table.caption_vectors[order[batch]],
-                table.descriptors[good_rows[batch]],
-                table.descriptors[bad_rows[batch]],
-            )
-            loss, accuracy = loss_accuracy(sim_good, sim_bad, margin)
+        for start in range(0, len(order), config.batch_size):
+            rows = order[start : start + config.batch_size]
+            sim_good, sim_bad = triple_similarities(model, triples, caption_vectors, rows)
+            loss, accuracy = loss_accuracy(sim_good, sim_bad, config.margin)
             loss.backward()
-            optim.step()
+            optimizer.step()
             losses.append(loss.item())
             accuracies.append(accuracy)
-            sizes.append(len(sim_good))
+            sizes.append(len(rows))
     history.train_loss.append(float(np.average(losses, weights=sizes)))
     history.train_accuracy.append(float(np.average(accuracies, weights=sizes)))

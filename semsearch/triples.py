@@ -9,17 +9,19 @@ image of the same split, never the good one, drawn
 
 Example
 -------
->>> triples = make_triples(coco, train_image_ids, seed=0)   # doctest: +SKIP
->>> triples[0]            # caption id, good image id, bad image id   # doctest: +SKIP
+>>> triples = make_triples(data.split(train_ids), seed=0)   # doctest: +SKIP
+>>> triples.ids()[0]      # caption id, good image id, bad image id   # doctest: +SKIP
 array([    48, 318556, 524881])
 """
 from __future__ import annotations
 
-from typing import Optional
+from dataclasses import dataclass
+from typing import Optional, Union
 
 import numpy as np
 
-from .coco import CocoCaptions
+from .checks import check_k
+from .dataset import Split
 from .errors import InputError
 
 NEGATIVES = ("random", "hard")
@@ -60,8 +62,7 @@ def hardest_of(
     image_text_vectors : (N_images, 50)
         One text vector per image (the mean embedding of its captions).
     """
-    if n_candidates < 1:
-        raise InputError(f"n_candidates must be >= 1, got {n_candidates}")
+    n_candidates = check_k(n_candidates, "n_candidates")
     candidates = sample_other(good_rows, len(image_text_vectors), n_candidates, rng=rng)
     bad = np.empty(len(good_rows), dtype=np.int64)
     for start in range(0, len(good_rows), chunk):
@@ -79,41 +80,68 @@ def image_text_vectors(caption_vectors: np.ndarray, caption_image_rows: np.ndarr
     return (sums / np.maximum(counts, 1)).astype(np.float32)
 
 
+@dataclass(frozen=True, repr=False)
+class Triples:
+    """One (caption, good image, bad image) triple per caption of a split, as rows.
+
+    Attributes
+    ----------
+    split : Split
+        The images and captions the rows index.
+    good_rows, bad_rows : (N_captions,) int64
+        Row in ``split.image_ids`` of each caption's own image and of its bad image
+        (never the same). Triple i is caption i of the split.
+    """
+
+    split: Split
+    good_rows: np.ndarray
+    bad_rows: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.good_rows)
+
+    def ids(self) -> np.ndarray:
+        """The triples as COCO ids ``[caption id, good image id, bad image id]``, shape (N, 3)."""
+        ids = self.split.image_ids
+        return np.stack([self.split.caption_ids, ids[self.good_rows], ids[self.bad_rows]], axis=1)
+
+    def __repr__(self) -> str:
+        return f"Triples({len(self)} triples over {len(self.split.image_ids)} images)"
+
+
 def make_triples(
-    coco: CocoCaptions,
-    image_ids,
+    split: Split,
     *,
     negatives: str = "random",
-    text_embedder=None,
     n_candidates: int = 10,
-    seed: int = 0,
-) -> np.ndarray:
-    """One triple per caption of the given images, shape (N_captions, 3), as COCO ids.
+    caption_vectors: Optional[np.ndarray] = None,
+    seed: Union[int, np.random.Generator] = 0,
+) -> Triples:
+    """One triple per caption of ``split``: its own image, and a bad image from the same split.
+
+    This is what :func:`semsearch.train.train` calls every epoch to draw fresh bad images.
 
     Parameters
     ----------
-    coco : CocoCaptions
-    image_ids : array-like of int
-        The images of one split; good and bad images both come from them.
+    split : Split
+        ``data.split(image_ids)``: good and bad images both come from its images.
     negatives : "random" or "hard"
-    text_embedder : TextEmbedder, optional
-        Needed for ``"hard"``: it embeds the captions to compare them.
     n_candidates : int
-        How many random bad images ``"hard"`` chooses among.
-    seed : int
+        How many random other images ``"hard"`` chooses among.
+    caption_vectors : (N_captions, 50), optional
+        ``se_text`` of ``split.captions``; needed for ``"hard"`` (it compares captions).
+    seed : int or numpy Generator
+        The same seed gives the same triples; training passes its own generator.
     """
     if negatives not in NEGATIVES:
         raise InputError(f"negatives must be one of {NEGATIVES}, got {negatives!r}")
-    image_ids = np.unique(np.asarray(image_ids, dtype=np.int64))
-    caption_ids = coco.caption_ids_of_images(image_ids)
-    good_rows = np.searchsorted(image_ids, coco.images_of(caption_ids))
-    rng = np.random.default_rng(seed)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    n_images = len(split.image_ids)
     if negatives == "random":
-        bad_rows = sample_other(good_rows, len(image_ids), rng=rng)
+        bad_rows = sample_other(split.image_rows, n_images, rng=rng)
     else:
-        if text_embedder is None:
-            raise InputError("hard negatives need a text_embedder to compare captions")
-        caption_vectors = text_embedder(coco.captions(caption_ids))
-        per_image = image_text_vectors(caption_vectors, good_rows, len(image_ids))
-        bad_rows = hardest_of(caption_vectors, good_rows, per_image, n_candidates, rng=rng)
-    return np.stack([caption_ids, image_ids[good_rows], image_ids[bad_rows]], axis=1)
+        if caption_vectors is None:
+            raise InputError("hard negatives need caption_vectors (se_text of split.captions) to compare captions")
+        per_image = image_text_vectors(caption_vectors, split.image_rows, n_images)
+        bad_rows = hardest_of(caption_vectors, split.image_rows, per_image, n_candidates, rng=rng)
+    return Triples(split, split.image_rows, bad_rows)

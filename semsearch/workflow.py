@@ -1,104 +1,62 @@
-"""The end-to-end steps the command line runs, as plain functions for scripts and notebooks.
+"""The end-to-end steps, as plain functions: what ``semsearch train``, ``eval`` and ``demo`` run.
 
-Find the data files, load and join them, train on a split, cross-validate, and format
-the results as text.
+Load and join the data, fit ``se_text``, split, train, evaluate, build the database and save
+the model folder: :func:`train_and_save` does all of it and returns a :class:`TrainingRun`
+that the command line prints. Notebooks and scripts can call the same functions.
 
 Example
 -------
->>> captions, descriptors = find_data_files("data")                     # doctest: +SKIP
->>> data, embedder = load_data(captions, descriptors)                    # doctest: +SKIP
->>> train_ids, val_ids = split(data, validation_fraction=0.2, seed=0)    # doctest: +SKIP
->>> model, history = train_model(data, embedder, train_ids, val_ids)     # doctest: +SKIP
->>> print(format_scores(evaluate(model, data, embedder, val_ids)))       # doctest: +SKIP
+>>> caption_files, descriptor_file = find_data_files("data")            # doctest: +SKIP
+>>> data, text_encoder = load_data(caption_files, descriptor_file)       # doctest: +SKIP
+>>> run = train_and_save(data, text_encoder, TrainConfig(), out="my-model")  # doctest: +SKIP
+>>> print(run.scores)                                                    # doctest: +SKIP
 """
 from __future__ import annotations
 
 import os
-import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from .bundle import save_bundle
 from .coco import CocoCaptions
+from .database import ImageDatabase
 from .dataset import CaptionedImages, join, kfold_images, split_images
 from .descriptors import Descriptors
-from .encoders import fit_text_encoder
+from .encoders import TextEncoder, fit_text_encoder
+from .errors import InputError
 from .evaluate import RetrievalScores, evaluate
 from .model import Autoembedder
-from .paths import data_dir as _data_dir
-from .text import TextEmbedder
-from .train import DEFAULTS, History, train
-from .errors import InputError, InputTypeError
+from .paths import find_data_files  # noqa: F401  (part of this module's API: the first step)
+from .train import History, TrainConfig, train
 
 PathLike = Union[str, "os.PathLike[str]"]
-_CAPTION_FILE = re.compile(r"captions_(?:train|val)(\d{4})(?:_\w+)?\.json$")
-
-#: The descriptor pickle the course ships; its images are COCO train2014.
-COURSE_DESCRIPTORS = "resnet18_features.pkl"
-
-
-def find_data_files(data_dir: Optional[PathLike] = None) -> Tuple[List[Path], Path]:
-    """The caption files and the descriptor pickle of a data folder.
-
-    Caption files are ``coco/annotations/captions_{train,val}<year>[_suffix].json``. Files
-    of different COCO releases describe the same images differently (2014 and 2017 name
-    their files differently), so only one release is used: 2014 with the course's
-    ``resnet18_features.pkl`` (it covers train2014), else the newest one there is.
-    The descriptor pickle is ``resnet18_features.pkl``, else the first ``*.pkl`` in
-    ``descriptors/``, else the first ``*.pkl`` in the folder itself.
-
-    Raises
-    ------
-    FileNotFoundError
-        No caption file or no descriptor pickle; the message says what to do.
-    """
-    root = _data_dir(data_dir)
-    if not root.is_dir():
-        raise FileNotFoundError(f"data folder not found: {root} (give --data DIR, set SEMSEARCH_DATA, or run `semsearch fetch`)")
-    descriptor = root / COURSE_DESCRIPTORS
-    if not descriptor.is_file():
-        candidates = sorted((root / "descriptors").glob("*.pkl")) + sorted(root.glob("*.pkl"))
-        if not candidates:
-            raise FileNotFoundError(
-                f"no descriptor pickle in {root} ({COURSE_DESCRIPTORS}, descriptors/*.pkl or *.pkl): "
-                "run `semsearch fetch` or `semsearch features`"
-            )
-        descriptor = candidates[0]
-    annotations = root / "coco" / "annotations"
-    by_year: dict = {}
-    for path in sorted(annotations.glob("captions_*.json")):
-        match = _CAPTION_FILE.search(path.name)
-        if match:
-            by_year.setdefault(match.group(1), []).append(path)
-    if not by_year:
-        raise FileNotFoundError(f"no captions_*.json in {annotations}: run `semsearch fetch` (see data/README.md)")
-    year = "2014" if descriptor.name == COURSE_DESCRIPTORS and "2014" in by_year else max(by_year)
-    return by_year[year], descriptor
 
 
 def load_data(
     caption_files: Sequence[PathLike],
     descriptor_file: PathLike,
-    text_embedder: Optional[TextEmbedder] = None,
+    text_encoder: Optional[TextEncoder] = None,
     glove=None,
     *,
-    text_encoder: str = "idf",
-) -> Tuple[CaptionedImages, TextEmbedder]:
+    encoder_name: str = "idf",
+) -> Tuple[CaptionedImages, TextEncoder]:
     """Load captions and descriptors, join them, and fit ``se_text`` unless one is given.
 
     The word weights are computed over every caption of the files (the corpus), including
     images that have no descriptor; the returned data keeps only images that have both. Pass
-    ``text_embedder`` (e.g. a saved model's) to use it instead of fitting a new one, or
-    ``text_encoder`` ("idf", "sif", "mean", "minilm"; see
+    ``text_encoder`` (e.g. a saved model's) to use it instead of fitting a new one, or
+    ``encoder_name`` ("idf", "sif", "mean", "minilm"; see
     :func:`semsearch.encoders.fit_text_encoder`) to choose which one is fitted.
     """
     coco = CocoCaptions.load(*caption_files)
     descriptors = Descriptors.load(descriptor_file)
     data = join(coco, descriptors, warn=False)  # the caller reports the dropped counts
-    if text_embedder is None:
-        text_embedder = fit_text_encoder(coco.captions(coco.caption_ids), text_encoder, glove)
-    return data, text_embedder
+    if text_encoder is None:
+        text_encoder = fit_text_encoder(coco.captions(coco.caption_ids), encoder_name, glove)
+    return data, text_encoder
 
 
 def describe_join(data: CaptionedImages) -> str:
@@ -122,82 +80,96 @@ def subsample(data: CaptionedImages, max_images: Optional[int], seed: int = 0) -
     return CaptionedImages(data.captions.subset(keep), data.descriptors.subset(keep))
 
 
-def split(data: CaptionedImages, validation_fraction: float = 0.2, seed: int = 0) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+def split(data: CaptionedImages, config: TrainConfig) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     """Train and validation image ids; ``validation_fraction=0`` trains on all (validation None)."""
-    if validation_fraction == 0:
+    if config.validation_fraction == 0:
         return data.image_ids.copy(), None
-    return split_images(data.image_ids, validation_fraction=validation_fraction, seed=seed)
+    return split_images(data.image_ids, validation_fraction=config.validation_fraction, seed=config.seed)
 
 
 def train_model(
     data: CaptionedImages,
-    text_embedder: TextEmbedder,
-    train_ids: Iterable[int],
-    validation_ids: Optional[Iterable[int]] = None,
+    text_encoder: TextEncoder,
+    train_ids,
+    validation_ids=None,
+    config: Optional[TrainConfig] = None,
     *,
-    seed: int = 0,
     progress: bool = False,
-    **options,
+    **changes,
 ) -> Tuple[Autoembedder, History]:
-    """A new :class:`Autoembedder` trained on ``train_ids``; ``options`` as in :func:`semsearch.train.train`."""
-    unknown = set(options) - set(DEFAULTS)
-    if unknown:
-        raise InputTypeError(f"unknown training options: {sorted(unknown)}")
-    model = Autoembedder(data.descriptors.dim, text_embedder.dim, seed=seed)
-    history = train(model, data, text_embedder, train_ids, validation_ids, seed=seed, progress=progress, **options)
+    """A new :class:`Autoembedder` (seeded by ``config.seed``) trained on ``train_ids``."""
+    config = (config or TrainConfig()).replace(**changes)
+    model = Autoembedder(data.descriptors.dim, text_encoder.dim, seed=config.seed)
+    history = train(model, data, text_encoder, train_ids, validation_ids, config, progress=progress)
     return model, history
 
 
 def cross_validate(
-    data: CaptionedImages, text_embedder: TextEmbedder, n_folds: int = 5, *, seed: int = 0, progress: bool = False, **options
+    data: CaptionedImages, text_encoder: TextEncoder, n_folds: int = 5, config: Optional[TrainConfig] = None,
+    *, progress: bool = False, **changes,
 ) -> List[RetrievalScores]:
     """Train a fresh model on each of ``n_folds`` folds; the scores on each held-out fold."""
+    config = (config or TrainConfig()).replace(**changes)
     scores = []
-    for train_ids, held_out in kfold_images(data.image_ids, n_folds, seed=seed):
-        model, _ = train_model(data, text_embedder, train_ids, seed=seed, progress=progress, **options)
-        scores.append(evaluate(model, data, text_embedder, held_out))
+    for train_ids, held_out in kfold_images(data.image_ids, n_folds, seed=config.seed):
+        model, _ = train_model(data, text_encoder, train_ids, config=config, progress=progress)
+        scores.append(evaluate(model, data, text_encoder, held_out))
     return scores
 
 
-# --------------------------------------------------------------------------- text output
+@dataclass
+class TrainingRun:
+    """What :func:`train_and_save` did: the parts it made and where it saved them."""
+
+    model: Autoembedder
+    history: History
+    database: ImageDatabase
+    train_ids: np.ndarray
+    validation_ids: Optional[np.ndarray]
+    scores: Optional[RetrievalScores]
+    model_dir: Path
 
 
-def _rows(scores: RetrievalScores):
-    for k, value in scores.recall.items():
-        yield f"Recall@{k}", f"recall@{k}", value, "{:.3f}"
-    yield "median rank", "median_rank", scores.median_rank, "{:g}"
-    yield "MRR", "mrr", scores.mean_reciprocal_rank, "{:.3f}"
+def train_and_save(
+    data: CaptionedImages,
+    text_encoder: TextEncoder,
+    config: TrainConfig,
+    out: PathLike,
+    *,
+    info: Optional[Dict[str, Any]] = None,
+    progress: bool = False,
+) -> TrainingRun:
+    """Split, train, score the validation images, embed every image, save the model folder.
+
+    The database holds every joined image (training ones included), as a search engine
+    would; ``bundle.json`` keeps the whole ``config``, the validation ids and scores, and
+    ``info`` (e.g. which files the data came from).
+    """
+    train_ids, val_ids = split(data, config)
+    model, history = train_model(data, text_encoder, train_ids, val_ids, config, progress=progress)
+    scores = evaluate(model, data, text_encoder, val_ids) if val_ids is not None else None
+    database = ImageDatabase.build(model, data.descriptors, text_encoder)
+    facts = dict(info or {})
+    facts.update(
+        training=config.as_dict(),
+        validation_image_ids=[int(i) for i in val_ids] if val_ids is not None else [],
+        validation_scores=scores.as_dict() if scores is not None else None,
+    )
+    model_dir = save_bundle(out, model, text_encoder, database, info=facts)
+    return TrainingRun(model, history, database, train_ids, val_ids, scores, Path(model_dir))
 
 
-def format_scores(scores: RetrievalScores, title: str = "retrieval") -> str:
-    """Recall@K, median rank and MRR with their chance levels, one per line."""
-    lines = [f"{title} ({scores.n_queries} caption queries among {scores.n_images} images):"]
-    for label, key, value, fmt in _rows(scores):
-        lines.append(f"  {label:<12}{fmt.format(value):>8}    (chance {fmt.format(scores.chance[key])})")
-    return "\n".join(lines)
+def evaluation_ids(model, data: CaptionedImages, info: Dict[str, Any], *, everything: bool = False) -> Tuple[np.ndarray, str, str]:
+    """Which images to score a saved model on: ``(image_ids, title, note)``.
 
-
-def format_cross_validation(folds: Sequence[RetrievalScores]) -> str:
-    """Mean ± standard deviation over folds of each score, and the mean chance level."""
-    n_images = sum(s.n_images for s in folds)
-    lines = [f"{len(folds)}-fold cross-validation ({n_images} images, {sum(s.n_queries for s in folds)} caption queries):"]
-    for row, (label, key, _, fmt) in enumerate(_rows(folds[0])):
-        values = np.array([list(_rows(s))[row][2] for s in folds], dtype=float)
-        chance = float(np.mean([s.chance[key] for s in folds]))
-        fmt = "{:.1f}" if key == "median_rank" else fmt
-        spread = f"{fmt.format(values.mean())} ± {fmt.format(values.std())}"
-        lines.append(f"  {label:<12}{spread:>16}    (chance {fmt.format(chance)})")
-    return "\n".join(lines)
-
-
-def format_history(history: History) -> str:
-    """One line per epoch: train loss and accuracy, and validation ones if there are."""
-    has_val = bool(history.val_loss)
-    header = "epoch  train loss  train acc" + ("  val loss  val acc" if has_val else "")
-    lines = [header]
-    for e in range(len(history.train_loss)):
-        line = f"{e + 1:5d}  {history.train_loss[e]:10.4f}  {history.train_accuracy[e]:9.3f}"
-        if has_val:
-            line += f"  {history.val_loss[e]:8.4f}  {history.val_accuracy[e]:7.3f}"
-        lines.append(line)
-    return "\n".join(lines)
+    Its own validation images (``info["validation_image_ids"]`` of its ``bundle.json``) when it
+    recorded them and ``data`` has them all, else every image of ``data`` (then ``note`` says why).
+    """
+    if model.input_dim != data.descriptors.dim:
+        raise InputError(f"the model takes {model.input_dim}-d descriptors, the descriptor file has {data.descriptors.dim}-d")
+    val_ids = np.array(info.get("validation_image_ids") or [], dtype=np.int64)
+    have = np.isin(val_ids, data.image_ids)
+    if not everything and len(val_ids) and have.all():
+        return val_ids, "the model's validation images", ""
+    note = f"note: {int((~have).sum())} of the model's {len(val_ids)} validation images are not in this data" if not everything and len(val_ids) else ""
+    return data.image_ids, "all images (training images included)", note

@@ -71,7 +71,7 @@ GLOVE = {
 
 def hand_vectors(method):
     if method == "glove":
-        return caption_vectors(TEXTS, "glove", text_embedder=TextEmbedder({w: 1.0 for w in TFIDF_IDF}, tiny_glove()))
+        return caption_vectors(TEXTS, "glove", text_encoder=TextEmbedder({w: 1.0 for w in TFIDF_IDF}, tiny_glove()))
     return caption_vectors(TEXTS, method, idf=TFIDF_IDF)
 
 
@@ -97,7 +97,7 @@ def test_scores_by_hand(method, expected, reduce, chunk_size):
 def test_retrieval_scores_by_hand(method, reduce, ranks):
     glove = TextEmbedder({w: 1.0 for w in TFIDF_IDF}, tiny_glove()) if method == "glove" else None
     image_ids = [30, 10, 20, 10]  # unsorted, repeated: the split is the set {10, 20, 30}
-    result = caption_baseline_scores(tiny_coco(), image_ids, method=method, reduce=reduce, text_embedder=glove, ks=(1, 2))
+    result = caption_baseline_scores(tiny_coco(), image_ids, method=method, reduce=reduce, text_encoder=glove, ks=(1, 2))
     ranks = np.array(ranks)
     assert result.recall == {1: np.mean(ranks <= 1), 2: np.mean(ranks <= 2)}
     assert result.median_rank == np.median(ranks)
@@ -167,7 +167,7 @@ def test_errors():
         list(caption_image_scores(vectors, IMAGES, chunk_size=0))
     with pytest.raises(ValueError, match="no captions"):
         caption_to_image_retrieval([], np.array([], dtype=int))
-    with pytest.raises(ValueError, match="no images"):
+    with pytest.raises(ValueError, match="a split needs at least one image"):
         caption_baseline_scores(tiny_coco(), [])
     with pytest.raises(UnknownIdError):
         caption_baseline_scores(tiny_coco(), [10, 99])

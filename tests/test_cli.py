@@ -80,8 +80,11 @@ def test_python_m_semsearch_and_the_console_script():
 @pytest.mark.parametrize(
     "argv, fragment",
     [
-        (["train", "--epochs", "0"], "argument --epochs: expected a positive integer, got '0'"),
-        (["train", "--validation-fraction", "1.5"], "expected a fraction in [0, 1)"),
+        (["train", "--epochs", "0"], "epochs must be >= 1, got 0"),
+        (["train", "--epochs", "2.5"], "argument --epochs: invalid int value: '2.5'"),
+        (["train", "--validation-fraction", "1.5"], "validation_fraction must lie in [0, 1), got 1.5"),
+        (["train", "--negatives", "easy"], "argument --negatives: invalid choice: 'easy'"),
+        (["eval", "--n-candidates", "0"], "n_candidates must be >= 1, got 0"),
         (["search"], "the following arguments are required: QUERY"),
         (["search", "a dog", "--show", "--out", "x.png"], "not allowed with argument"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),

@@ -265,9 +265,27 @@ def test_caption_of_unlisted_image_is_rejected(tmp_path: Path):
 
 def test_files_disagreeing_about_an_image(tmp_path: Path):
     a = write_coco(tmp_path / "a.json", [image(10)], [(1, 10, "A cat.")])
-    b = write_coco(tmp_path / "b.json", [image(10, split="train2017")], [(2, 10, "A cat again.")])
-    with pytest.raises(ValueError, match=r"image 10\b"):
+    wrong = {"id": 10, "file_name": "000000000011.jpg", "coco_url": ""}  # names another image
+    b = write_coco(tmp_path / "b.json", [wrong], [(2, 10, "A cat again.")])
+    with pytest.raises(ValueError, match=r"image 10 is described differently in .*b.json: file '000000000011.jpg'"):
         CocoCaptions.load(a, b)
+    c = write_coco(tmp_path / "c.json", [{"id": 10, "file_name": "holiday.jpg", "coco_url": ""}], [])
+    with pytest.raises(ValueError, match=r"image 10\b"):
+        CocoCaptions.load(a, c)
+
+
+def test_one_image_in_two_releases_is_merged(tmp_path: Path):
+    """COCO 2017 re-splits the 2014 images: same id, other file name and URL, same captions."""
+    old = {"id": 397133, "file_name": "COCO_train2014_000000397133.jpg",
+           "coco_url": "http://images.cocodataset.org/train2014/COCO_train2014_000000397133.jpg"}
+    new = {"id": 397133, "file_name": "000000397133.jpg",
+           "coco_url": "http://images.cocodataset.org/val2017/000000397133.jpg"}
+    a = write_coco(tmp_path / "captions_train2014.json", [old, image(9)], [(1, 397133, "A man in a kitchen."), (2, 9, "Food.")])
+    b = write_coco(tmp_path / "captions_val2017.json", [new], [(1, 397133, "A man in a kitchen."), (3, 397133, "Cooking.")])
+    coco = CocoCaptions.load(a, b)
+    assert coco.image_ids.tolist() == [9, 397133]
+    assert coco.captions_of(397133) == ["A man in a kitchen.", "Cooking."]
+    assert coco.file_name(397133) == old["file_name"]  # the first file read describes it
 
 
 def test_files_disagreeing_about_a_caption(tmp_path: Path):

@@ -79,7 +79,7 @@ def tiny_embedder():
 
 
 def test_text_queries(tiny_embedder):
-    database = ImageDatabase([7, 8, 9], np.eye(3), text_embedder=tiny_embedder)
+    database = ImageDatabase([7, 8, 9], np.eye(3), text_encoder=tiny_embedder)
     ids, scores = database.query("A dog!", k=2)
     assert ids[0] == 7 and scores[0] == pytest.approx(1.0)
     ids, _ = database.query(["cat", "beach dog"], k=1)
@@ -88,7 +88,7 @@ def test_text_queries(tiny_embedder):
 
 @pytest.mark.parametrize("text", ["", "   ", "zebra giraffe", "!!!"])
 def test_query_with_no_known_word_is_a_clear_error(tiny_embedder, text):
-    database = ImageDatabase([7, 8, 9], np.eye(3), text_embedder=tiny_embedder)
+    database = ImageDatabase([7, 8, 9], np.eye(3), text_encoder=tiny_embedder)
     with pytest.raises(UnknownQueryError, match="cannot embed"):
         database.query(text)
 
@@ -102,7 +102,7 @@ def test_query_errors(database):
         database.query(np.full(50, np.nan))
     with pytest.raises(ValueError, match="k must be"):
         database.query(np.ones(50), k=0)
-    with pytest.raises(ValueError, match="no text embedder"):
+    with pytest.raises(ValueError, match="no text encoder"):
         database.query("a dog")
     with pytest.raises(UnknownIdError, match="4242"):
         database.vector_of(4242)

@@ -11,7 +11,11 @@ import pytest
 from gensim.models import KeyedVectors
 
 from semsearch import minilm
-from semsearch.encoders import FORMATS, MINILM_FORMAT, load_text_encoder, text_encoder_format
+from semsearch.encoders import CLASSES, TextEncoder, load_text_encoder, text_encoder_format
+from semsearch.minilm import MiniLMEncoder
+from semsearch.text import TextEmbedder
+
+MINILM_FORMAT = MiniLMEncoder.FORMAT
 from semsearch.text import TextEmbedder
 
 
@@ -22,7 +26,7 @@ def tiny_glove() -> KeyedVectors:
 
 
 @pytest.mark.parametrize("weighting", ["idf", "mean", "sif"])
-def test_loads_a_glove_text_embedder(tmp_path: Path, weighting: str):
+def test_loads_a_glove_text_encoder(tmp_path: Path, weighting: str):
     embedder = TextEmbedder.fit(["a cat", "a dog", "a cat and a dog", "dog dog"], tiny_glove(), weighting=weighting)
     path = tmp_path / "text.json"
     embedder.save(path)
@@ -68,7 +72,7 @@ def test_corrupt_glove_file_is_a_value_error(tmp_path: Path):
 
 
 def test_minilm_format_constant_agrees():
-    assert minilm.FORMAT == MINILM_FORMAT and MINILM_FORMAT in FORMATS
+    assert CLASSES[MINILM_FORMAT] is MiniLMEncoder and CLASSES[TextEmbedder.FORMAT] is TextEmbedder
 
 
 def test_minilm_without_the_extra_says_what_to_install(tmp_path: Path, monkeypatch):

@@ -5,7 +5,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from semsearch.model import Autoembedder, l2_normalize_rows
-from semsearch.train import similarities
 
 
 def test_output_shape_and_unit_rows():
@@ -77,7 +76,7 @@ def test_training_gradient_matches_hand_derivation_and_finite_differences():
     captions = l2_normalize_rows(rng.normal(size=(5, 4)))
     good, bad = rng.normal(size=(5, 6)), rng.normal(size=(5, 6))
     margin = 1.0
-    sim_good, sim_bad = similarities(model, captions, good, bad)
+    sim_good, sim_bad = model.similarity(good, captions), model.similarity(bad, captions)
     loss, _ = loss_accuracy(sim_good, sim_bad, margin)
     loss.backward()
     weight, bias = model.dense.weight.data.copy(), model.dense.bias.data.copy()
@@ -148,3 +147,80 @@ def test_rows_are_unit_for_any_input(n, d, seed):
     x = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
     out = Autoembedder(d, 5, seed=seed).embed(x)
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1, rtol=1e-4)
+
+
+class TwoLayer:
+    """A student's own model: dense -> relu -> dense, then unit rows (no fused path)."""
+
+    def __init__(self, d_in, d_out, hidden=32, seed=0):
+        from mynn.initializers import glorot_normal
+        from mynn.layers.dense import dense
+
+        np.random.seed(seed)
+        self.first = dense(d_in, hidden, weight_initializer=glorot_normal)
+        self.second = dense(hidden, d_out, weight_initializer=glorot_normal)
+
+    def __call__(self, x):
+        from mygrad.nnet.activations import relu
+
+        return l2_normalize_rows(self.second(relu(self.first(x))))
+
+    @property
+    def parameters(self):
+        return self.first.parameters + self.second.parameters
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 9), st.integers(1, 5), st.integers(0, 10_000))
+def test_fused_similarity_equals_autodiff_in_value_and_gradient(b, d, e, seed):
+    """Autoembedder.similarity (one hand-derived node) == sum(model(x) * c, axis=1) (MyGrad autodiff)."""
+    from semsearch.model import caption_similarity
+
+    rng = np.random.default_rng(seed)
+    x, c = rng.normal(size=(b, d)), l2_normalize_rows(rng.normal(size=(b, e)))
+    upstream = rng.normal(size=b)
+    results = []
+    for fused in (True, False):
+        model = Autoembedder(d, e, seed=seed)
+        for p in model.parameters:
+            p.data = p.data.astype(np.float64)
+        model.dense.bias.data = rng.normal(size=(1, e)) if fused else results[0][3]
+        s = model.similarity(x, c) if fused else mg.sum(model(x) * c, axis=1)
+        (s * upstream).sum().backward()
+        results.append((s.data.copy(), model.dense.weight.grad.copy(), model.dense.bias.grad.copy(), model.dense.bias.data.copy()))
+    (s1, w1, b1, _), (s2, w2, b2, _) = results
+    np.testing.assert_allclose(s1, s2, atol=1e-6)
+    np.testing.assert_allclose(w1, w2, atol=1e-6)
+    np.testing.assert_allclose(b1, b2, atol=1e-6)
+    # and caption_similarity picks the fused path for an Autoembedder, autodiff for others
+    model = Autoembedder(d, e, seed=seed)
+    np.testing.assert_allclose(caption_similarity(model, x, c).data, mg.sum(model(x) * c, axis=1).data, atol=1e-6)
+
+
+def test_embed_images_works_for_any_model():
+    from semsearch.model import embed_images
+
+    model = TwoLayer(7, 4, seed=1)
+    x = np.random.default_rng(0).normal(size=(5, 7)).astype(np.float32)
+    out = embed_images(model, x)
+    assert out.shape == (5, 4) and out.dtype == np.float32
+    np.testing.assert_allclose(out, model(x).data, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+
+
+def test_a_two_layer_model_trains_on_real_data(real_data):
+    """Training goes through the model: a hidden layer written in the test is trained, and helps."""
+    from semsearch.paths import find_data_files
+    from semsearch.train import train
+    from semsearch.workflow import load_data, split
+
+    data, text_encoder = load_data(*find_data_files(real_data))
+    from semsearch.train import TrainConfig
+
+    train_ids, val_ids = split(data, TrainConfig())
+    model = TwoLayer(data.descriptors.dim, text_encoder.dim, hidden=64, seed=0)
+    first_before = model.first.weight.data.copy()
+    history = train(model, data, text_encoder, train_ids, val_ids, epochs=15, learning_rate=0.5, progress=False)
+    assert not np.array_equal(model.first.weight.data, first_before)  # the hidden layer was trained
+    assert history.val_accuracy[0] < history.val_accuracy[-1]
+    assert history.val_accuracy[-1] >= 0.75, history.val_accuracy

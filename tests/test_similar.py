@@ -18,7 +18,8 @@ from semsearch.database import ImageDatabase
 from semsearch.dataset import join
 from semsearch.descriptors import Descriptors
 from semsearch.model import Autoembedder
-from semsearch.similar import coco_id_of_file, cosine_scores, similar_images
+from semsearch.keys import coco_id_from_filename as coco_id_of_file
+from semsearch.similar import cosine_scores, similar_images
 from semsearch.text import TextEmbedder
 from semsearch.train import train
 

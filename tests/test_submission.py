@@ -271,7 +271,7 @@ def test_write_submission_restricted_to_image_ids(tiny_database, tmp_path):
     write_submission(tiny_database, {"q": "a dog"}, path, k=10, image_ids=allowed)
     ranking = read_submission(path, allowed, ["q"])["q"]
     assert sorted(ranking) == sorted(allowed)  # k is capped at the 4 candidates
-    scores = tiny_database.vectors[ranking - 500] @ tiny_database.text_embedder("a dog")
+    scores = tiny_database.vectors[ranking - 500] @ tiny_database.text_encoder("a dog")
     assert np.all(np.diff(scores) <= 0)
     with pytest.raises(UnknownIdError, match=r"1 image ids are not in the database: \[9\]"):
         write_submission(tiny_database, {"q": "a dog"}, path, image_ids=[500, 9])
@@ -288,7 +288,7 @@ def test_write_submission_lists_unknown_queries_by_line(tiny_database, tmp_path)
     with pytest.raises(ValueError, match="k must be"):
         write_submission(tiny_database, {"q": "dog"}, path, k=0)
     no_text = ImageDatabase(tiny_database.image_ids, tiny_database.vectors)
-    with pytest.raises(ValueError, match="no text embedder"):
+    with pytest.raises(ValueError, match="no text encoder"):
         write_submission(no_text, {"q": "dog"}, path)
 
 

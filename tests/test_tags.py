@@ -97,7 +97,7 @@ def test_zero_shot_a_word_no_caption_used(tiny):
     assert "kitten" not in words and set(words) <= {"dog", "sofa", "cat", "ocean"}
 
 
-def test_captions_vocabulary_from_a_text_embedder(tiny):
+def test_captions_vocabulary_from_a_text_encoder(tiny):
     embedder = TextEmbedder.fit(["a dog on a sofa", "a cat on a sofa"], tiny)
     words, _ = image_tags(tiny["kitten"], embedder, k=10, vocabulary="captions")
     assert sorted(words) == ["cat", "dog", "sofa"]  # "a" and "on" are stop words

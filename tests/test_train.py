@@ -1,3 +1,4 @@
+import importlib
 import warnings
 
 import numpy as np
@@ -9,7 +10,8 @@ from semsearch.descriptors import Descriptors
 from semsearch.evaluate import evaluate
 from semsearch.model import Autoembedder
 from semsearch.text import TextEmbedder
-from semsearch.train import DEFAULTS, train
+from semsearch.errors import InputTypeError, TrainingError
+from semsearch.train import TrainConfig, train
 
 NOUNS = (
     "dog cat horse cow sheep bird elephant giraffe zebra bear train bus car truck boat airplane "
@@ -108,7 +110,7 @@ def test_model_and_data_sizes_must_agree(synthetic):
     data, embedder = synthetic
     with pytest.raises(ValueError, match="64-d"):
         train(Autoembedder(512), data, embedder, data.image_ids, progress=False)
-    with pytest.raises(ValueError, match="text embedder 50-d"):
+    with pytest.raises(ValueError, match="text encoder 50-d"):
         train(Autoembedder(64, 384), data, embedder, data.image_ids, progress=False)
 
 
@@ -134,7 +136,7 @@ def test_real_data_five_fold_quality(real_data):
     recall_1 = np.mean([r.recall[1] for r in results])
     recall_10 = np.mean([r.recall[10] for r in results])
     chance_10 = np.mean([r.chance["recall@10"] for r in results])
-    print(f"5-fold: R@1 {recall_1:.3f} R@10 {recall_10:.3f} (chance R@10 {chance_10:.3f}), defaults {DEFAULTS}")
+    print(f"5-fold: R@1 {recall_1:.3f} R@10 {recall_10:.3f} (chance R@10 {chance_10:.3f}), defaults {TrainConfig()}")
     assert recall_1 >= 0.20
     assert recall_10 >= 0.75
 
@@ -148,3 +150,77 @@ def test_a_leftover_graph_does_not_block_training(synthetic):
     train(model, data, embedder, data.image_ids, epochs=1, progress=False)
     assert not np.array_equal(model.dense.weight.data, before)
     assert leftover.shape == (3, 50)
+
+
+def test_config_defaults_are_the_documented_ones():
+    config = TrainConfig()
+    assert (config.epochs, config.batch_size, config.learning_rate, config.momentum) == (30, 32, 0.5, 0.9)
+    assert (config.optimizer, config.margin, config.negatives, config.n_candidates) == ("sgd", 0.25, "random", 10)
+    assert (config.validation_fraction, config.seed) == (0.2, 0)
+    assert TrainConfig.from_dict(config.as_dict()) == config
+    assert config.replace(epochs=3).epochs == 3 and config.epochs == 30
+
+
+@pytest.mark.parametrize(
+    "changes, error, message",
+    [
+        ({"epochs": 2.5}, InputTypeError, "epochs must be an integer, got 2.5"),
+        ({"epochs": True}, InputTypeError, "epochs must be an integer, got True"),
+        ({"learning_rate": float("nan")}, ValueError, "learning_rate must be finite"),
+        ({"learning_rate": "0.1"}, InputTypeError, "learning_rate must be a number"),
+        ({"batch_size": 0}, ValueError, "batch_size must be >= 1"),
+        ({"validation_fraction": 1.0}, ValueError, "validation_fraction must lie in"),
+        ({"epoch": 3}, InputTypeError, "unknown training settings ['epoch']"),
+    ],
+)
+def test_config_refuses_bad_values(changes, error, message):
+    with pytest.raises(error) as info:
+        TrainConfig().replace(**changes)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("learning_rate", [1e30, 1e38])  # embeddings overflow to zero; weights to inf/NaN
+def test_diverging_training_stops_and_leaves_the_model_unchanged(synthetic, learning_rate):
+    data, embedder = synthetic
+    model = Autoembedder(data.descriptors.dim, seed=0)
+    before = [p.data.copy() for p in model.parameters]
+    with pytest.raises(TrainingError, match="diverged .* try a smaller learning rate"):
+        with np.errstate(all="ignore"):
+            train(model, data, embedder, data.image_ids, epochs=3, learning_rate=learning_rate, progress=False)
+    for p, old in zip(model.parameters, before):
+        np.testing.assert_array_equal(p.data, old)
+
+
+def test_an_interrupted_training_leaves_the_model_unchanged(synthetic, monkeypatch):
+    train_module = importlib.import_module("semsearch.train")  # semsearch.train is also the function
+
+    data, embedder = synthetic
+    model = Autoembedder(data.descriptors.dim, seed=0)
+    before = [p.data.copy() for p in model.parameters]
+    calls = []
+    real_epoch = train_module._train_epoch
+
+    def epoch_then_fail(*args):
+        real_epoch(*args)
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "_train_epoch", epoch_then_fail)
+    with pytest.raises(KeyboardInterrupt):
+        train(model, data, embedder, data.image_ids, epochs=5, progress=False)
+    for p, old in zip(model.parameters, before):
+        np.testing.assert_array_equal(p.data, old)
+
+
+def test_training_draws_the_triples_make_triples_makes(synthetic, monkeypatch):
+    """The function the notebook teaches is the one training calls each epoch."""
+    train_module = importlib.import_module("semsearch.train")  # semsearch.train is also the function
+
+    data, embedder = synthetic
+    drawn = []
+    real = train_module.make_triples
+    monkeypatch.setattr(train_module, "make_triples", lambda *a, **k: drawn.append(real(*a, **k)) or drawn[-1])
+    train(Autoembedder(data.descriptors.dim, seed=0), data, embedder, data.image_ids, epochs=3, progress=False)
+    assert len(drawn) == 3
+    assert all(np.all(t.good_rows != t.bad_rows) for t in drawn)

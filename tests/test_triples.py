@@ -4,6 +4,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from semsearch.coco import CocoCaptions, ImageInfo
+from semsearch.dataset import CaptionedImages
+from semsearch.descriptors import Descriptors
 from semsearch.triples import hardest_of, image_text_vectors, make_triples, sample_other
 
 
@@ -64,30 +66,56 @@ def test_image_text_vectors_are_means():
     np.testing.assert_allclose(image_text_vectors(vectors, np.array([0, 0, 1]), 3), [[2, 0], [0, 2], [0, 0]])
 
 
+def small_data(n_images=6, captions_per_image=3):
+    coco = small_coco(n_images, captions_per_image)
+    vectors = np.random.default_rng(0).normal(size=(n_images, 4))
+    return CaptionedImages(coco, Descriptors(dict(zip(coco.image_ids, vectors))))
+
+
 def test_make_triples_one_per_caption_with_ids():
-    coco = small_coco()
-    split = [100, 101, 102, 103]
-    triples = make_triples(coco, split, seed=0)
-    assert triples.shape == (12, 3)
-    np.testing.assert_array_equal(np.sort(triples[:, 0]), coco.caption_ids_of_images(split))
-    for caption_id, good, bad in triples:
-        assert coco.image_of(caption_id) == good
-        assert bad != good and bad in split
+    data = small_data()
+    split_ids = [100, 101, 102, 103]
+    triples = make_triples(data.split(split_ids), seed=0)
+    ids = triples.ids()
+    assert ids.shape == (12, 3) and len(triples) == 12
+    np.testing.assert_array_equal(ids[:, 0], data.captions.caption_ids_of_images(split_ids))
+    for caption_id, good, bad in ids:
+        assert data.captions.image_of(caption_id) == good
+        assert bad != good and bad in split_ids
 
 
-def test_make_triples_is_seeded():
-    coco = small_coco(20)
-    split = coco.image_ids
-    np.testing.assert_array_equal(make_triples(coco, split, seed=3), make_triples(coco, split, seed=3))
-    assert not np.array_equal(make_triples(coco, split, seed=3), make_triples(coco, split, seed=4))
+def test_make_triples_is_seeded_and_takes_a_generator():
+    split = small_data(20).split(np.arange(100, 120))
+    np.testing.assert_array_equal(make_triples(split, seed=3).ids(), make_triples(split, seed=3).ids())
+    assert not np.array_equal(make_triples(split, seed=3).ids(), make_triples(split, seed=4).ids())
+    # training passes its own generator: the same draws as the seed that made it
+    np.testing.assert_array_equal(make_triples(split, seed=np.random.default_rng(3)).bad_rows, make_triples(split, seed=3).bad_rows)
 
 
 def test_make_triples_errors():
-    coco = small_coco()
+    split = small_data().split(np.arange(100, 106))
     with pytest.raises(ValueError, match="negatives"):
-        make_triples(coco, coco.image_ids, negatives="easy")
-    with pytest.raises(ValueError, match="text_embedder"):
-        make_triples(coco, coco.image_ids, negatives="hard")
+        make_triples(split, negatives="easy")
+    with pytest.raises(ValueError, match="caption_vectors"):
+        make_triples(split, negatives="hard")
+    with pytest.raises(TypeError, match="n_candidates must be an integer"):
+        make_triples(split, negatives="hard", caption_vectors=np.ones((18, 2)), n_candidates=2.5)
+
+
+def test_split_view_lines_up(real_data):
+    """A split's caption i belongs to image image_ids[image_rows[i]], whose descriptor is row image_rows[i]."""
+    from semsearch.paths import find_data_files
+    from semsearch.workflow import load_data
+
+    data, _ = load_data(*find_data_files(real_data))
+    ids = data.image_ids[::3]
+    split = data.split(ids)
+    assert len(split) == len(split.captions) == len(data.captions.caption_ids_of_images(ids))
+    for i in range(0, len(split), 37):
+        image_id = split.image_ids[split.image_rows[i]]
+        assert data.captions.image_of(split.caption_ids[i]) == image_id
+        assert split.captions[i] == data.captions.caption(split.caption_ids[i])
+        np.testing.assert_array_equal(split.descriptors[split.image_rows[i]], data.descriptors.vectors_of([image_id])[0])
 
 
 def test_hard_triples_on_real_captions_are_harder(real_data):
@@ -95,15 +123,17 @@ def test_hard_triples_on_real_captions_are_harder(real_data):
     from semsearch.text import TextEmbedder
 
     coco = CocoCaptions.load(real_data / "coco/annotations/captions_val2017.json")
-    split = coco.image_ids[:300]
-    embedder = TextEmbedder.fit(coco.captions(coco.caption_ids))
+    ids = coco.image_ids[:300]
+    data = CaptionedImages(coco.subset(ids), Descriptors({int(i): np.ones(3) for i in ids}))
+    text_encoder = TextEmbedder.fit(coco.captions(coco.caption_ids))
+    split = data.split(ids)
+    caption_vectors = text_encoder(split.captions)
 
     def mean_similarity(triples):
-        caption_vectors = embedder(coco.captions(triples[:, 0]))
-        bad_vectors = np.stack([embedder(coco.captions_of(i)).mean(axis=0) for i in triples[:, 2]])
+        bad_vectors = np.stack([text_encoder(coco.captions_of(i)).mean(axis=0) for i in triples.ids()[:, 2]])
         return np.mean(np.sum(caption_vectors * bad_vectors, axis=1))
 
-    random_triples = make_triples(coco, split, seed=0)
-    hard_triples = make_triples(coco, split, negatives="hard", text_embedder=embedder, n_candidates=10, seed=0)
-    assert np.all(hard_triples[:, 1] != hard_triples[:, 2])
+    random_triples = make_triples(split, seed=0)
+    hard_triples = make_triples(split, negatives="hard", caption_vectors=caption_vectors, n_candidates=10, seed=0)
+    assert np.all(hard_triples.good_rows != hard_triples.bad_rows)
     assert mean_similarity(hard_triples) > mean_similarity(random_triples) + 0.05
