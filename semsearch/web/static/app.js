@@ -33,7 +33,7 @@ function whyBars(shares) {
     const bar = el("span", { class: share < 0 ? "bar neg" : "bar" });
     bar.style.width = `${(60 * Math.abs(share)) / largest}px`;
     box.appendChild(el("div", { class: "row" }, [
-      el("span", { class: "word", text: word }), bar, el("span", { class: "val", text: share.toFixed(3) }),
+      el("span", { class: "word", text: word }), bar, el("span", { class: "val", text: (Math.abs(share) < 5e-4 ? 0 : share).toFixed(3) }),
     ]));
   }
   return box;
