@@ -28,6 +28,7 @@ from .coco import UnknownIdError
 from .descriptors import Descriptors
 from .index import SIZE_THRESHOLD
 from .errors import InputError, InputTypeError
+from .query import embed_queries
 
 PathLike = Union[str, "os.PathLike[str]"]
 FORMAT = "semsearch-database-1"
@@ -64,11 +65,17 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 class ImageDatabase:
-    """COCO ids ``(N,)`` and their unit embeddings ``(N, 50)``, searched by cosine.
+    """Image keys ``(N,)`` and their unit embeddings ``(N, 50)``, searched by cosine.
+
+    One key notion serves both kinds of collection: COCO data is keyed by COCO id (int64;
+    ``image_ids`` is the same array), a folder of photos by each file's path relative to the
+    folder (a NumPy unicode array, e.g. ``'2023/beach/IMG_0139.jpg'``; see
+    :mod:`semsearch.photos`). :meth:`query` returns keys.
 
     Parameters
     ----------
-    image_ids : array-like of int, shape (N,)
+    image_ids : array-like of int or of str, shape (N,)
+        The keys: COCO ids, or relative paths.
     vectors : array-like, shape (N, 50)
         Image embeddings; rows are normalised to unit length here.
     text_embedder : TextEmbedder, optional
@@ -78,19 +85,19 @@ class ImageDatabase:
     """
 
     def __init__(self, image_ids, vectors, text_embedder=None, index=None):
-        image_ids = np.asarray(image_ids, dtype=np.int64)
+        image_ids = as_keys(image_ids)
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or len(vectors) != len(image_ids) or len(image_ids) == 0:
             raise InputError(f"need N ids and (N, dim) vectors with N > 0, got {image_ids.shape} and {vectors.shape}")
         if len(np.unique(image_ids)) != len(image_ids):
-            raise InputError("image ids must be unique")
+            raise InputError("image keys must be unique")
         if not np.isfinite(vectors).all():
             raise InputError("image vectors contain NaN or inf")
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        self.image_ids = image_ids
+        self.keys = self.image_ids = image_ids
         self.vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
         self.text_embedder = text_embedder
-        self._row = {int(i): r for r, i in enumerate(image_ids)}
+        self._row = {i: r for r, i in enumerate(image_ids.tolist())}
         if index is not None and (len(index) != len(image_ids) or index.dim != self.dim):
             raise InputError(f"the index holds {len(index)} vectors of dim {index.dim}, not {len(image_ids)} of dim {self.dim}")
         self.index = index
@@ -121,12 +128,14 @@ class ImageDatabase:
         self.index = ApproximateIndex.build(self.vectors, **options)
         return self.index
 
-    def vector_of(self, image_id: int) -> np.ndarray:
-        """The stored unit embedding of one image, shape (dim,)."""
+    def vector_of(self, image_id) -> np.ndarray:
+        """The stored unit embedding of one image (a COCO id, or a relative path), shape (dim,)."""
+        key = str(image_id) if self.keys.dtype.kind == "U" else image_id
         try:
-            return self.vectors[self._row[int(image_id)]]
-        except KeyError:
-            raise UnknownIdError(f"COCO image id {image_id} is not in the database") from None
+            return self.vectors[self._row[key if isinstance(key, str) else int(key)]]
+        except (KeyError, TypeError, ValueError):
+            what = "image" if self.keys.dtype.kind == "U" else "COCO image id"
+            raise UnknownIdError(f"{what} {image_id!r} is not in the database") from None
 
     def query(
         self, query: Union[str, Sequence[str], np.ndarray], k: int = 9, *, use_index: Optional[bool] = None
@@ -136,7 +145,9 @@ class ImageDatabase:
         Parameters
         ----------
         query : str, list of str, array (dim,) or array (Q, dim)
-            Text is embedded with ``se_text``; vectors are used as they are (normalised).
+            Text is embedded with ``se_text``, and may be compound (``"dog + beach - grass"``,
+            ``"2:dog + sky"``; grammar in :mod:`semsearch.query`); vectors are used as they are
+            (normalised).
         k : int
             Capped at the database size.
         use_index : bool, optional
@@ -146,13 +157,13 @@ class ImageDatabase:
 
         Returns
         -------
-        image_ids : (k,) or (Q, k) int64
+        image_ids : (k,) or (Q, k) keys: int64 COCO ids, or str paths
         scores : (k,) or (Q, k) float32, cosine similarities, descending
 
         Raises
         ------
         UnknownQueryError
-            A text has no word that ``se_text`` knows (its vector would be zero).
+            A text (or a part of a compound one) has no word that ``se_text`` knows.
         """
         if k < 1:
             raise InputError(f"k must be >= 1, got {k}")
@@ -202,9 +213,7 @@ class ImageDatabase:
             raise InputTypeError("query must be a text, a list of texts, or an array of vectors")
         if self.text_embedder is None:
             raise InputError("this database has no text embedder: pass text_embedder= to query with text")
-        for text in texts:
-            self.text_embedder.check_known(text)
-        return self.text_embedder(texts)
+        return embed_queries(texts, self.text_embedder)
 
     # ----------------------------------------------------------------- saving
     def save(self, path: PathLike) -> None:
@@ -233,6 +242,25 @@ class ImageDatabase:
             except ImportError as e:
                 warnings.warn(f"{index_path_of(path)} is not used: {e}", stacklevel=2)
         return cls(image_ids, vectors, text_embedder, index)
+
+
+def as_keys(keys) -> np.ndarray:
+    """Image keys as an array (N,): int64 COCO ids, or str paths (NumPy unicode).
+
+    >>> as_keys([139, 285]).dtype, as_keys(["a.jpg", "b/c.png"]).dtype
+    (dtype('int64'), dtype('<U7'))
+    """
+    array = np.asarray(keys)
+    if array.dtype.kind == "U":
+        if array.ndim != 1 or (np.char.str_len(array) == 0).any():
+            raise InputError("path keys must be a flat list of non-empty strings")
+        return array
+    if array.dtype.kind == "O" and all(isinstance(k, str) for k in array.ravel()):
+        return as_keys(array.astype(str))
+    try:
+        return np.asarray(keys, dtype=np.int64)
+    except (TypeError, ValueError):
+        raise InputError(f"image keys must be all COCO ids (int) or all paths (str), got {array[:3].tolist()}...") from None
 
 
 def index_path_of(database_path: PathLike) -> Path:
