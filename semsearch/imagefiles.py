@@ -1,19 +1,21 @@
-"""Image files with any names: find them in a folder tree, open them safely.
+"""Image files: find them in a folder tree (any names), open them safely.
 
-A folder of someone's photos holds odd names (``IMG 0139 (1).JPG``, ``été/plage.webp``),
-and some files that are not images at all, or broken ones. :func:`find_image_files`
-lists the images by suffix; :func:`open_image` opens one as RGB or raises
-:class:`BadImageError` saying what is wrong (empty, truncated, too large, not an image),
-so that a caller can skip it and list it instead of crashing.
+Collections of photos hold odd names (``IMG 0139 (1).JPG``, ``été/plage.webp``), empty
+files, truncated downloads, files that only look like images and decompression bombs (a
+small file that decodes to billions of pixels). :func:`find_image_files` lists the images
+under a folder by suffix; :func:`open_image` decodes the whole file at once, so each of
+these fails here, with an :class:`~semsearch.errors.InputError` naming the file, and never
+later inside a model.
 
 HEIC/HEIF photos (iPhones) are found and opened when ``pillow-heif`` is installed.
 
 Example
 -------
->>> paths = find_image_files("~/Pictures")                   # doctest: +SKIP
->>> image = open_image(paths[0])                              # doctest: +SKIP
->>> image.mode                                                # doctest: +SKIP
-'RGB'
+>>> image = open_image("data/coco/images/000000000139.jpg")  # doctest: +SKIP
+>>> image.mode, image.size                                    # doctest: +SKIP
+('RGB', (640, 426))
+>>> find_image_files("~/Pictures")[:2]                        # doctest: +SKIP
+[PosixPath('/home/me/Pictures/2023/IMG_0139.jpg'), PosixPath('/home/me/Pictures/beach.png')]
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import struct
 import warnings
 from functools import lru_cache
 from pathlib import Path
-from typing import List, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 from PIL import Image
 
@@ -30,24 +32,19 @@ from .errors import InputError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-#: Suffixes that count as images (compared lower-case); HEIC ones only with pillow-heif.
-IMAGE_SUFFIXES: Tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp")
-HEIF_SUFFIXES: Tuple[str, ...] = (".heic", ".heif")
-#: Images with more pixels than this are skipped (a 16,000 x 10,000 panorama is 160 M).
-MAX_PIXELS = 200_000_000
-#: Files larger than this are skipped without being opened.
+#: File name endings (lower case) that count as images.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+#: HEIC/HEIF endings, counted only when ``pillow-heif`` is installed.
+HEIF_SUFFIXES = (".heic", ".heif")
+#: Files larger than this are refused without being decoded.
 MAX_BYTES = 200 * 1024 * 1024
 
-_DECODE_ERRORS = (OSError, ValueError, SyntaxError, struct.error, EOFError, Image.DecompressionBombError)
-
-
-class BadImageError(InputError):
-    """A file that cannot be used as an image; the message names the file and the problem."""
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, struct.error, EOFError)
 
 
 @lru_cache(maxsize=1)
 def heif_available() -> bool:
-    """Whether HEIC/HEIF files can be read (``pillow-heif`` installed; registered here once)."""
+    """Whether HEIC/HEIF files can be read (``pillow-heif`` installed; registered with PIL once)."""
     try:
         from pillow_heif import register_heif_opener
     except ImportError:
@@ -57,12 +54,12 @@ def heif_available() -> bool:
 
 
 def image_suffixes() -> Tuple[str, ...]:
-    """The suffixes :func:`find_image_files` looks for, HEIC ones when they can be read."""
+    """The endings :func:`find_image_files` looks for: HEIC ones too when they can be read."""
     return IMAGE_SUFFIXES + (HEIF_SUFFIXES if heif_available() else ())
 
 
 def find_image_files(folder: PathLike) -> List[Path]:
-    """Every image file under ``folder``, recursively, sorted; hidden files and folders are left out.
+    """Every image file under ``folder``, recursively, sorted; hidden files and folders left out.
 
     Symbolic links to folders are not followed (they could loop).
 
@@ -77,43 +74,48 @@ def find_image_files(folder: PathLike) -> List[Path]:
     suffixes = image_suffixes()
     found = []
     for directory, subdirs, files in os.walk(folder):
-        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
-        for name in files:
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in suffixes:
-                found.append(Path(directory) / name)
+        subdirs[:] = [d for d in subdirs if not d.startswith(".")]
+        found.extend(Path(directory) / name for name in files
+                     if not name.startswith(".") and os.path.splitext(name)[1].lower() in suffixes)
     return sorted(found)
 
 
-def open_image(path: PathLike, *, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_BYTES) -> Image.Image:
-    """Decode an image file completely, as RGB.
+def open_image(path: PathLike, *, max_pixels: Optional[int] = None, max_bytes: int = MAX_BYTES) -> Image.Image:
+    """Decode the image file ``path`` completely and return it in RGB.
+
+    Parameters
+    ----------
+    max_pixels : int, optional
+        Refuse larger images; default ``PIL.Image.MAX_IMAGE_PIXELS`` (about 89 million).
+    max_bytes : int
+        Refuse larger files without decoding them (default 200 MiB).
 
     Raises
     ------
-    BadImageError
-        The file is empty, larger than ``max_bytes``, has more than ``max_pixels`` pixels,
-        is truncated, or is not an image PIL can read. The message names the file.
+    FileNotFoundError
+        No such file.
+    InputError
+        The file is empty, too large, not an image PIL can decode, truncated, or has too
+        many pixels (a decompression bomb). The message names the file.
     """
     path = Path(path)
-    try:
-        size = path.stat().st_size
-    except OSError as e:
-        raise BadImageError(f"{path}: cannot read it ({e.strerror or e})") from None
+    if not path.is_file():
+        raise FileNotFoundError(f"image file not found: {path}")
+    size = path.stat().st_size
     if size == 0:
-        raise BadImageError(f"{path}: empty file (0 bytes)")
+        raise InputError(f"{path}: empty file (0 bytes)")
     if size > max_bytes:
-        raise BadImageError(f"{path}: {size / 2**20:.0f} MiB is over the {max_bytes / 2**20:.0f} MiB limit")
+        raise InputError(f"{path}: too large a file ({size / 2**20:.0f} MiB; the limit is {max_bytes / 2**20:.0f} MiB)")
+    limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we check the size ourselves
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # refuse, do not decode
             with Image.open(path) as image:
-                width, height = image.size
-                if width * height > max_pixels:
-                    raise BadImageError(f"{path}: {width} x {height} pixels is over the {max_pixels:,}-pixel limit")
-                image.load()  # a truncated file fails here
-                return image.convert("RGB")
-    except BadImageError:
-        raise
-    except Image.UnidentifiedImageError:
-        raise BadImageError(f"{path}: not an image file that can be read") from None
-    except _DECODE_ERRORS as e:
-        raise BadImageError(f"{path}: cannot decode it ({type(e).__name__}: {e})") from None
+                if limit is not None and image.size[0] * image.size[1] > limit:
+                    raise Image.DecompressionBombError(f"{image.size[0]} x {image.size[1]} pixels, over the limit of {limit:,}")
+                image.load()  # decode now: a truncated file fails here
+                return image.convert("RGB")  # some COCO images are greyscale, PNGs may be RGBA
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
+        raise InputError(f"{path}: too many pixels ({error})") from None
+    except _DECODE_ERRORS as error:
+        raise InputError(f"{path}: not a readable image ({type(error).__name__}: {error})") from None

@@ -35,7 +35,7 @@ import numpy as np
 from ._io import load_npz, save_npz
 from .database import ImageDatabase
 from .errors import InputError, MissingExtraError
-from .imagefiles import MAX_PIXELS, BadImageError, find_image_files, open_image
+from .imagefiles import find_image_files, open_image
 
 PathLike = Union[str, "os.PathLike[str]"]
 FORMAT = "semsearch-photos-1"
@@ -210,7 +210,7 @@ def index_folder(
     batch_size: int = 32,
     checkpoint_every: int = 256,
     progress: bool = True,
-    max_pixels: int = MAX_PIXELS,
+    max_pixels: Optional[int] = None,
 ) -> IndexReport:
     """Index (or bring up to date) the photos under ``folder`` into the database ``db_path``.
 
@@ -231,8 +231,8 @@ def index_folder(
         Save after about this many newly described images (resumable after an interrupt).
     progress : bool
         A progress bar on stderr.
-    max_pixels : int
-        Larger images are skipped (and listed).
+    max_pixels : int, optional
+        Larger images are skipped (and listed); default ``PIL.Image.MAX_IMAGE_PIXELS``.
 
     Returns
     -------
@@ -310,7 +310,7 @@ def index_folder(
                 try:
                     images.append(open_image(path, max_pixels=max_pixels))
                     batch.append((key, size, mtime))
-                except BadImageError as e:
+                except (InputError, FileNotFoundError) as e:  # broken, or deleted meanwhile
                     report.failed.append((str(path), str(e).split(": ", 1)[-1]))
             if images:
                 for (key, size, mtime), vector in zip(batch, describe_images(images, backbone)):
