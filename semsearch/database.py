@@ -31,6 +31,7 @@ from .checks import check_image_ids, check_k, check_texts
 from .errors import InputError, InputTypeError
 from .model import embed_images
 from .vectors import l2_normalize_rows
+from .query import embed_queries
 
 PathLike = Union[str, "os.PathLike[str]"]
 FORMAT = "semsearch-database-1"
@@ -67,11 +68,17 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 class ImageDatabase:
-    """COCO ids ``(N,)`` and their unit embeddings ``(N, 50)``, searched by cosine.
+    """Image keys ``(N,)`` and their unit embeddings ``(N, 50)``, searched by cosine.
+
+    One key notion serves both kinds of collection: COCO data is keyed by COCO id (int64;
+    ``image_ids`` is the same array), a folder of photos by each file's path relative to the
+    folder (a NumPy unicode array, e.g. ``'2023/beach/IMG_0139.jpg'``; see
+    :mod:`semsearch.photos`). :meth:`query` returns keys.
 
     Parameters
     ----------
-    image_ids : array-like of int, shape (N,)
+    image_ids : array-like of int or of str, shape (N,)
+        The keys: COCO ids, or relative paths.
     vectors : array-like, shape (N, 50)
         Image embeddings; rows are normalised to unit length here.
     text_encoder : TextEmbedder, optional
@@ -81,12 +88,12 @@ class ImageDatabase:
     """
 
     def __init__(self, image_ids, vectors, text_encoder=None, index=None):
-        image_ids = check_image_ids(image_ids)
+        image_ids = as_keys(image_ids)
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or len(vectors) != len(image_ids) or len(image_ids) == 0:
             raise InputError(f"need N ids and (N, dim) vectors with N > 0, got {image_ids.shape} and {vectors.shape}")
         if len(np.unique(image_ids)) != len(image_ids):
-            raise InputError("image ids must be unique")
+            raise InputError("image keys must be unique")
         if not np.isfinite(vectors).all():
             raise InputError("image vectors contain NaN or inf")
         if text_encoder is not None and text_encoder.dim != vectors.shape[1]:
@@ -94,10 +101,10 @@ class ImageDatabase:
                 f"the text encoder makes {text_encoder.dim}-d vectors but the database holds {vectors.shape[1]}-d ones: "
                 "they come from different models"
             )
-        self.image_ids = image_ids
+        self.keys = self.image_ids = image_ids
         self.vectors = l2_normalize_rows(vectors)
         self.text_encoder = text_encoder
-        self._row = {int(i): r for r, i in enumerate(image_ids)}
+        self._row = {i: r for r, i in enumerate(image_ids.tolist())}
         if index is not None and (len(index) != len(image_ids) or index.dim != self.dim):
             raise InputError(f"the index holds {len(index)} vectors of dim {index.dim}, not {len(image_ids)} of dim {self.dim}")
         self.index = index
@@ -128,12 +135,14 @@ class ImageDatabase:
         self.index = ApproximateIndex.build(self.vectors, **options)
         return self.index
 
-    def vector_of(self, image_id: int) -> np.ndarray:
-        """The stored unit embedding of one image, shape (dim,)."""
+    def vector_of(self, image_id) -> np.ndarray:
+        """The stored unit embedding of one image (a COCO id, or a relative path), shape (dim,)."""
+        key = str(image_id) if self.keys.dtype.kind == "U" else image_id
         try:
-            return self.vectors[self._row[int(image_id)]]
-        except KeyError:
-            raise UnknownIdError(f"COCO image id {image_id} is not in the database") from None
+            return self.vectors[self._row[key if isinstance(key, str) else int(key)]]
+        except (KeyError, TypeError, ValueError):
+            what = "image" if self.keys.dtype.kind == "U" else "COCO image id"
+            raise UnknownIdError(f"{what} {image_id!r} is not in the database") from None
 
     def query(
         self, query: Union[str, Sequence[str], np.ndarray], k: int = 9, *, use_index: Optional[bool] = None
@@ -143,7 +152,9 @@ class ImageDatabase:
         Parameters
         ----------
         query : str, list of str, array (dim,) or array (Q, dim)
-            Text is embedded with ``se_text``; vectors are used as they are (normalised).
+            Text is embedded with ``se_text``, and may be compound (``"dog + beach - grass"``,
+            ``"2:dog + sky"``; grammar in :mod:`semsearch.query`); vectors are used as they are
+            (normalised).
         k : int
             Capped at the database size.
         use_index : bool, optional
@@ -153,13 +164,13 @@ class ImageDatabase:
 
         Returns
         -------
-        image_ids : (k,) or (Q, k) int64
+        image_ids : (k,) or (Q, k) keys: int64 COCO ids, or str paths
         scores : (k,) or (Q, k) float32, cosine similarities, descending
 
         Raises
         ------
         UnknownQueryError
-            A text has no word that ``se_text`` knows (its vector would be zero).
+            A text (or a part of a compound one) has no word that ``se_text`` knows.
         """
         k = check_k(k)
         single = isinstance(query, str) or (isinstance(query, np.ndarray) and query.ndim == 1)
@@ -210,9 +221,7 @@ class ImageDatabase:
             raise InputError("the list of queries is empty")
         if self.text_encoder is None:
             raise InputError("this database has no text encoder: pass text_encoder= to query with text")
-        for text in texts:
-            self.text_encoder.check_known(text)
-        return self.text_encoder(texts)
+        return embed_queries(texts, self.text_encoder)
 
     # ----------------------------------------------------------------- saving
     def save(self, path: PathLike) -> None:
@@ -241,6 +250,24 @@ class ImageDatabase:
             except ImportError as e:
                 warnings.warn(f"{index_path_of(path)} is not used: {e}", stacklevel=2)
         return cls(image_ids, vectors, text_encoder, index)
+
+
+def as_keys(keys) -> np.ndarray:
+    """Image keys as an array (N,): int64 COCO ids, or str paths (NumPy unicode).
+
+    >>> as_keys([139, 285]).dtype, as_keys(["a.jpg", "b/c.png"]).dtype
+    (dtype('int64'), dtype('<U7'))
+    """
+    array = np.asarray(keys)
+    if array.dtype.kind == "U":
+        if array.ndim != 1 or (np.char.str_len(array) == 0).any():
+            raise InputError("path keys must be a flat list of non-empty strings")
+        return array
+    if array.dtype.kind == "O" and all(isinstance(k, str) for k in array.ravel()):
+        return as_keys(array.astype(str))
+    if array.dtype.kind == "O" and any(isinstance(k, str) for k in array.ravel()):
+        raise InputError(f"image keys must be all COCO ids (int) or all paths (str), got {array[:3].tolist()}...")
+    return check_image_ids(array if array.dtype.kind in "iu" else array.tolist())
 
 
 def index_path_of(database_path: PathLike) -> Path:

@@ -1,27 +1,46 @@
-"""Image descriptors: the CNN vectors that stand for each image.
+"""Image descriptors: the CNN vectors that stand for each image, and the CNN that made them.
 
-A descriptor file is a pickle ``{coco_id: array of shape (1, D) or (D,)}``, as the course
-ships ``resnet18_features.pkl`` (D = 512) and :mod:`semsearch.features` writes it.
-:class:`Descriptors` holds them as one ``(N, D)`` float32 matrix with a row per image.
+:class:`Descriptors` holds one ``(N, D)`` float32 matrix with a row per image, and
+``backbone``: the record of the network that made them (a dict as
+:func:`semsearch.backbones.backbone_info` gives, or None when unknown). Models and databases
+check it, so a 512-d ResNet18 vector is never compared with another network's.
+
+Two file formats are read (told apart by their first bytes, not their names):
+
+- what semsearch writes (:meth:`Descriptors.save`, :func:`semsearch.features.extract_features`):
+  a ``.npz`` with format ``semsearch-descriptors-1``, ``ids`` (N,) int64, ``vectors``
+  (N, D) float32 and ``backbone`` (the record as JSON); read without unpickling;
+- a pickle ``{coco_id: array (1, D) or (D,)}``, as the course ships ``resnet18_features.pkl``.
+  A pickle records no backbone: pass ``backbone=`` to say which; otherwise its size names
+  it, as the two backbones semsearch knows differ in size: 512-d is ResNet18 (the course's),
+  1280-d EfficientNet-Lite0 (the shared data's ``effnet_lite0_coco_mini.pkl``); any other
+  size is unknown (None). For a 1280-d pickle of another network (MobileNetV2 is 1280-d
+  too) say so: ``backbone={"backbone": "mobilenet_v2", "dim": 1280}``.
 
 Example
 -------
 >>> descriptors = Descriptors.load("data/resnet18_features.pkl")  # doctest: +SKIP
->>> descriptors.dim, descriptors.vectors_of([139, 285]).shape     # doctest: +SKIP
-(512, (2, 512))
+>>> descriptors.dim, descriptors.backbone["backbone"]             # doctest: +SKIP
+(512, 'resnet18')
+>>> descriptors.save("data/descriptors/resnet18.npz")             # doctest: +SKIP
 """
 from __future__ import annotations
 
+import json
 import os
 import pickle
-from typing import Dict, Iterable, Mapping, Union
+from typing import Any, Dict, Iterable, Mapping, Optional, Union
 
 import numpy as np
 
-from ._io import atomic_write
+from ._io import load_npz, save_npz
+from .backbones import BACKBONES, as_backbone_info, backbone_info, check_same_backbone
 from .coco import UnknownIdError
 from .paths import require_file
 from .errors import InputError
+
+FORMAT = "semsearch-descriptors-1"
+_ZIP_MAGIC = b"PK\x03\x04"  # how a .npz (a zip archive) starts
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -46,14 +65,24 @@ class Descriptors:
     ----------
     mapping : Mapping[int, array-like]
         coco id -> descriptor of shape (1, D) or (D,) (NumPy array or torch tensor).
+    backbone : str, dict or None
+        The network that made them: a name of :data:`~semsearch.backbones.BACKBONES`, a
+        record (dict with at least ``backbone`` and ``dim``), or None (unknown).
+
+    Attributes
+    ----------
+    ids : numpy.ndarray (N,) int64, sorted
+    vectors : numpy.ndarray (N, D) float32
+    backbone : dict or None
 
     Raises
     ------
     ValueError
-        Empty mapping, descriptors of different sizes, or NaN / infinite values.
+        Empty mapping, descriptors of different sizes, NaN / infinite values, or a
+        backbone whose size is not D.
     """
 
-    def __init__(self, mapping: Mapping[int, object]):
+    def __init__(self, mapping: Mapping[int, object], backbone=None):
         if len(mapping) == 0:
             raise InputError("no descriptors given")
         try:
@@ -74,11 +103,32 @@ class Descriptors:
         self.ids = np.array(ids, dtype=np.int64)
         self.vectors = vectors
         self._row = {i: r for r, i in enumerate(ids)}
+        self.backbone = _checked_backbone(backbone, self.dim)
 
     @classmethod
-    def load(cls, path: PathLike) -> "Descriptors":
-        """Read a descriptor pickle ``{coco_id: (1, D) array}``."""
+    def load(cls, path: PathLike, backbone=None) -> "Descriptors":
+        """Read a descriptor file: semsearch's ``.npz``, or a pickle ``{coco_id: (1, D) array}``.
+
+        Parameters
+        ----------
+        path : str or PathLike
+        backbone : str, dict or None
+            For a pickle, which records nothing: the network that made it (None: named by
+            its size, see the module notes). For a ``.npz``: if given, it must match the
+            file's record.
+
+        Raises
+        ------
+        FileNotFoundError
+            No such file.
+        InputError
+            Not a descriptor file, bad contents, or ``backbone`` contradicts the file.
+        """
         path = require_file(path, "descriptor file")
+        with open(path, "rb") as f:
+            is_npz = f.read(4) == _ZIP_MAGIC
+        if is_npz:
+            return cls._load_npz(path, backbone)
         try:
             with open(path, "rb") as f:
                 mapping = pickle.load(f)
@@ -86,12 +136,40 @@ class Descriptors:
             raise InputError(f"{path} is not a readable descriptor pickle: {type(e).__name__}: {e}") from None
         if not isinstance(mapping, Mapping):
             raise InputError(f"{path} holds a {type(mapping).__name__}, expected a dict {{coco_id: array}}")
-        return cls(mapping)
+        descriptors = cls(mapping)
+        try:
+            descriptors.backbone = _checked_backbone(backbone, descriptors.dim) if backbone is not None else _by_size(descriptors.dim)
+        except InputError as e:
+            raise InputError(f"{path}: {e}") from None
+        return descriptors
+
+    @classmethod
+    def _load_npz(cls, path, backbone) -> "Descriptors":
+        ids, vectors, record = load_npz(path, FORMAT, ("ids", "vectors", "backbone"), "descriptor file")
+        try:
+            found = json.loads(str(record)) if str(record) else None
+            if ids.ndim != 1 or vectors.ndim != 2 or len(ids) != len(vectors):
+                raise InputError(f"ids {ids.shape} and vectors {vectors.shape} do not fit together")
+            if not np.issubdtype(ids.dtype, np.integer) or not np.issubdtype(vectors.dtype, np.number):
+                raise InputError(f"ids ({ids.dtype}) must be integers and vectors ({vectors.dtype}) numbers")
+            descriptors = cls(dict(zip(ids.tolist(), vectors)), backbone=found)
+            if backbone is not None:
+                check_same_backbone(as_backbone_info(backbone), found, "the backbone= given")
+        except json.JSONDecodeError as e:
+            raise InputError(f"{path}: its backbone record is not JSON: {e}") from None
+        except InputError as e:
+            raise InputError(f"{path}: {e}") from None
+        return descriptors
 
     def save(self, path: PathLike) -> None:
-        """Write the ``{coco_id: float32 (1, D)}`` pickle atomically."""
-        with atomic_write(path, "wb") as f:
-            pickle.dump(self.to_dict(), f, protocol=4)
+        """Write ids, vectors and the backbone record to a ``.npz`` file, atomically.
+
+        The file is read back with ``allow_pickle=False`` (loading it never runs code),
+        whatever its name; ``.npz`` is the name to give it. For a plain
+        ``{coco_id: (1, D)}`` pickle, pickle :meth:`to_dict` yourself (it loses the record).
+        """
+        record = "" if self.backbone is None else json.dumps(self.backbone, sort_keys=True)
+        save_npz(path, FORMAT, ids=self.ids, vectors=self.vectors, backbone=np.array(record))
 
     def to_dict(self) -> Dict[int, np.ndarray]:
         """``{coco_id: float32 array (1, D)}``."""
@@ -109,7 +187,8 @@ class Descriptors:
         return int(coco_id) in self._row
 
     def __repr__(self) -> str:
-        return f"Descriptors({len(self)} images, D={self.dim})"
+        name = "unknown backbone" if self.backbone is None else self.backbone["backbone"]
+        return f"Descriptors({len(self)} images, D={self.dim}, {name})"
 
     def rows_of(self, image_ids: Iterable[int]) -> np.ndarray:
         """Row indices of these images in :attr:`vectors`, shape (N,)."""
@@ -125,4 +204,18 @@ class Descriptors:
     def subset(self, image_ids: Iterable[int]) -> "Descriptors":
         """Only these images."""
         ids = list(image_ids)
-        return Descriptors(dict(zip(ids, self.vectors_of(ids))))
+        return Descriptors(dict(zip(ids, self.vectors_of(ids))), backbone=self.backbone)
+
+
+def _checked_backbone(backbone, dim: int) -> Optional[Dict[str, Any]]:
+    """The backbone record, checked against the descriptors' size D."""
+    info = as_backbone_info(backbone)
+    if info is not None and info["dim"] != dim:
+        raise InputError(f"the descriptors are {dim}-d, but backbone {info['backbone']} makes {info['dim']}-d ones")
+    return info
+
+
+def _by_size(dim: int) -> Optional[Dict[str, Any]]:
+    """The known backbone of this size (512: ResNet18, 1280: EfficientNet-Lite0), else None."""
+    known = [name for name in BACKBONES if backbone_info(name)["dim"] == dim]
+    return backbone_info(known[0]) if len(known) == 1 else None

@@ -184,8 +184,9 @@ def show_images(
 
     Parameters
     ----------
-    image_ids : sequence of int, shape (N,)
-        COCO image ids, in the order to show them (e.g. best match first).
+    image_ids : sequence of int or str, shape (N,)
+        COCO image ids, or image files (paths, relative to ``image_dir`` when it is given: the
+        keys of a photo database), in the order to show them (e.g. best match first).
     scores : sequence of float, shape (N,), optional
         A score per image, shown in the title as ``"139  0.812"``.
     captions : sequence of str or None, shape (N,), optional
@@ -223,7 +224,7 @@ def show_images(
     """
     import matplotlib.pyplot as plt  # here, not at module level: the caller picks the backend
 
-    ids = [int(i) for i in image_ids]
+    ids = [i if isinstance(i, (str, Path)) else int(i) for i in image_ids]  # COCO ids, or file paths
     n = len(ids)
     if n == 0:
         raise InputError("no images to show")
@@ -248,13 +249,17 @@ def show_images(
     flat_axes = axes.ravel()
     for k, coco_id in enumerate(ids):
         ax = flat_axes[k]
-        url = urls.get(coco_id) if urls is not None else None
         try:
-            img = load_image(coco_id, image_dir=image_dir, cache_dir=cache_dir, url=url)
+            if isinstance(coco_id, (str, Path)):
+                img = _read_file(Path(image_dir or ".") / coco_id)
+            else:
+                url = urls.get(coco_id) if urls is not None else None
+                img = load_image(coco_id, image_dir=image_dir, cache_dir=cache_dir, url=url)
             ax.imshow(np.asarray(img))
         except ImageNotFoundError as err:
             _show_message(ax, textwrap.fill(str(err), wrap_width))
-        title = str(coco_id) if scores is None else f"{coco_id}  {float(scores[k]):.3f}"
+        name = textwrap.shorten(str(coco_id), 40) if isinstance(coco_id, (str, Path)) else str(coco_id)
+        title = name if scores is None else f"{name}  {float(scores[k]):.3f}"
         ax.set_title(title, fontsize=10)
         ax.set_xlabel(wrapped[k], fontsize=9)
         ax.set_xticks([])
@@ -264,6 +269,16 @@ def show_images(
     if query:
         fig.suptitle(query, fontsize=12)
     return fig
+
+
+def _read_file(path: Path) -> Image.Image:
+    """An image file as RGB, or ImageNotFoundError saying why not (shown in its cell)."""
+    from .imagefiles import open_image
+
+    try:
+        return open_image(path)
+    except (OSError, ValueError) as err:
+        raise ImageNotFoundError(str(err)) from None
 
 
 def _show_message(ax: "Axes", message: str) -> None:

@@ -1,146 +1,50 @@
-"""ResNet18 image descriptors: one 512-d vector per image.
+"""Image descriptors from a CNN backbone: one vector per image file.
 
-This module is optional: it needs ``torch`` and ``torchvision``, installed with
-``pip install -e .[features]``. Nothing else in ``semsearch`` imports it, so the rest
-of the package works without torch.
+The backbones (EfficientNet-Lite0, 1280-d, offline, the default; ResNet18, 512-d) live in
+:mod:`semsearch.backbones`. This module runs one over files:
 
-The descriptor of an image is the output of torchvision's ``resnet18`` with its
-classifier removed (``model.fc = torch.nn.Identity()``): the 512 numbers of the
-global average pool over the last convolutional block. Images are preprocessed with
-the weights' own transforms (resize to 256, centre-crop 224, ImageNet normalisation).
+- :func:`describe_files`: a list of image files -> ``(vectors, ok_paths, failed)``; files
+  that cannot be read (empty, truncated, not images, too many pixels) go to ``failed``
+  with a reason, never an exception. ``engine="ray"`` runs it on a Ray cluster
+  (:mod:`semsearch.distributed`).
+- :func:`extract_features`: a folder of COCO images ``<id>.jpg`` -> a descriptor file
+  that records its backbone (:class:`~semsearch.descriptors.Descriptors`), resumable.
+- :func:`describe`: one image -> its vector.
 
-Descriptor files are pickles of a plain ``dict``, the same format as the
-EfficientNet descriptors shipped in the data folder::
-
-    {coco_image_id (int): numpy.ndarray, dtype float32, shape (1, 512)}
+It needs ``pip install 'semsearch[features]'`` (torch, torchvision, the EfficientNet
+packages), imported only when a function runs: ``import semsearch.features`` works without.
 
 Examples
 --------
->>> from semsearch.features import extract_features, describe  # doctest: +SKIP
->>> result = extract_features("data/coco/images", "resnet18.pkl")  # doctest: +SKIP
->>> result.n_new, result.failed                                # doctest: +SKIP
-(239, [])
->>> describe("data/coco/images/000000000139.jpg").shape        # doctest: +SKIP
-(512,)
+>>> from semsearch.features import extract_features, describe, describe_files  # doctest: +SKIP
+>>> extract_features("data/coco/images", "effnet.npz").n_new                  # doctest: +SKIP
+239
+>>> describe("data/coco/images/000000000139.jpg").shape                        # doctest: +SKIP
+(1280,)
+>>> vectors, ok, failed = describe_files(["a.jpg", "empty.jpg"], "efficientnet-lite0")  # doctest: +SKIP
+>>> vectors.shape, failed                                                      # doctest: +SKIP
+((1, 1280), [('empty.jpg', 'empty file (0 bytes)')])
 """
 from __future__ import annotations
 
+import argparse
 import os
-import pickle
 import re
-import struct
+import sys
 import warnings
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, NamedTuple, Optional, Union
+from typing import Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from PIL import Image
-from tqdm import tqdm  # not tqdm.auto: that warns in Jupyter without ipywidgets
 
-from semsearch._io import atomic_write
-from semsearch.descriptors import Descriptors
-from .errors import InputError
-
-try:
-    import torch
-    from torch.utils.data import DataLoader
-    from torchvision.models import ResNet18_Weights, resnet18
-except ImportError as _error:  # the optional extra is not installed
-    torch = None
-    _TORCH_IMPORT_ERROR: Optional[ImportError] = _error
-else:
-    _TORCH_IMPORT_ERROR = None
+from .backbones import BACKBONES, DEFAULT_BACKBONE, Backbone, check_same_backbone, describe_backbone, load_backbone
+from .descriptors import Descriptors
+from .errors import InputError, InputTypeError
+from .imagefiles import IMAGE_SUFFIXES, open_image
 
 PathLike = Union[str, "os.PathLike[str]"]
-
-#: Length of one descriptor.
-DIM = 512
-#: File name endings that count as images.
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-
-_INSTALL_HINT = "semsearch.features needs torch and torchvision: pip install -e .[features]"
-_DECODE_ERRORS = (OSError, ValueError, SyntaxError, struct.error, Image.DecompressionBombError)
-
-
-def _require_torch() -> None:
-    """Raise ``ImportError`` with an install hint if torch or torchvision is missing."""
-    if torch is None:
-        raise ImportError(_INSTALL_HINT) from _TORCH_IMPORT_ERROR
-
-
-# --------------------------------------------------------------------------- the model
-
-
-def _device_name(device: Optional[str]) -> str:
-    """``device`` as a string such as ``"cpu"`` or ``"cuda:0"``; CUDA when available if None."""
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return str(torch.device(device))
-
-
-def _weights_enum(weights: Optional[str]) -> Optional["ResNet18_Weights"]:
-    """Look up ``weights`` (e.g. ``"IMAGENET1K_V1"``) in ``ResNet18_Weights``; None stays None."""
-    if weights is None:
-        return None
-    try:
-        return ResNet18_Weights[weights]
-    except KeyError:
-        names = [w.name for w in ResNet18_Weights]
-        raise InputError(
-            f"unknown ResNet18 weights {weights!r}; choose one of {names} or None"
-        ) from None
-
-
-def load_model(
-    weights: Optional[str] = "IMAGENET1K_V1", device: Optional[str] = None, seed: int = 0
-) -> "torch.nn.Module":
-    """Return ResNet18 without its classifier, in eval mode, on ``device``.
-
-    Models are cached per ``(weights, device, seed)``: calling this again with the same
-    arguments returns the same object. Do not modify it (``.train()``, new layers, ...);
-    make a copy with ``copy.deepcopy`` if you need to.
-
-    Parameters
-    ----------
-    weights : str or None
-        A member name of ``torchvision.models.ResNet18_Weights`` (``"IMAGENET1K_V1"``,
-        downloaded once by torchvision), or None for random weights.
-    device : str or None
-        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...; None means CUDA when available, else CPU.
-    seed : int
-        Seeds the random initialisation when ``weights`` is None; ignored otherwise.
-
-    Returns
-    -------
-    torch.nn.Module
-        Maps a batch of preprocessed images, shape (N, 3, 224, 224), to descriptors of
-        shape (N, 512).
-    """
-    _require_torch()
-    name = None if weights is None else _weights_enum(weights).name
-    return _cached_model(name, _device_name(device), seed if name is None else 0)
-
-
-@lru_cache(maxsize=4)
-def _cached_model(weights: Optional[str], device: str, seed: int) -> "torch.nn.Module":
-    if weights is None:
-        with torch.random.fork_rng(devices=[]):  # leave the caller's random state alone
-            torch.manual_seed(seed)
-            model = resnet18(weights=None)
-    else:
-        model = resnet18(weights=ResNet18_Weights[weights])
-    model.fc = torch.nn.Identity()  # drop the 1000-class layer: output is the 512-d pool
-    return model.eval().to(device)
-
-
-def _preprocess():
-    """The ImageNet preprocessing of ResNet18: PIL image -> tensor of shape (3, 224, 224).
-
-    The same for random weights, so that they see exactly what the trained ones would.
-    """
-    return ResNet18_Weights.IMAGENET1K_V1.transforms()
+ENGINES = ("local", "ray")
 
 
 # --------------------------------------------------------------------------- image files
@@ -165,13 +69,13 @@ def image_id_from_path(path: PathLike) -> int:
 def find_images(image_dir: PathLike) -> dict[int, Path]:
     """Map COCO image id -> image file, for the image files directly in ``image_dir``.
 
-    Files whose name does not end in ``<digits>.jpg`` (or ``.jpeg``, ``.png``) are ignored.
+    Files whose name does not end in ``<digits>`` + an image suffix are ignored.
 
     Raises
     ------
     FileNotFoundError
         If ``image_dir`` is not a folder.
-    ValueError
+    InputError
         If it holds no image files, or two files with the same id.
     """
     image_dir = Path(image_dir)
@@ -190,70 +94,188 @@ def find_images(image_dir: PathLike) -> dict[int, Path]:
     return images
 
 
-class _Failed(NamedTuple):
-    """What the dataset returns, instead of a tensor, for an image it cannot decode."""
+# --------------------------------------------------------------------------- batches of files
 
-    path: str
+
+class _Failed(NamedTuple):
+    """What the dataset returns, instead of a tensor, for a file it cannot read."""
+
+    index: int
     reason: str
 
 
 class _ImageDataset:
-    """Item i: ``(coco_id, tensor of shape (3, 224, 224))``, or ``_Failed`` if unreadable."""
+    """Item i: ``(i, tensor (3, 224, 224))``, or ``_Failed(i, reason)`` if unreadable."""
 
-    def __init__(self, items: list[tuple[int, Path]], transform):
-        self.items = items
-        self.transform = transform
+    def __init__(self, paths: Sequence, backbone: Backbone):
+        self.paths, self.backbone = paths, backbone
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.paths)
 
     def __getitem__(self, i: int):
-        coco_id, path = self.items[i]
         try:
-            with Image.open(path) as image:
-                return coco_id, self.transform(image.convert("RGB"))  # some COCO images are grey
-        except _DECODE_ERRORS as error:
-            return _Failed(str(path), f"{type(error).__name__}: {error}")
+            return i, self.backbone.preprocess(open_image(self.paths[i]))
+        except (InputError, OSError) as error:  # OSError: the file vanished or is unreadable
+            return _Failed(i, str(error).removeprefix(f"{self.paths[i]}: "))  # the path is listed beside it
 
 
-def _collate(batch: list) -> tuple[list[int], Optional["torch.Tensor"], list[_Failed]]:
-    """Stack the readable images of a batch; set aside the unreadable ones.
+def _collate(batch: list):
+    """``(indices, tensor (B, 3, 224, 224) or None, failed)`` from one batch of items."""
+    import torch
 
-    Returns ``(ids, images, failed)``: ``images`` has shape (len(ids), 3, 224, 224),
-    or is None if no image of the batch could be read.
-    """
     good = [item for item in batch if not isinstance(item, _Failed)]
     failed = [item for item in batch if isinstance(item, _Failed)]
-    ids = [coco_id for coco_id, _ in good]
     images = torch.stack([image for _, image in good]) if good else None
-    return ids, images, failed
+    return [i for i, _ in good], images, failed
+
+
+def _check_paths(paths) -> list:
+    if isinstance(paths, (str, bytes, os.PathLike)):
+        raise InputTypeError(f"paths must be a list of image files, not one path ({paths!s}): wrap it in a list")
+    try:
+        return list(paths)
+    except TypeError:
+        raise InputTypeError(f"paths must be a list of image files, got {type(paths).__name__}") from None
+
+
+def _check_batch_size(batch_size) -> int:
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
+        raise InputError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    return int(batch_size)
+
+
+def _iter_described(
+    paths: list, backbone: Backbone, batch_size: int, num_workers: Optional[int]
+) -> Iterator[Tuple[List[int], np.ndarray, List[_Failed]]]:
+    """Yield ``(indices into paths, vectors (B, D), failed)`` batch by batch, in order."""
+    from torch.utils.data import DataLoader
+
+    if num_workers is None:  # worker processes only pay off past one batch
+        num_workers = 0 if len(paths) <= batch_size else min(4, os.cpu_count() or 1)
+    loader = DataLoader(
+        _ImageDataset(paths, backbone), batch_size=batch_size, num_workers=num_workers,
+        collate_fn=_collate, pin_memory=backbone.device.startswith("cuda"),
+    )
+    for indices, batch, failed in loader:
+        vectors = backbone.forward(batch) if batch is not None else np.zeros((0, backbone.dim), np.float32)
+        yield indices, vectors, failed
+
+
+def _as_backbone(backbone: Union[str, Backbone], device: Optional[str] = None) -> Backbone:
+    if isinstance(backbone, Backbone):
+        return backbone
+    return load_backbone(backbone, device=device)
+
+
+def describe_files(
+    paths: Iterable[PathLike],
+    backbone: Union[str, Backbone] = DEFAULT_BACKBONE,
+    *,
+    batch_size: int = 32,
+    num_workers: Optional[int] = None,
+    progress: bool = True,
+    engine: str = "local",
+    **ray_options,
+) -> Tuple[np.ndarray, list, List[Tuple[str, str]]]:
+    """Describe image files with a backbone; unreadable files are set aside, never raised.
+
+    Parameters
+    ----------
+    paths : list of str or PathLike
+        Image files (any names, any of the formats PIL reads).
+    backbone : str or Backbone
+        A name of :data:`~semsearch.backbones.BACKBONES` (loaded with
+        :func:`~semsearch.backbones.load_backbone`) or a loaded backbone.
+    batch_size : int
+        Images per forward pass.
+    num_workers : int or None
+        Processes that decode images; None: ``min(4, cpu count)`` when there is more than
+        one batch, else 0 (decode in this process).
+    progress : bool
+        Show a progress bar on stderr.
+    engine : {"local", "ray"}
+        ``"ray"`` runs the same steps on Ray Data actors (``pip install 'semsearch[ray]'``);
+        ``ray_options`` go to :func:`semsearch.distributed.describe_files_ray`.
+
+    Returns
+    -------
+    vectors : numpy.ndarray, shape (N_ok, D), float32
+        One row per readable file, in the order of ``paths``.
+    ok_paths : list
+        Those files, as given.
+    failed : list of (str, str)
+        ``(path, reason)`` for each file that could not be read: missing, empty,
+        truncated, not an image, or more pixels than ``PIL.Image.MAX_IMAGE_PIXELS``.
+
+    Examples
+    --------
+    >>> vectors, ok, failed = describe_files(["dog.jpg", "notes.jpg"], "efficientnet-lite0")  # doctest: +SKIP
+    >>> vectors.shape, ok, [p for p, _ in failed]                                           # doctest: +SKIP
+    ((1, 1280), ['dog.jpg'], ['notes.jpg'])
+    """
+    paths = _check_paths(paths)
+    batch_size = _check_batch_size(batch_size)
+    if engine not in ENGINES:
+        raise InputError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if engine == "ray":
+        from .distributed import describe_files_ray
+
+        return describe_files_ray(paths, backbone, batch_size=batch_size, progress=progress, **ray_options)
+    if ray_options:
+        raise InputTypeError(f"options {sorted(ray_options)} are for engine='ray' only")
+    backbone = _as_backbone(backbone)
+    from tqdm import tqdm  # not tqdm.auto: that warns in Jupyter without ipywidgets
+
+    chunks, ok, failed = [], [], []
+    with tqdm(total=len(paths), unit="img", disable=not progress, file=sys.stderr) as bar:
+        for indices, vectors, bad in _iter_described(paths, backbone, batch_size, num_workers):
+            chunks.append(vectors)
+            ok.extend(paths[i] for i in indices)
+            failed.extend((str(paths[f.index]), f.reason) for f in bad)
+            bar.update(len(indices) + len(bad))
+    vectors = np.concatenate(chunks) if chunks else np.zeros((0, backbone.dim), np.float32)
+    return vectors, ok, failed
+
+
+def describe(
+    image,
+    backbone: Union[str, Backbone] = DEFAULT_BACKBONE,
+    *,
+    pretrained: bool = True,
+    device: Optional[str] = None,
+    seed: int = 0,
+) -> np.ndarray:
+    """The descriptor of one image, shape (D,) float32.
+
+    Parameters
+    ----------
+    image : str, PathLike or PIL.Image.Image
+        An image file, or a picture opened with PIL (any mode: it is converted to RGB).
+    backbone : str or Backbone
+        Which network (see :mod:`semsearch.backbones`); the model is built once and cached.
+    pretrained, device, seed
+        For a backbone given by name: as for :func:`~semsearch.backbones.load_backbone`.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    InputError
+        The file is not a readable image.
+
+    Examples
+    --------
+    >>> describe("data/coco/images/000000000139.jpg", "resnet18").shape  # doctest: +SKIP
+    (512,)
+    """
+    if not isinstance(backbone, Backbone):
+        backbone = load_backbone(backbone, pretrained=pretrained, device=device, seed=seed)
+    picture = image if hasattr(image, "convert") and hasattr(image, "size") else open_image(image)
+    return backbone.describe([picture])[0]
 
 
 # --------------------------------------------------------------------------- descriptor files
-
-
-def _read_existing(path: Path) -> dict[int, np.ndarray]:
-    """The descriptors already in ``path``, to resume from: ``{coco_id: float32 (1, 512)}``.
-
-    Raises ``ValueError`` (and leaves the file alone) if it is not a descriptor pickle of
-    512-d vectors. Only resume from pickles you trust: unpickling can run arbitrary code.
-    """
-    try:
-        existing = Descriptors.load(path)
-    except ValueError as error:
-        raise InputError(f"cannot resume from {path}: {error}") from error
-    if existing.dim != DIM:
-        raise InputError(f"{path} holds {existing.dim}-d descriptors, not ResNet18's (1, {DIM}); "
-                         "use another out_path")
-    return existing.to_dict()
-
-
-def _save(descriptors: dict[int, np.ndarray], path: Path) -> None:
-    with atomic_write(path, "wb") as f:
-        pickle.dump(descriptors, f, protocol=4)
-
-
-# --------------------------------------------------------------------------- public API
 
 
 @dataclass
@@ -263,11 +285,11 @@ class ExtractionResult:
     Attributes
     ----------
     path : Path
-        The descriptor pickle.
+        The descriptor file.
     n_new : int
         Descriptors computed and added in this run.
     n_skipped_existing : int
-        Images skipped because the pickle already held their descriptor.
+        Images skipped because the file already held their descriptor.
     failed : list of (str, str)
         ``(image path, reason)`` for each image that could not be read.
     """
@@ -278,11 +300,28 @@ class ExtractionResult:
     failed: list[tuple[str, str]] = field(default_factory=list)
 
 
+def _read_existing(path: Path, backbone: Backbone) -> dict[int, np.ndarray]:
+    """The descriptors already in ``path``, to resume from, if they come from ``backbone``."""
+    try:
+        existing = Descriptors.load(path)
+    except ValueError as error:
+        raise InputError(f"cannot resume from {path}: {error}") from error
+    if existing.dim != backbone.dim:
+        raise InputError(f"{path} holds {existing.dim}-d descriptors, not {describe_backbone(backbone.info)} "
+                         "ones; use another output file")
+    check_same_backbone(backbone.info, existing.backbone, f"cannot resume from {path}")
+    return existing.to_dict()
+
+
+_LEGACY = object()
+
+
 def extract_features(
     image_dir: PathLike,
     out_path: PathLike,
     *,
-    weights: Optional[str] = "IMAGENET1K_V1",
+    backbone: Optional[str] = None,
+    pretrained: bool = True,
     batch_size: int = 64,
     num_workers: Optional[int] = None,
     device: Optional[str] = None,
@@ -290,14 +329,14 @@ def extract_features(
     ids: Optional[Iterable[int]] = None,
     progress: bool = True,
     save_every: Optional[int] = 10_000,
+    weights=_LEGACY,
 ) -> ExtractionResult:
-    """Compute a ResNet18 descriptor for every image in ``image_dir`` and pickle them.
+    """Describe every COCO image ``<id>.jpg`` of ``image_dir`` into a descriptor file.
 
-    The pickle at ``out_path`` maps COCO image id (int) to a float32 array of shape
-    (1, 512). If it exists already, its descriptors are kept and their images skipped,
-    so an interrupted run can be resumed by running it again (make sure to use the same
-    ``weights`` and ``seed``: the file does not record them). The file is always
-    replaced atomically: it is either the old file or a complete new one.
+    The file (:meth:`Descriptors.save`: ``.npz``, ids, vectors and the backbone's record)
+    is extended if it exists: its descriptors are kept and their images skipped, so an
+    interrupted run is resumed by running it again; it must come from the same backbone.
+    It is always replaced atomically: the old file or a complete new one.
 
     Parameters
     ----------
@@ -305,126 +344,131 @@ def extract_features(
         Folder of images named ``<id>.jpg``, e.g. ``000000000139.jpg`` or
         ``COCO_train2014_000000000009.jpg`` (the id is the trailing integer).
     out_path : str or PathLike
-        The descriptor pickle to write (or extend).
-    weights : str or None
-        ``"IMAGENET1K_V1"`` (downloaded once by torchvision), or None for random weights
-        (for tests: no download; seeded by ``seed``).
-    batch_size : int
-        Images per forward pass.
-    num_workers : int or None
-        Processes that decode images; None means ``min(4, os.cpu_count())``; 0 decodes in
-        this process.
+        The descriptor file to write (or extend).
+    backbone : {"efficientnet-lite0", "resnet18"} or None
+        The network; None means :data:`~semsearch.backbones.DEFAULT_BACKBONE`
+        (EfficientNet-Lite0, offline).
+    pretrained : bool
+        ImageNet weights, or random ones seeded by ``seed`` (for tests).
+    batch_size, num_workers, progress
+        As for :func:`describe_files`.
     device : str or None
         ``"cpu"``, ``"cuda"``, ...; None means CUDA when available, else CPU.
-    seed : int
-        Seeds the random weights when ``weights`` is None.
     ids : iterable of int or None
         Only these images (all must be in ``image_dir``); None means all.
-    progress : bool
-        Show a progress bar.
     save_every : int or None
         Also save (atomically) after about this many new descriptors, so a crash loses
         little; None saves only at the end.
+    weights : str or None
+        The older ResNet18-only spelling: passing it selects ``backbone="resnet18"``;
+        ``"IMAGENET1K_V1"`` is ``pretrained=True``, None is ``pretrained=False``.
 
     Returns
     -------
     ExtractionResult
         Counts of new and skipped descriptors, and the images that could not be read
-        (they are skipped with a warning, and tried again by the next run).
+        (skipped with a warning, tried again by the next run).
 
     Raises
     ------
-    ImportError
-        If torch or torchvision is not installed.
+    MissingExtraError
+        torch or the backbone's package is not installed.
     FileNotFoundError
-        If ``image_dir`` does not exist.
-    ValueError
-        If ``image_dir`` has no images, ``ids`` names images that are not there, or
-        ``out_path`` exists but is not a descriptor pickle of 512-d vectors.
+        ``image_dir`` does not exist.
+    InputError
+        ``image_dir`` has no images, ``ids`` names images that are not there, or
+        ``out_path`` exists but holds other descriptors (another backbone, or not a
+        descriptor file).
     """
-    _require_torch()
+    if weights is not _LEGACY:
+        if backbone not in (None, "resnet18"):
+            raise InputError(f"weights= is ResNet18's option, but backbone={backbone!r}: use pretrained= instead")
+        if weights not in (None, "IMAGENET1K_V1"):
+            raise InputError(f"unknown ResNet18 weights {weights!r}; choose 'IMAGENET1K_V1' or None")
+        backbone, pretrained = "resnet18", weights is not None
     out_path = Path(out_path)
     images = find_images(image_dir)
     if ids is not None:
         wanted = set(ids)
         missing = sorted(wanted - images.keys())
         if missing:
-            raise InputError(
-                f"{len(missing)} requested ids have no image in {image_dir}: {missing[:10]}"
-            )
+            raise InputError(f"{len(missing)} requested ids have no image in {image_dir}: {missing[:10]}")
         images = {i: p for i, p in images.items() if i in wanted}
+    model = load_backbone(backbone or DEFAULT_BACKBONE, pretrained=pretrained, device=device, seed=seed)
 
-    descriptors = _read_existing(out_path) if out_path.exists() else {}
+    descriptors = _read_existing(out_path, model) if out_path.exists() else {}
     todo = [(i, p) for i, p in images.items() if i not in descriptors]
     result = ExtractionResult(out_path, n_new=0, n_skipped_existing=len(images) - len(todo))
     if not todo:
         return result
 
-    device = _device_name(device)
-    model = load_model(weights, device, seed)
-    if num_workers is None:
-        num_workers = min(4, os.cpu_count() or 1)
-    loader = DataLoader(
-        _ImageDataset(todo, _preprocess()),
-        batch_size=batch_size,
-        num_workers=num_workers,
-        collate_fn=_collate,
-        pin_memory=device.startswith("cuda"),
-    )
-    unsaved = 0
-    with torch.inference_mode(), tqdm(total=len(todo), unit="img", disable=not progress) as bar:
-        for batch_ids, batch, failed in loader:
-            result.failed.extend((f.path, f.reason) for f in failed)
-            if batch is not None:
-                vectors = model(batch.to(device)).float().cpu().numpy()  # (N, 512)
-                for coco_id, vector in zip(batch_ids, vectors):
-                    descriptors[coco_id] = vector[np.newaxis].copy()  # (1, 512)
-                result.n_new += len(batch_ids)
-                unsaved += len(batch_ids)
-            if save_every is not None and unsaved >= save_every:
-                _save(descriptors, out_path)
-                unsaved = 0
-            bar.update(len(batch_ids) + len(failed))
+    from tqdm import tqdm
 
+    todo_paths = [p for _, p in todo]
+    unsaved = 0
+    save = lambda: Descriptors(descriptors, backbone=model.info).save(out_path)  # noqa: E731
+    with tqdm(total=len(todo), unit="img", disable=not progress, file=sys.stderr) as bar:
+        for indices, vectors, failed in _iter_described(todo_paths, model, _check_batch_size(batch_size), num_workers):
+            result.failed.extend((str(todo_paths[f.index]), f.reason) for f in failed)
+            for i, vector in zip(indices, vectors):
+                descriptors[todo[i][0]] = vector[np.newaxis].copy()  # (1, D)
+            result.n_new += len(indices)
+            unsaved += len(indices)
+            if save_every is not None and unsaved >= save_every:
+                save()
+                unsaved = 0
+            bar.update(len(indices) + len(failed))
     if unsaved:
-        _save(descriptors, out_path)
+        save()
     if result.failed:
-        shown = "; ".join(f"{p} ({reason})" for p, reason in result.failed[:5])
+        shown = "; ".join(f"{path} ({reason})" for path, reason in result.failed[:5])
         warnings.warn(f"skipped {len(result.failed)} unreadable image(s): {shown}", stacklevel=2)
     return result
 
 
-def describe(
-    image: Union[PathLike, Image.Image],
-    *,
-    weights: Optional[str] = "IMAGENET1K_V1",
-    device: Optional[str] = None,
-    seed: int = 0,
-) -> np.ndarray:
-    """The ResNet18 descriptor of one image.
+# --------------------------------------------------------------------------- command line
 
-    Gives the same vector as ``extract_features`` with the same ``weights`` and ``seed``
-    (up to float rounding). The model is built once and cached.
 
-    Parameters
-    ----------
-    image : str, PathLike or PIL.Image.Image
-        An image file, or an image already opened with PIL (any mode: it is converted
-        to RGB).
-    weights, device, seed
-        As for ``extract_features``.
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Add ``semsearch features IMAGES_DIR --out FILE [--backbone ...]`` to ``subparsers``."""
+    p = subparsers.add_parser(
+        "features", help="CNN descriptors of a folder of COCO images (needs torch)",
+        description="Describe every image <id>.jpg of a folder with a CNN backbone and save the "
+        "descriptors (with a record of the backbone) to a file; images it already has are skipped, "
+        "so an interrupted run resumes. Needs `pip install 'semsearch[features]'`.",
+        epilog="example: semsearch features data/coco/images --out data/descriptors/effnet_mine.npz",
+    )
+    p.add_argument("images_dir", type=Path, help="folder of COCO images named <id>.jpg")
+    p.add_argument("--out", type=Path, required=True, help="descriptor file to write or extend")
+    p.add_argument("--backbone", choices=BACKBONES, default=DEFAULT_BACKBONE,
+                   help="the network (default %(default)s: pretrained, works offline; resnet18 downloads its weights)")
+    p.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default %(default)s)")
+    p.add_argument("--workers", type=int, default=None, help="image decoding processes (default: min(4, cpus))")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    p.add_argument("--no-pretrained", action="store_true", help="random weights instead of ImageNet ones (for tests)")
+    p.set_defaults(run=run)
+    return p
 
-    Returns
-    -------
-    numpy.ndarray, shape (512,), dtype float32
-    """
-    _require_torch()
-    device = _device_name(device)
-    model = load_model(weights, device, seed)
-    if isinstance(image, Image.Image):
-        x = _preprocess()(image.convert("RGB"))
-    else:
-        with Image.open(image) as opened:
-            x = _preprocess()(opened.convert("RGB"))
-    with torch.inference_mode():
-        return model(x.unsqueeze(0).to(device)).float().cpu().numpy()[0]  # (512,)
+
+def run(args: argparse.Namespace) -> int:
+    """Do ``semsearch features``: print what was done, warn about skipped images; 0 on success."""
+    if not Path(args.images_dir).is_dir():
+        raise FileNotFoundError(f"image folder not found: {args.images_dir}")
+    if args.batch_size < 1:
+        raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.workers is not None and args.workers < 0:
+        raise InputError(f"--workers must be >= 0, got {args.workers}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the skipped images are listed below
+        result = extract_features(
+            args.images_dir, args.out, backbone=args.backbone, pretrained=not args.no_pretrained,
+            batch_size=args.batch_size, num_workers=args.workers, device=args.device,
+            progress=sys.stderr.isatty(),
+        )
+    print(f"{result.path}: {result.n_new} new {args.backbone} descriptors, {result.n_skipped_existing} "
+          f"already there, {len(result.failed)} images could not be read")
+    for path, reason in result.failed[:20]:
+        print(f"semsearch: warning: skipped {path}: {reason}", file=sys.stderr)
+    if len(result.failed) > 20:
+        print(f"semsearch: warning: ... and {len(result.failed) - 20} more", file=sys.stderr)
+    return 0

@@ -136,3 +136,29 @@ def test_save_load_round_trip(tmp_path, database):
     (tmp_path / "bad.npz").write_bytes(b"garbage")
     with pytest.raises(ValueError, match="not a semsearch image database file"):
         ImageDatabase.load(tmp_path / "bad.npz")
+
+
+# ------------------------------------------------------------------ path keys (photo databases)
+
+
+def test_path_keys_round_trip_and_query(tmp_path):
+    from semsearch.database import as_keys
+    from semsearch.errors import InputError
+    from semsearch.errors import UnknownIdError
+
+    keys = ["IMG 1.jpg", "2023/beach/ü.png", "z.webp"]
+    vectors = np.eye(3, dtype=np.float32)
+    db = ImageDatabase(keys, vectors)
+    found, scores = db.query(np.array([0.0, 1.0, 0.1]), k=2)
+    assert found.tolist() == ["2023/beach/ü.png", "z.webp"]
+    db.save(tmp_path / "db.npz")
+    back = ImageDatabase.load(tmp_path / "db.npz")
+    assert back.keys.tolist() == keys and back.keys.dtype.kind == "U"
+    np.testing.assert_array_equal(back.vector_of("z.webp"), [0, 0, 1])
+    with pytest.raises(UnknownIdError, match="'nope.jpg'"):
+        back.vector_of("nope.jpg")
+    with pytest.raises(InputError, match="unique"):
+        ImageDatabase(["a", "a"], np.eye(2))
+    with pytest.raises(InputError, match="all COCO ids"):
+        as_keys([1, "a.jpg", object()])
+    assert ImageDatabase([139, 285], np.eye(2)).image_ids.dtype == np.int64

@@ -133,7 +133,7 @@ def create_app(
     except ImportError:
         raise MissingExtraError("the web app needs FastAPI: pip install 'semsearch[web]'") from None
 
-    text_encoder = text_encoder or getattr(database, "text_encoder", None) or database.text_embedder
+    text_encoder = text_encoder or database.text_encoder
     if text_encoder is None:
         raise InputError("the database has no text encoder: pass text_encoder=")
     keys = {str(k): k for k in database.image_ids.tolist()}  # the only way from a URL to an image

@@ -1,0 +1,363 @@
+"""A searchable database of a folder of photos, kept up to date incrementally.
+
+:func:`index_folder` finds every image under a folder (any file names, sub-folders too),
+describes the new or changed ones with a CNN backbone, embeds them with a trained model
+and saves a :class:`PhotoDatabase` keyed by each file's path relative to the folder.
+Running it again describes only files that are new or whose size or modification time
+changed, and drops deleted ones. Broken files are skipped and listed.
+
+The database file (``.npz``, read with ``allow_pickle=False``) holds, per image, the
+relative path (key), size, mtime (ns), backbone descriptor (N, D) and embedding (N, dim),
+plus the folder, the backbone's name, and which model embedded it (its folder and the
+sha256 of its ``model.npz``). Keeping the descriptors lets another model re-embed the
+whole folder without running the backbone again. It is saved atomically every
+``checkpoint_every`` images, so an interrupted run loses little and the next run resumes.
+
+Example
+-------
+>>> report = index_folder("~/Pictures", "pictures.npz")       # the shipped model  # doctest: +SKIP
+>>> print(report.summary())                                                        # doctest: +SKIP
+1532 images: 1532 new, 0 changed, 0 deleted, 0 unchanged; 2 skipped
+>>> database = load_search("pictures.npz")                                         # doctest: +SKIP
+>>> database.query("dog + beach - grass", k=5)                                     # doctest: +SKIP
+(array(['2023/IMG_0139.jpg', ...], dtype='<U...'), array([0.61, ...], dtype=float32))
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple, Union
+
+import numpy as np
+
+from ._io import load_npz, save_npz
+from .database import ImageDatabase
+from .errors import InputError, MissingExtraError
+from .imagefiles import find_image_files, open_image
+
+PathLike = Union[str, "os.PathLike[str]"]
+FORMAT = "semsearch-photos-1"
+#: What a database records as its model when that is the package's shipped sample model.
+SAMPLE_MODEL = "<semsearch sample model>"
+_ARRAYS = ("root", "keys", "sizes", "mtimes", "descriptors", "vectors", "backbone", "model", "model_sha")
+
+
+@dataclass
+class PhotoDatabase:
+    """Everything known about an indexed folder; row i of each array is image ``keys[i]``.
+
+    Attributes
+    ----------
+    root : str
+        The indexed folder (absolute).
+    keys : (N,) str
+        Paths relative to ``root``, with ``/`` separators.
+    sizes, mtimes : (N,) int64
+        File size in bytes and modification time in ns when the image was described.
+    descriptors : (N, D) float32
+        The backbone's descriptors.
+    vectors : (N, dim) float32
+        The model's unit embeddings of the descriptors.
+    backbone : str
+        The backbone that made the descriptors, e.g. ``"efficientnet-lite0"``.
+    model, model_sha : str
+        The model folder that embedded them (or :data:`SAMPLE_MODEL`) and its ``model.npz`` sha256.
+    """
+
+    root: str
+    keys: np.ndarray
+    sizes: np.ndarray
+    mtimes: np.ndarray
+    descriptors: np.ndarray
+    vectors: np.ndarray
+    backbone: str
+    model: str
+    model_sha: str
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def save(self, path: PathLike) -> None:
+        """Write the database atomically (the old file stays whole until the new one is)."""
+        arrays = {name: getattr(self, name) for name in _ARRAYS}
+        for name in ("root", "backbone", "model", "model_sha"):
+            arrays[name] = np.array(arrays[name], dtype=str)
+        arrays["keys"] = np.asarray(self.keys, dtype=str) if len(self.keys) else np.zeros(0, dtype="<U1")
+        save_npz(path, FORMAT, **arrays)
+
+    @classmethod
+    def load(cls, path: PathLike) -> "PhotoDatabase":
+        """Read a database written by :meth:`save` (never runs code: no pickles)."""
+        values = dict(zip(_ARRAYS, load_npz(path, FORMAT, _ARRAYS, "photo database")))
+        for name in ("root", "backbone", "model", "model_sha"):
+            values[name] = str(values[name])
+        n = len(values["keys"])
+        if not (len(values["sizes"]) == len(values["mtimes"]) == len(values["descriptors"]) == len(values["vectors"]) == n):
+            raise InputError(f"{path}: its arrays have different lengths (a damaged photo database)")
+        return cls(**values)
+
+    def rows(self) -> Dict[str, int]:
+        """Key -> row."""
+        return {k: r for r, k in enumerate(self.keys.tolist())}
+
+
+@dataclass
+class IndexReport:
+    """What :func:`index_folder` did: counts per kind of file, and the files it skipped."""
+
+    n_new: int = 0
+    n_changed: int = 0
+    n_deleted: int = 0
+    n_unchanged: int = 0
+    n_reembedded: int = 0
+    failed: List[Tuple[str, str]] = field(default_factory=list)
+    n_images: int = 0
+
+    def summary(self) -> str:
+        """One line, e.g. ``239 images: 2 new, 1 changed, 1 deleted, 236 unchanged; 3 skipped``."""
+        line = (
+            f"{self.n_images} images: {self.n_new} new, {self.n_changed} changed, "
+            f"{self.n_deleted} deleted, {self.n_unchanged} unchanged"
+        )
+        if self.n_reembedded:
+            line += f" ({self.n_reembedded} re-embedded with the new model)"
+        return line + f"; {len(self.failed)} skipped"
+
+
+# --------------------------------------------------------------------------- model and backbone
+
+
+def _resolve_model(model: Optional[PathLike]) -> Tuple[str, Path]:
+    """(what the database records, the folder) of a model bundle; None is the sample model."""
+    if model is None or str(model) == SAMPLE_MODEL:
+        from . import sample
+
+        return SAMPLE_MODEL, sample.model_dir()
+    path = Path(model).expanduser().resolve()
+    return str(path), path
+
+
+def load_model(model: Optional[PathLike] = None, *, with_text: bool = True, glove=None):
+    """``(autoembedder, text_encoder, recorded name, model.npz sha256, backbone name)`` of a bundle.
+
+    ``with_text=False`` skips loading the text encoder (None is returned for it). The
+    backbone is the one the bundle's info records; a bundle without that record is taken
+    to be ResNet18's when it takes 512-d descriptors, EfficientNet-Lite0's at 1280.
+    """
+    from .bundle import MODEL_FILE, _sha256, load_bundle, read_info
+    from .model import Autoembedder
+
+    recorded, directory = _resolve_model(model)
+    manifest = read_info(directory)
+    if with_text:
+        autoembedder, text_encoder, _ = load_bundle(directory, glove)
+    else:
+        text_encoder = None
+        if _sha256(directory / MODEL_FILE) != manifest["files"].get(MODEL_FILE):
+            raise InputError(f"{directory / MODEL_FILE} does not match its bundle.json: the folder mixes saves")
+        autoembedder = Autoembedder.load(directory / MODEL_FILE)
+    backbone = manifest["info"].get("backbone") or {512: "resnet18", 1280: "efficientnet-lite0"}.get(autoembedder.input_dim)
+    if backbone is None:
+        raise InputError(f"{directory} does not record its backbone, and {autoembedder.input_dim}-d descriptors fit none")
+    return autoembedder, text_encoder, recorded, manifest["files"][MODEL_FILE], backbone
+
+
+def get_backbone(backbone, expected: str):
+    """A backbone object (``.name``, ``.dim``, ``.describe(list of PIL) -> (B, D)``) named ``expected``.
+
+    ``backbone`` None loads ``expected`` (:func:`semsearch.backbones.load_backbone`, needs
+    the ``features`` extra); a str is loaded by that name; an object is used as it is.
+    A backbone of another name than ``expected`` is refused, naming both.
+    """
+    if backbone is None or isinstance(backbone, str):
+        name = expected if backbone is None else backbone
+        if name != expected:
+            raise InputError(f"the model was trained on {expected} descriptors, not {name}'s")
+        try:
+            from .backbones import load_backbone
+        except ImportError as e:
+            raise MissingExtraError(f"describing images needs torch: pip install 'semsearch[features]' ({e})") from None
+        backbone = load_backbone(name)
+    if backbone.name != expected:
+        raise InputError(f"the model was trained on {expected} descriptors, not {backbone.name}'s")
+    return backbone
+
+
+def describe_images(images, backbone) -> np.ndarray:
+    """Descriptors of PIL images, (B, D) float32, checked to be finite and of the backbone's size."""
+    vectors = np.asarray(backbone.describe(images), dtype=np.float32)
+    if vectors.shape != (len(images), backbone.dim) or not np.isfinite(vectors).all():
+        raise InputError(f"backbone {backbone.name} gave descriptors of shape {vectors.shape} (or NaN) for {len(images)} images")
+    return vectors
+
+
+# --------------------------------------------------------------------------- indexing
+
+
+def _stat(path: Path) -> Tuple[int, int]:
+    status = path.stat()
+    return int(status.st_size), int(status.st_mtime_ns)
+
+
+def index_folder(
+    folder: PathLike,
+    db_path: PathLike,
+    *,
+    model: Optional[PathLike] = None,
+    backbone=None,
+    batch_size: int = 32,
+    checkpoint_every: int = 256,
+    progress: bool = True,
+    max_pixels: Optional[int] = None,
+) -> IndexReport:
+    """Index (or bring up to date) the photos under ``folder`` into the database ``db_path``.
+
+    Parameters
+    ----------
+    folder : path
+        Searched recursively for jpg, jpeg, png, webp (and heic with ``pillow-heif``).
+    db_path : path
+        The database file (``.npz``); extended if it exists.
+    model : path, optional
+        A trained model folder (``semsearch train``); default: the existing database's
+        model, else the shipped sample model (:func:`semsearch.sample.model_dir`).
+    backbone : str or backbone object, optional
+        Default: the one the model was trained on (loaded with the ``features`` extra).
+    batch_size : int
+        Images per forward pass of the backbone.
+    checkpoint_every : int
+        Save after about this many newly described images (resumable after an interrupt).
+    progress : bool
+        A progress bar on stderr.
+    max_pixels : int, optional
+        Larger images are skipped (and listed); default ``PIL.Image.MAX_IMAGE_PIXELS``.
+
+    Returns
+    -------
+    IndexReport
+        How many files were new, changed, deleted, unchanged, and which were skipped (why).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``folder`` is not a folder, or the model folder is missing.
+    InputError
+        The database was made with another backbone than the model's.
+    """
+    from tqdm import tqdm
+
+    root = Path(folder).expanduser().resolve()
+    files = find_image_files(root)
+    db_path = Path(db_path).expanduser()
+    old = PhotoDatabase.load(db_path) if db_path.exists() else None
+    if model is None and old is not None:
+        model = old.model
+    autoembedder, _, recorded, sha, backbone_name = load_model(model, with_text=False)
+    if old is not None and old.backbone != backbone_name:
+        raise InputError(
+            f"{db_path} holds {old.backbone} descriptors but the model {recorded} takes {backbone_name}'s: "
+            "index into a new database file"
+        )
+
+    entries: Dict[str, tuple] = {}  # key -> (size, mtime, descriptor)
+    report = IndexReport()
+    on_disk, changed = {}, set()
+    for path in files:
+        try:
+            on_disk[path.relative_to(root).as_posix()] = (path, *_stat(path))
+        except OSError as e:  # vanished or unreadable since listing
+            report.failed.append((str(path), f"cannot read it ({e.strerror or e})"))
+    if old is not None:
+        for key, r in old.rows().items():
+            if key not in on_disk:
+                report.n_deleted += 1
+            elif on_disk[key][1:] == (int(old.sizes[r]), int(old.mtimes[r])):
+                entries[key] = (int(old.sizes[r]), int(old.mtimes[r]), old.descriptors[r])
+                report.n_unchanged += 1
+            else:
+                changed.add(key)
+        report.n_reembedded = report.n_unchanged if old.model_sha != sha else 0
+    todo = [key for key in sorted(on_disk) if key not in entries]
+
+    def save() -> None:
+        keys = sorted(entries)
+        dim = autoembedder.input_dim
+        descriptors = np.array([entries[k][2] for k in keys], dtype=np.float32).reshape(len(keys), dim)
+        PhotoDatabase(
+            root=str(root),
+            keys=np.array(keys, dtype=str),
+            sizes=np.array([entries[k][0] for k in keys], dtype=np.int64),
+            mtimes=np.array([entries[k][1] for k in keys], dtype=np.int64),
+            descriptors=descriptors,
+            vectors=autoembedder.embed(descriptors) if keys else np.zeros((0, autoembedder.output_dim), np.float32),
+            backbone=backbone_name,
+            model=recorded,
+            model_sha=sha,
+        ).save(db_path)
+
+    if todo:
+        backbone = get_backbone(backbone, backbone_name)
+        if backbone.dim != autoembedder.input_dim:
+            raise InputError(f"backbone {backbone.name} gives {backbone.dim}-d descriptors, the model takes {autoembedder.input_dim}-d")
+    since_save = 0
+    with tqdm(total=len(todo), unit="img", file=sys.stderr, disable=not progress) as bar:
+        for start in range(0, len(todo), batch_size):
+            batch, images = [], []
+            for key in todo[start : start + batch_size]:
+                path, size, mtime = on_disk[key]
+                try:
+                    images.append(open_image(path, max_pixels=max_pixels))
+                    batch.append((key, size, mtime))
+                except (InputError, FileNotFoundError) as e:  # broken, or deleted meanwhile
+                    report.failed.append((str(path), str(e).split(": ", 1)[-1]))
+            if images:
+                for (key, size, mtime), vector in zip(batch, describe_images(images, backbone)):
+                    entries[key] = (size, mtime, vector)
+            since_save += len(todo[start : start + batch_size])
+            if since_save >= checkpoint_every:
+                save()
+                since_save = 0
+            bar.update(len(todo[start : start + batch_size]))
+    if todo or old is None or report.n_deleted or report.n_reembedded or old.model != recorded:
+        save()
+    described = [key for key in todo if key in entries]  # the skipped ones are in report.failed
+    report.n_changed = sum(key in changed for key in described)
+    report.n_new = len(described) - report.n_changed
+    report.n_images = len(entries)
+    return report
+
+
+# --------------------------------------------------------------------------- searching
+
+
+def load_search(db_path: PathLike, model: Optional[PathLike] = None, *, glove=None) -> ImageDatabase:
+    """An :class:`ImageDatabase` of an indexed folder, ready for text queries (keys: relative paths).
+
+    ``model`` defaults to the one that embedded the database; another one re-embeds the
+    stored descriptors (nothing is saved). A model whose weights changed since indexing is
+    refused (run :func:`index_folder` again).
+    """
+    photos = PhotoDatabase.load(db_path)
+    if len(photos) == 0:
+        raise InputError(f"{db_path} holds no images (were they all skipped?)")
+    autoembedder, text_encoder, recorded, sha, backbone = load_model(model or photos.model, glove=glove)
+    if backbone != photos.backbone:
+        raise InputError(f"{db_path} holds {photos.backbone} descriptors but the model {recorded} takes {backbone}'s")
+    if model is None and sha != photos.model_sha:
+        raise InputError(f"the model {recorded} changed since {db_path} was indexed: run `semsearch index` again")
+    vectors = photos.vectors if sha == photos.model_sha else autoembedder.embed(photos.descriptors)
+    database = ImageDatabase(photos.keys, vectors, text_encoder)
+    database.root, database.backbone, database.model = Path(photos.root), photos.backbone, autoembedder
+    return database
+
+
+def image_query(image_path: PathLike, database: ImageDatabase, backbone=None) -> np.ndarray:
+    """The unit embedding (dim,) of an image file, to query ``database`` (from :func:`load_search`) with.
+
+    Described with the database's backbone and embedded with its model.
+    """
+    backbone = get_backbone(backbone, database.backbone)
+    descriptor = describe_images([open_image(image_path)], backbone)
+    return database.model.embed(descriptor)[0]
