@@ -18,6 +18,7 @@ from typing import Dict, Sequence
 
 import numpy as np
 
+from .backbones import check_same_backbone
 from .dataset import CaptionedImages
 from .errors import InputError
 
@@ -91,6 +92,7 @@ def evaluate(model, data: CaptionedImages, text_embedder, image_ids, ks: Sequenc
     image_ids : array-like of int
         The split's images: both the candidates and the sources of the queries.
     """
+    check_same_backbone(getattr(model, "backbone", None), data.descriptors.backbone, "evaluating")
     image_ids = np.unique(np.asarray(image_ids, dtype=np.int64))
     caption_ids = data.captions.caption_ids_of_images(image_ids)
     queries = text_embedder(data.captions.captions(caption_ids))
