@@ -209,7 +209,7 @@ def test_unseen_image_without_the_features_extra(tmp_path, monkeypatch):
     with pytest.raises(ImportError, match=r"holiday.jpg is not in the database.*semsearch\[features\]"):
         similar_images(path, random_descriptors(10, 6))
 
-    def describe(image, **kwargs):
+    def describe(image, *args, **kwargs):
         raise ImportError("semsearch.features needs torch and torchvision")
 
     fake_features(monkeypatch, 6, describe)  # the module imports, torch does not
