@@ -30,6 +30,7 @@ Example
 """
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Union
 
@@ -143,6 +144,21 @@ def check_same_backbone(expected: Optional[Mapping], got: Optional[Mapping], wha
             f"{what}: the descriptors come from {describe_backbone(got)}, but the model expects "
             f"{describe_backbone(expected)} descriptors; describe the images with {expected['backbone']}"
         )
+
+
+def backbone_to_json(backbone) -> str:
+    """A backbone record as the JSON text stored in ``.npz`` files; ``""`` for None."""
+    return "" if backbone is None else json.dumps(backbone, sort_keys=True)
+
+
+def read_backbone_record(path) -> Optional[Dict[str, Any]]:
+    """The ``backbone`` record of a semsearch ``.npz`` file, or None if it has none (older files)."""
+    with np.load(path, allow_pickle=False) as f:
+        text = str(f["backbone"]) if "backbone" in f.files else ""
+    try:
+        return as_backbone_info(json.loads(text)) if text else None
+    except json.JSONDecodeError as e:
+        raise InputError(f"its backbone record is not JSON: {e}") from None
 
 
 # --------------------------------------------------------------------------- the networks

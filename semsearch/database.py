@@ -26,6 +26,7 @@ import numpy as np
 from ._io import load_npz, save_npz
 from .coco import UnknownIdError
 from .descriptors import Descriptors
+from .backbones import as_backbone_info, backbone_to_json, check_same_backbone, read_backbone_record
 from .index import SIZE_THRESHOLD
 from .checks import check_image_ids, check_k, check_texts
 from .errors import InputError, InputTypeError
@@ -85,9 +86,12 @@ class ImageDatabase:
         Needed to query with text rather than vectors.
     index : semsearch.index.ApproximateIndex, optional
         An approximate index of ``vectors`` (its row i is image i); see :meth:`build_index`.
+    backbone : str, dict or None, optional
+        The network whose descriptors were embedded (set by :meth:`build`); images added
+        or searched with later must be described by it. None: unknown.
     """
 
-    def __init__(self, image_ids, vectors, text_encoder=None, index=None):
+    def __init__(self, image_ids, vectors, text_encoder=None, index=None, backbone=None):
         image_ids = as_keys(image_ids)
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or len(vectors) != len(image_ids) or len(image_ids) == 0:
@@ -108,11 +112,19 @@ class ImageDatabase:
         if index is not None and (len(index) != len(image_ids) or index.dim != self.dim):
             raise InputError(f"the index holds {len(index)} vectors of dim {index.dim}, not {len(image_ids)} of dim {self.dim}")
         self.index = index
+        self.backbone = as_backbone_info(backbone)
 
     @classmethod
     def build(cls, model, descriptors: Descriptors, text_encoder=None) -> "ImageDatabase":
-        """Embed every image of ``descriptors`` with the trained model, once."""
-        return cls(descriptors.ids, embed_images(model, descriptors.vectors), text_encoder)
+        """Embed every image of ``descriptors`` with the trained model, once.
+
+        Raises InputError naming both backbones if the model was trained on another
+        backbone's descriptors.
+        """
+        model_backbone = getattr(model, "backbone", None)
+        check_same_backbone(model_backbone, descriptors.backbone, "building the database")
+        return cls(descriptors.ids, embed_images(model, descriptors.vectors), text_encoder,
+                   backbone=descriptors.backbone or model_backbone)
 
     def __len__(self) -> int:
         return len(self.image_ids)
@@ -231,7 +243,8 @@ class ImageDatabase:
         index file there is removed when there is none, so that it cannot be read back with
         other vectors.
         """
-        save_npz(path, FORMAT, image_ids=self.image_ids, vectors=self.vectors)
+        save_npz(path, FORMAT, image_ids=self.image_ids, vectors=self.vectors,
+                 backbone=np.array(backbone_to_json(self.backbone)))
         if self.index is not None:
             self.index.save(index_path_of(path))
         elif index_path_of(path).exists():
@@ -241,6 +254,10 @@ class ImageDatabase:
     def load(cls, path: PathLike, text_encoder=None) -> "ImageDatabase":
         """Read a database written by :meth:`save`, and its ``<path>.index`` if there is one."""
         image_ids, vectors = load_npz(path, FORMAT, ("image_ids", "vectors"), "image database file")
+        try:
+            backbone = read_backbone_record(path)
+        except InputError as e:
+            raise InputError(f"{path}: {e}") from None
         index = None
         if index_path_of(path).is_file():
             from .index import ApproximateIndex
@@ -249,7 +266,7 @@ class ImageDatabase:
                 index = ApproximateIndex.load(index_path_of(path))
             except ImportError as e:
                 warnings.warn(f"{index_path_of(path)} is not used: {e}", stacklevel=2)
-        return cls(image_ids, vectors, text_encoder, index)
+        return cls(image_ids, vectors, text_encoder, index, backbone=backbone)
 
 
 def as_keys(keys) -> np.ndarray:

@@ -26,6 +26,7 @@ from typing import Dict, Iterator, Sequence, Tuple
 
 import numpy as np
 
+from .backbones import check_same_backbone
 from .checks import check_k
 from .dataset import CaptionedImages
 from .errors import InputError
@@ -145,6 +146,7 @@ def evaluate(model, data: CaptionedImages, text_encoder, image_ids, ks: Sequence
     image_ids : array-like of int
         The split's images: both the candidates and the sources of the queries.
     """
+    check_same_backbone(getattr(model, "backbone", None), data.descriptors.backbone, "evaluating")
     split = data.split(image_ids)
     images = embed_images(model, split.descriptors)
     if not np.isfinite(images).all():

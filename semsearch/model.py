@@ -36,6 +36,7 @@ from mynn.initializers import glorot_normal
 from mynn.layers.dense import dense
 
 from ._io import load_npz, save_npz
+from .backbones import as_backbone_info, backbone_to_json, check_same_backbone, read_backbone_record
 from .errors import InputError, InputTypeError
 from .vectors import EPS, l2_normalize_rows
 
@@ -92,13 +93,24 @@ class Autoembedder:
         Size of the semantic space, 50 for GloVe-50.
     seed : int, optional
         Seeds the ``glorot_normal`` weights; the same seed gives the same model.
+    backbone : str, dict or None, optional
+        The network whose descriptors it takes (``descriptors.backbone``); saved with the
+        model, and checked by :meth:`check_backbone` wherever descriptors meet it. None:
+        unknown, not checked.
     """
 
-    def __init__(self, input_dim: int, output_dim: int = 50, *, seed: int = 0):
+    def __init__(self, input_dim: int, output_dim: int = 50, *, seed: int = 0, backbone=None):
         if int(input_dim) < 1 or int(output_dim) < 1:
             raise InputError(f"sizes must be positive, got input_dim={input_dim}, output_dim={output_dim}")
+        self.backbone = as_backbone_info(backbone)
+        if self.backbone is not None and self.backbone["dim"] != int(input_dim):
+            raise InputError(f"input_dim={input_dim}, but backbone {self.backbone['backbone']} makes {self.backbone['dim']}-d descriptors")
         with _numpy_global_seed(seed):
             self.dense = dense(int(input_dim), int(output_dim), weight_initializer=glorot_normal)
+
+    def check_backbone(self, descriptors, what: str = "embedding descriptors") -> None:
+        """Refuse ``descriptors`` (a :class:`~semsearch.descriptors.Descriptors`) from another backbone."""
+        check_same_backbone(self.backbone, getattr(descriptors, "backbone", None), what)
 
     @property
     def input_dim(self) -> int:
@@ -160,16 +172,20 @@ class Autoembedder:
 
     # ----------------------------------------------------------------- saving
     def save(self, path: PathLike) -> None:
-        """Write the weights to a ``.npz`` file, atomically."""
-        save_npz(path, FORMAT, weight=self.dense.weight.data, bias=self.dense.bias.data)
+        """Write the weights and the backbone record to a ``.npz`` file, atomically."""
+        save_npz(path, FORMAT, weight=self.dense.weight.data, bias=self.dense.bias.data,
+                 backbone=np.array(backbone_to_json(self.backbone)))
 
     @classmethod
     def load(cls, path: PathLike) -> "Autoembedder":
-        """Read a model written by :meth:`save`, checking the shapes."""
+        """Read a model written by :meth:`save`, checking the shapes (older files: backbone None)."""
         weight, bias = load_npz(path, FORMAT, ("weight", "bias"), "model file")
         if weight.ndim != 2 or bias.shape != (1, weight.shape[1]):
             raise InputError(f"{path} holds a weight {weight.shape} and a bias {bias.shape} that do not fit together")
-        model = cls(*weight.shape)
+        try:
+            model = cls(*weight.shape, backbone=read_backbone_record(path))
+        except InputError as e:
+            raise InputError(f"{path}: {e}") from None
         model.dense.weight.data[...] = weight
         model.dense.bias.data[...] = bias
         return model

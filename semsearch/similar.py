@@ -27,6 +27,7 @@ from typing import Optional, Tuple, Union
 
 import numpy as np
 
+from .backbones import BACKBONES, backbone_info
 from .coco import UnknownIdError
 from .database import ImageDatabase, top_k
 from .descriptors import Descriptors
@@ -80,13 +81,14 @@ def describe_query(
     ----------
     query : int, str, PathLike, PIL.Image.Image or numpy.ndarray (D,)
         A COCO id or COCO-named file that has a descriptor (its stored descriptor is
-        used), any other image file or PIL image (described with ResNet18), or a
-        descriptor.
+        used), any other image file or PIL image (described with the backbone that
+        ``descriptors.backbone`` records; ResNet18 when it records none), or a descriptor.
     descriptors : Descriptors
         The database images' descriptors.
     weights, device
-        Passed to :func:`semsearch.features.describe` for an unseen image
-        (``weights=None``: random ResNet18 weights, no download; for tests).
+        For an unseen image: ``weights=None`` describes it with random weights (no
+        download; for tests), anything else with the pretrained ones; ``device`` as for
+        :func:`semsearch.features.describe`.
 
     Raises
     ------
@@ -111,17 +113,20 @@ def describe_query(
             f"query must be a COCO id (int), an image path, a PIL image or a descriptor array, "
             f"got {type(query).__name__}"
         )
+    # the database's own backbone; a record-less database is taken to be the course's ResNet18
+    record = descriptors.backbone
+    name = record["backbone"] if record is not None and record["backbone"] in BACKBONES else "resnet18"
     missing_extra = (
-        f"{_name(query)} is not in the database, and describing it needs ResNet18: pip install semsearch[features]"
+        f"{_name(query)} is not in the database, and describing it needs {name}: pip install semsearch[features]"
     )
     try:
         from . import features  # imported here: torch is optional and slow to import
     except ImportError as error:
         raise ImportError(missing_extra) from error
-    what = f"the ResNet18 descriptor of {_name(query)}"
-    _check_size(features.DIM, descriptors, what)  # before running (or downloading) the network
+    what = f"the {name} descriptor of {_name(query)}"
+    _check_size(backbone_info(name)["dim"], descriptors, what)  # before running (or downloading) the network
     try:
-        vector = features.describe(query, weights=weights, device=device)
+        vector = features.describe(query, name, pretrained=weights is not None, device=device)
     except ImportError as error:  # semsearch.features imports, but torch is missing
         raise ImportError(missing_extra) from error
     return _check_descriptor(vector, descriptors, what)

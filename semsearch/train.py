@@ -30,6 +30,7 @@ from mynn.optimizers.sgd import SGD
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm  # not tqdm.auto: that warns in Jupyter without ipywidgets
 
+from .backbones import check_same_backbone
 from .checks import _is_integer
 from .dataset import CaptionedImages, Split
 from .errors import InputError, InputTypeError, TrainingError
@@ -197,6 +198,7 @@ def train(
         raise InputError(f"the model takes {model.input_dim}-d descriptors, the data has {data.descriptors.dim}-d")
     if getattr(model, "output_dim", text_encoder.dim) != text_encoder.dim:
         raise InputError(f"the model outputs {model.output_dim}-d vectors, the text encoder {text_encoder.dim}-d")
+    check_same_backbone(getattr(model, "backbone", None), data.descriptors.backbone, "training")
     train_split = data.split(train_image_ids)
     if len(train_split.image_ids) < 2:
         raise InputError(f"training needs at least 2 images, got {len(train_split.image_ids)}")

@@ -259,10 +259,11 @@ def test_features_writes_a_descriptor_pickle(tmp_path):
     status, stdout, err = run(["features", images, "--out", out, "--no-pretrained", "--workers", 0, "--device", "cpu", "--batch-size", 2])
     assert status == 0, err
     assert "2 new descriptors" in stdout
-    with open(out, "rb") as f:
-        features = pickle.load(f)
-    assert sorted(features) == [139, 285]
-    assert all(np.shape(v) == (1, 512) for v in features.values())
+    from semsearch.descriptors import Descriptors
+
+    features = Descriptors.load(out)  # a .npz recording its backbone, whatever the file's name
+    assert features.ids.tolist() == [139, 285] and features.dim == 512
+    assert features.backbone["backbone"] == "resnet18" and features.backbone["weights"] == "random (seed 0)"
 
 
 def test_train_and_search_with_the_sif_encoder(real_data, tmp_path, capsys):

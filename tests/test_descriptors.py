@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import semsearch.descriptors as descriptors_module
 from semsearch.coco import UnknownIdError
+from semsearch.backbones import backbone_info
 from semsearch.descriptors import Descriptors
 
 PICKLE = Path("descriptors/effnet_lite0_coco_mini.pkl")
@@ -53,7 +54,8 @@ def test_real_pickle(real_data: Path, raw_pickle: dict):
     np.testing.assert_array_equal(d.vectors_of(some), np.concatenate([raw_pickle[i] for i in some]))
     np.testing.assert_array_equal(d.vectors, np.concatenate([raw_pickle[i] for i in sorted(raw_pickle)]))
     assert 139 in d and 1 not in d
-    assert repr(d) == "Descriptors(239 images, D=1280)"
+    assert repr(d) == "Descriptors(239 images, D=1280, efficientnet-lite0)"
+    assert d.backbone == backbone_info("efficientnet-lite0")  # a 1280-d pickle: named by its size
 
 
 # --------------------------------------------------------------------------- construction
@@ -211,21 +213,45 @@ def test_subset():
 
 # --------------------------------------------------------------------------- saving
 def test_save_load_round_trip(tmp_path: Path):
-    d = Descriptors(small_mapping())
-    path = tmp_path / "sub" / "desc.pkl"
+    d = Descriptors(small_mapping(), backbone={"backbone": "tiny", "dim": 4, "weights": "hand-made"})
+    path = tmp_path / "sub" / "desc.npz"
     d.save(path)
     again = Descriptors.load(path)
     np.testing.assert_array_equal(again.ids, d.ids)
     np.testing.assert_array_equal(again.vectors, d.vectors)
     assert again.vectors.dtype == np.float32
-    # the file is the documented format: a plain dict {int: float32 (1, D)}
-    with open(path, "rb") as f:
-        raw = pickle.load(f)
-    assert type(raw) is dict and sorted(raw) == [10, 20, 30]
-    for i, v in small_mapping().items():
-        assert type(next(k for k in raw if k == i)) is int
-        assert raw[i].shape == (1, 4) and raw[i].dtype == np.float32
-        np.testing.assert_array_equal(raw[i], v)
+    assert again.backbone == {"backbone": "tiny", "dim": 4, "weights": "hand-made"}
+    # the file is a plain .npz, readable without unpickling
+    with np.load(path, allow_pickle=False) as f:
+        assert str(f["format"]) == "semsearch-descriptors-1"
+        np.testing.assert_array_equal(f["ids"], [10, 20, 30])
+    unknown = Descriptors(small_mapping())
+    unknown.save(path)
+    assert Descriptors.load(path).backbone is None
+
+
+def test_pickles_are_named_by_their_size_or_by_the_caller(tmp_path: Path):
+    resnet = write_pickle(tmp_path / "resnet18_features.pkl", {1: np.ones((1, 512)), 2: np.zeros((1, 512))})
+    assert Descriptors.load(resnet).backbone == backbone_info("resnet18")  # the course pickle
+    assert Descriptors.load(write_pickle(tmp_path / "other.pkl", small_mapping())).backbone is None
+    mobilenet = {"backbone": "mobilenet_v2", "dim": 4}
+    assert Descriptors.load(tmp_path / "other.pkl", backbone=mobilenet).backbone == mobilenet
+    with pytest.raises(ValueError, match=r"resnet18_features.pkl: the descriptors are 512-d, but backbone efficientnet-lite0 makes 1280-d"):
+        Descriptors.load(resnet, backbone="efficientnet-lite0")
+
+
+def test_npz_backbone_contradicted_by_the_caller(tmp_path: Path):
+    path = tmp_path / "r.npz"
+    Descriptors({1: np.ones(512)}, backbone="resnet18").save(path)
+    with pytest.raises(ValueError, match=r"r.npz: .*come from resnet18 \(512-d\).*expects efficientnet-lite0 \(1280-d\)"):
+        Descriptors.load(path, backbone={"backbone": "efficientnet-lite0", "dim": 1280})
+    with pytest.raises(ValueError, match="unknown backbone 'vgg'"):
+        Descriptors({1: np.ones(4)}, backbone="vgg")
+
+
+def test_subset_keeps_the_backbone():
+    d = Descriptors({1: np.ones(512), 2: np.zeros(512)}, backbone="resnet18")
+    assert d.subset([2]).backbone == backbone_info("resnet18")
 
 
 def test_to_dict_is_a_copy():
@@ -240,11 +266,13 @@ def test_save_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     Descriptors(small_mapping()).save(path)
     before = path.read_bytes()
 
-    def failing_dump(obj, f, *args, **kwargs):
-        f.write(b"\x80\x04half a pickle")
+    def failing_savez(f, *args, **kwargs):
+        f.write(b"PK\x03\x04half a zip")
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(descriptors_module.pickle, "dump", failing_dump)
+    import semsearch._io as io_module
+
+    monkeypatch.setattr(io_module.np, "savez", failing_savez)
     with pytest.raises(RuntimeError, match="disk full"):
         Descriptors({1: np.ones(4)}).save(path)
     assert path.read_bytes() == before

@@ -1,11 +1,12 @@
-"""Tests of semsearch.features (ResNet18 descriptors) on a few real COCO images.
+"""Tests of semsearch.features (descriptors of image files) on a few real COCO images.
 
-All with random weights (``weights=None``): nothing is downloaded.
+Most run ResNet18 with random weights (nothing is downloaded); one module-scoped pass runs
+the pretrained, offline EfficientNet-Lite0 over all 239 images and compares it with the
+shared data's ``effnet_lite0_coco_mini.pkl``.
 """
 from __future__ import annotations
 
 import os
-import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -18,17 +19,21 @@ pytest.importorskip("torchvision")
 
 from PIL import Image  # noqa: E402
 
-from semsearch import features  # noqa: E402
+from semsearch import backbones, features  # noqa: E402
+from semsearch.descriptors import Descriptors  # noqa: E402
+from semsearch.errors import MissingExtraError  # noqa: E402
 from semsearch.features import (  # noqa: E402
     ExtractionResult,
     describe,
+    describe_files,
     extract_features,
     image_id_from_path,
 )
 
 GREY_IMAGE = "000000431848.jpg"  # the one greyscale ("L") image of the 239
 N_IMAGES = 8
-FAST = dict(weights=None, device="cpu", num_workers=0, progress=False)
+FAST = dict(backbone="resnet18", pretrained=False, device="cpu", num_workers=0, progress=False)
+RANDOM_RESNET = backbones.backbone_info("resnet18", pretrained=False)
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +60,11 @@ def reference(image_dir: Path, tmp_path_factory) -> dict[int, np.ndarray]:
     return load_descriptors(out)
 
 
-def load_descriptors(path: Path) -> dict:
-    with open(path, "rb") as f:
-        return pickle.load(f)
+def load_descriptors(path: Path, seed: int = 0) -> dict:
+    """The file as ``{coco_id: (1, D)}``, after checking it records random-weight ResNet18."""
+    loaded = Descriptors.load(path)
+    assert loaded.backbone == backbones.backbone_info("resnet18", pretrained=False, seed=seed)
+    return loaded.to_dict()
 
 
 def assert_same_descriptors(a: dict, b: dict, atol: float = 1e-5) -> None:
@@ -87,7 +94,7 @@ def test_shapes_dtype_and_keys(image_dir, ids, tmp_path):
 
 
 def test_deterministic_and_independent_of_batch_size(image_dir, reference, tmp_path):
-    features._cached_model.cache_clear()  # rebuild the random model from its seed
+    backbones._cached_backbone.cache_clear()  # rebuild the random model from its seed
     extract_features(image_dir, tmp_path / "b3.pkl", batch_size=3, **FAST)
     assert_same_descriptors(load_descriptors(tmp_path / "b3.pkl"), reference)
 
@@ -100,7 +107,7 @@ def test_deterministic_and_independent_of_batch_size(image_dir, reference, tmp_p
 def test_seed_changes_random_weights(image_dir, reference, tmp_path):
     out = tmp_path / "seed1.pkl"
     extract_features(image_dir, out, batch_size=N_IMAGES, seed=1, ids=[min(reference)], **FAST)
-    assert not np.allclose(load_descriptors(out)[min(reference)], reference[min(reference)])
+    assert not np.allclose(load_descriptors(out, seed=1)[min(reference)], reference[min(reference)])
 
 
 def test_worker_processes_give_the_same_descriptors(image_dir, reference, tmp_path):
@@ -129,23 +136,24 @@ def test_image_id_from_path():
 
 def test_describe_equals_batch_extraction(image_dir, reference):
     grey_id = int(GREY_IMAGE[:-4])
-    vector = describe(image_dir / GREY_IMAGE, weights=None, device="cpu")
+    vector = describe(image_dir / GREY_IMAGE, "resnet18", pretrained=False, device="cpu")
     assert vector.shape == (512,) and vector.dtype == np.float32
     np.testing.assert_allclose(vector, reference[grey_id][0], rtol=1e-4, atol=1e-5)
 
     with Image.open(image_dir / GREY_IMAGE) as image:  # a PIL image, mode "L"
-        from_pil = describe(image, weights=None, device="cpu")
+        from_pil = describe(image, "resnet18", pretrained=False, device="cpu")
     np.testing.assert_array_equal(from_pil, vector)
 
 
 def test_describe_caches_the_model():
-    features._cached_model.cache_clear()
+    backbones._cached_backbone.cache_clear()
     image = Image.new("RGB", (64, 48), (120, 30, 200))
-    describe(image, weights=None, device="cpu")
-    describe(image, weights=None, device="cpu")
-    info = features._cached_model.cache_info()
+    describe(image, "resnet18", pretrained=False, device="cpu")
+    describe(image, "resnet18", pretrained=False, device="cpu")
+    info = backbones._cached_backbone.cache_info()
     assert (info.misses, info.hits) == (1, 1)
-    assert features.load_model(None, "cpu") is features.load_model(None, "cpu")
+    assert backbones.load_backbone("resnet18", pretrained=False, device="cpu") is \
+        backbones.load_backbone("resnet18", pretrained=False, device="cpu")
 
 
 # --------------------------------------------------------------------------- resuming, failures
@@ -157,8 +165,7 @@ def test_resume_keeps_old_entries_and_adds_new(image_dir, ids, reference, tmp_pa
     assert (first.n_new, first.n_skipped_existing) == (3, 0)
     old = load_descriptors(out)
     old[ids[0]] = np.full((1, 512), 7.0, np.float32)  # mark one entry: it must survive
-    with open(out, "wb") as f:
-        pickle.dump(old, f)
+    Descriptors(old, backbone=RANDOM_RESNET).save(out)
 
     second = extract_features(image_dir, out, **FAST)
     assert (second.n_new, second.n_skipped_existing) == (N_IMAGES - 3, 3)
@@ -188,17 +195,20 @@ def test_corrupt_image_is_skipped_and_reported(image_dir, ids, tmp_path):
     assert sorted(load_descriptors(out)) == ids
 
 
-class _FailingModel:
-    """Stands in for the model: computes one batch, then raises."""
+def _failing(backbone):
+    """A copy of the backbone whose forward pass computes one batch, then raises."""
+    import copy
 
-    def __init__(self, model):
-        self.model, self.calls = model, 0
+    failing, calls = copy.copy(backbone), []
 
-    def __call__(self, batch):
-        self.calls += 1
-        if self.calls > 1:
+    def forward(batch):
+        calls.append(1)
+        if len(calls) > 1:
             raise RuntimeError("out of memory (simulated)")
-        return self.model(batch)
+        return backbone.forward(batch)
+
+    failing.forward = forward
+    return failing
 
 
 def test_failure_midway_leaves_existing_output_unchanged(image_dir, ids, tmp_path, monkeypatch):
@@ -206,8 +216,8 @@ def test_failure_midway_leaves_existing_output_unchanged(image_dir, ids, tmp_pat
     extract_features(image_dir, out, ids=ids[:2], **FAST)
     before = out.read_bytes()
 
-    model = features.load_model(None, "cpu")
-    monkeypatch.setattr(features, "load_model", lambda *args: _FailingModel(model))
+    real_load = features.load_backbone
+    monkeypatch.setattr(features, "load_backbone", lambda *args, **kw: _failing(real_load(*args, **kw)))
     with pytest.raises(RuntimeError, match="simulated"):
         extract_features(image_dir, out, batch_size=2, save_every=None, **FAST)
     assert out.read_bytes() == before
@@ -216,13 +226,13 @@ def test_failure_midway_leaves_existing_output_unchanged(image_dir, ids, tmp_pat
 
 def test_periodic_saves_keep_finished_batches(image_dir, ids, reference, tmp_path, monkeypatch):
     out = tmp_path / "d.pkl"
-    real_load_model = features.load_model
-    monkeypatch.setattr(features, "load_model", lambda *args: _FailingModel(real_load_model(*args)))
+    real_load = features.load_backbone
+    monkeypatch.setattr(features, "load_backbone", lambda *args, **kw: _failing(real_load(*args, **kw)))
     with pytest.raises(RuntimeError, match="simulated"):
         extract_features(image_dir, out, batch_size=2, save_every=2, **FAST)
     assert sorted(load_descriptors(out)) == ids[:2]  # the first batch was saved
 
-    monkeypatch.setattr(features, "load_model", real_load_model)
+    monkeypatch.setattr(features, "load_backbone", real_load)
     result = extract_features(image_dir, out, **FAST)  # resume
     assert (result.n_new, result.n_skipped_existing) == (N_IMAGES - 2, 2)
     assert_same_descriptors(load_descriptors(out), reference)
@@ -256,7 +266,7 @@ def test_corrupt_output_pickle_is_not_overwritten(image_dir, tmp_path):
 def test_output_pickle_of_other_descriptors_is_refused(real_data, image_dir, tmp_path):
     out = tmp_path / "effnet.pkl"
     out.write_bytes((real_data / "descriptors" / "effnet_lite0_coco_mini.pkl").read_bytes())
-    with pytest.raises(ValueError, match=r"effnet.pkl.*\(1, 512\)"):
+    with pytest.raises(ValueError, match=r"effnet.pkl holds 1280-d descriptors, not resnet18 \(512-d\)"):
         extract_features(image_dir, out, **FAST)
 
 
@@ -266,17 +276,49 @@ def test_ids_without_images(image_dir, tmp_path):
 
 
 def test_unknown_weights(image_dir, tmp_path):
+    legacy = dict(device="cpu", num_workers=0, progress=False)
     with pytest.raises(ValueError, match="IMAGENET1K_V1"):
-        extract_features(image_dir, tmp_path / "d.pkl", **{**FAST, "weights": "IMAGENET9K"})
+        extract_features(image_dir, tmp_path / "d.pkl", weights="IMAGENET9K", **legacy)
+    with pytest.raises(ValueError, match="weights= is ResNet18's option, but backbone='efficientnet-lite0'"):
+        extract_features(image_dir, tmp_path / "d.pkl", weights=None, backbone="efficientnet-lite0", **legacy)
+
+
+def test_legacy_weights_none_is_random_resnet18(image_dir, ids, reference, tmp_path):
+    out = tmp_path / "legacy.npz"
+    extract_features(image_dir, out, weights=None, batch_size=N_IMAGES, device="cpu", num_workers=0, progress=False)
+    assert_same_descriptors(load_descriptors(out), reference)
+
+
+def test_unknown_backbone(image_dir, tmp_path):
+    with pytest.raises(ValueError, match="unknown backbone 'vgg16'; choose one of resnet18, efficientnet-lite0"):
+        extract_features(image_dir, tmp_path / "d.npz", **{**FAST, "backbone": "vgg16"})
+
+
+def test_resume_from_another_backbone_is_refused(image_dir, ids, tmp_path):
+    out = tmp_path / "d.npz"
+    extract_features(image_dir, out, ids=ids[:1], **FAST)
+    before = out.read_bytes()
+    with pytest.raises(ValueError, match=r"cannot resume from .*d.npz.*resnet18 \(512-d\), random \(seed 0\) weights.*"
+                                         r"resnet18 \(512-d\), random \(seed 1\) weights"):
+        extract_features(image_dir, out, **{**FAST, "seed": 1})
+    assert out.read_bytes() == before
 
 
 def test_missing_torch_gives_install_hint(monkeypatch, image_dir, tmp_path):
-    monkeypatch.setattr(features, "torch", None)
-    hint = r"semsearch.features needs torch and torchvision: pip install -e \.\[features\]"
-    with pytest.raises(ImportError, match=hint):
+    backbones._cached_backbone.cache_clear()
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
+    hint = r"describing images needs torch and torchvision: pip install 'semsearch\[features\]'"
+    with pytest.raises(MissingExtraError, match=hint):
         extract_features(image_dir, tmp_path / "d.pkl", **FAST)
-    with pytest.raises(ImportError, match=hint):
-        describe(Image.new("RGB", (8, 8)), weights=None)
+    with pytest.raises(MissingExtraError, match=hint):
+        describe(Image.new("RGB", (8, 8)), pretrained=False)
+
+
+def test_missing_efficientnet_package_names_it(monkeypatch):
+    backbones._cached_backbone.cache_clear()
+    monkeypatch.setitem(sys.modules, "efficientnet_lite_pytorch", None)
+    with pytest.raises(MissingExtraError, match=r"efficientnet-lite-pytorch.*pip install 'semsearch\[features\]'"):
+        backbones.load_backbone("efficientnet-lite0", device="cpu")
 
 
 def test_semsearch_imports_without_torch():
@@ -296,5 +338,113 @@ def test_semsearch_imports_without_torch():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == (
-        "semsearch.features needs torch and torchvision: pip install -e .[features]"
+        "describing images needs torch and torchvision: pip install 'semsearch[features]'"
     )
+
+
+# --------------------------------------------------------------------------- describe_files
+
+
+@pytest.fixture(scope="module")
+def bad_files(image_dir, tmp_path_factory) -> dict[str, Path]:
+    """One file of each kind that cannot be described, beside two good ones."""
+    folder = tmp_path_factory.mktemp("bad")
+    good = sorted(image_dir.glob("*.jpg"))[0].resolve()
+    whole = good.read_bytes()
+    files = {"empty": folder / "empty.jpg", "truncated": folder / "truncated.jpg",
+             "text": folder / "notes.jpg", "bomb": folder / "bomb.png", "missing": folder / "gone.jpg"}
+    files["empty"].write_bytes(b"")
+    files["truncated"].write_bytes(whole[: len(whole) // 3])
+    files["text"].write_text("not an image")
+    Image.new("1", (12_000, 8_000)).save(files["bomb"])  # 96 Mpixels, a few kB on disk
+    return files
+
+
+def test_describe_files_sets_unreadable_files_aside(image_dir, reference, bad_files):
+    good = sorted(image_dir.glob("*.jpg"))[:2]
+    paths = [bad_files["empty"], good[0], bad_files["truncated"], bad_files["text"],
+             bad_files["bomb"], good[1], bad_files["missing"]]
+    backbone = backbones.load_backbone("resnet18", pretrained=False, device="cpu")
+    vectors, ok, failed = describe_files(paths, backbone, batch_size=3, num_workers=0, progress=False)
+
+    assert ok == good and vectors.shape == (2, 512) and vectors.dtype == np.float32
+    for row, path in enumerate(good):
+        np.testing.assert_allclose(vectors[row], reference[int(path.stem)][0], rtol=1e-4, atol=1e-5)
+    reasons = dict(failed)
+    assert list(reasons) == [str(bad_files[k]) for k in ("empty", "truncated", "text", "bomb", "missing")]
+    assert reasons[str(bad_files["empty"])] == "empty file (0 bytes)"
+    assert "truncated" in reasons[str(bad_files["truncated"])]
+    assert "not a readable image" in reasons[str(bad_files["text"])]
+    assert "too many pixels" in reasons[str(bad_files["bomb"])]
+    assert "not found" in reasons[str(bad_files["missing"])]
+
+
+def test_describe_files_with_nothing_readable(bad_files):
+    backbone = backbones.load_backbone("resnet18", pretrained=False, device="cpu")
+    vectors, ok, failed = describe_files([bad_files["empty"]], backbone, progress=False)
+    assert vectors.shape == (0, 512) and ok == [] and len(failed) == 1
+
+
+@pytest.mark.parametrize("paths, message", [("a.jpg", "not one path"), (5, "got int")])
+def test_describe_files_wants_a_list(paths, message):
+    with pytest.raises(TypeError, match=message):
+        describe_files(paths, "resnet18")
+
+
+def test_describe_files_bad_options(image_dir):
+    paths = sorted(image_dir.glob("*.jpg"))[:1]
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1, got 0"):
+        describe_files(paths, "resnet18", batch_size=0)
+    with pytest.raises(ValueError, match="unknown engine 'spark'"):
+        describe_files(paths, "resnet18", engine="spark")
+
+
+def test_describe_one_unreadable_file_is_one_error(bad_files):
+    with pytest.raises(ValueError, match=r"empty.jpg: empty file \(0 bytes\)"):
+        describe(bad_files["empty"], "resnet18", pretrained=False, device="cpu")
+
+
+# --------------------------------------------------------------------------- pretrained EfficientNet-Lite0
+
+
+@pytest.fixture(scope="module")
+def effnet_all(real_data):
+    """One pass of the pretrained EfficientNet-Lite0 over the 239 real images (20-40 s on 2 cores)."""
+    paths = sorted((real_data / "coco" / "images").glob("*.jpg"))
+    backbone = backbones.load_backbone("efficientnet-lite0", device="cpu")
+    return paths, describe_files(paths, backbone, batch_size=32, num_workers=0, progress=False)
+
+
+def test_pretrained_efficientnet_reproduces_the_shared_descriptors(real_data, effnet_all):
+    paths, (vectors, ok, failed) = effnet_all
+    reference = Descriptors.load(real_data / "descriptors" / "effnet_lite0_coco_mini.pkl")
+    assert failed == [] and ok == paths and vectors.shape == (239, 1280)
+    expected = reference.vectors_of([int(p.stem) for p in paths])
+    # the issue saw a max difference of 0.0; allow float rounding across batch layouts
+    np.testing.assert_allclose(vectors, expected, rtol=1e-5, atol=1e-5)
+    assert reference.backbone == backbones.backbone_info("efficientnet-lite0")  # named by its size
+
+
+def test_describe_equals_describe_files_for_pretrained_efficientnet(effnet_all):
+    paths, (vectors, _, _) = effnet_all
+    one = describe(paths[5])  # the default backbone
+    assert one.shape == (1280,)
+    np.testing.assert_allclose(one, vectors[5], rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def test_cli_run_writes_a_descriptor_file_with_its_backbone(image_dir, ids, reference, tmp_path, capsys):
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="semsearch")
+    features.add_parser(parser.add_subparsers())
+    out = tmp_path / "d.npz"
+    args = parser.parse_args(["features", str(image_dir), "--out", str(out), "--backbone", "resnet18",
+                              "--no-pretrained", "--workers", "0", "--device", "cpu"])
+    assert args.run(args) == 0
+    assert f"{out}: {N_IMAGES} new resnet18 descriptors, 0 already there, 0 images could not be read" in capsys.readouterr().out
+    assert_same_descriptors(load_descriptors(out), reference)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["features", str(image_dir), "--out", str(out), "--backbone", "vgg"])

@@ -164,7 +164,7 @@ def fake_features(monkeypatch, dim=6, describe=None):
     """Stand in for semsearch.features (no torch needed); None: as if it could not be imported."""
     import semsearch
 
-    module = None if dim is None else types.SimpleNamespace(DIM=dim, describe=describe)
+    module = None if dim is None else types.SimpleNamespace(describe=describe)
     monkeypatch.setitem(sys.modules, "semsearch.features", module)
     if module is None:
         monkeypatch.delattr(semsearch, "features", raising=False)
@@ -177,15 +177,18 @@ def test_unseen_image_is_described_then_searched(tmp_path, monkeypatch):
     vector = np.random.default_rng(1).random(6).astype(np.float32)
     calls = []
 
-    def describe(image, *, weights, device):
-        calls.append((Path(image).name, weights, device))
+    def describe(image, backbone, *, pretrained, device):
+        calls.append((Path(image).name, backbone, pretrained, device))
         return vector
 
     fake_features(monkeypatch, 6, describe)
     path = tmp_path / "holiday.jpg"
     path.write_bytes(b"")
+    descriptors.backbone = None
+    # 6-d: no known backbone, so ResNet18 is used; pretend it gives 6 values
+    monkeypatch.setattr("semsearch.similar.backbone_info", lambda name: {"backbone": name, "dim": 6})
     ids, scores = similar_images(path, descriptors, k=4, weights=None, device="cpu")
-    assert calls == [("holiday.jpg", None, "cpu")]
+    assert calls == [("holiday.jpg", "resnet18", False, "cpu")]
     assert_is_top_k(ids, scores, descriptors.ids, brute_force(vector, descriptors.vectors), 4)
 
 
@@ -196,7 +199,7 @@ def test_unseen_image_wrong_size_is_caught_before_describing(tmp_path, monkeypat
     fake_features(monkeypatch, 512, describe)
     path = tmp_path / "holiday.jpg"
     path.write_bytes(b"")
-    with pytest.raises(ValueError, match="holiday.jpg has 512 values, but the database descriptors have 6"):
+    with pytest.raises(ValueError, match="resnet18 descriptor of .*holiday.jpg has 512 values, but the database descriptors have 6"):
         similar_images(path, random_descriptors(10, 6))
 
 
@@ -207,10 +210,11 @@ def test_unseen_image_without_the_features_extra(tmp_path, monkeypatch):
     with pytest.raises(ImportError, match=r"holiday.jpg is not in the database.*semsearch\[features\]"):
         similar_images(path, random_descriptors(10, 6))
 
-    def describe(image, **kwargs):
+    def describe(image, *args, **kwargs):
         raise ImportError("semsearch.features needs torch and torchvision")
 
     fake_features(monkeypatch, 6, describe)  # the module imports, torch does not
+    monkeypatch.setattr("semsearch.similar.backbone_info", lambda name: {"backbone": name, "dim": 6})
     with pytest.raises(ImportError, match=r"holiday.jpg is not in the database.*semsearch\[features\]"):
         similar_images(path, random_descriptors(10, 6))
 
@@ -268,7 +272,7 @@ def features():
 
 def test_unseen_image_is_described_with_resnet18(features, real_data, tmp_path):
     files = sorted((real_data / IMAGES).glob("*.jpg"))[:2]
-    resnet = Descriptors({features.image_id_from_path(f): features.describe(f, weights=None, device="cpu")
+    resnet = Descriptors({features.image_id_from_path(f): features.describe(f, "resnet18", pretrained=False, device="cpu")
                           for f in files})
     assert resnet.dim == 512
     holiday = tmp_path / "holiday.jpg"  # the same picture under a name that is not COCO's
@@ -285,8 +289,11 @@ def test_unseen_image_is_described_with_resnet18(features, real_data, tmp_path):
     assert ids[0] == features.image_id_from_path(files[0]) and scores[0] == pytest.approx(1.0, abs=1e-4)
 
 
-def test_unseen_image_against_efficientnet_names_both_sizes(features, real_data, real_descriptors, tmp_path):
+def test_unseen_image_is_described_with_the_databases_own_backbone(features, real_data, real_descriptors, tmp_path):
+    """The shared descriptors are EfficientNet-Lite0's: an unseen copy of one image finds it."""
+    original = sorted((real_data / IMAGES).glob("*.jpg"))[0]
     holiday = tmp_path / "holiday.jpg"
-    shutil.copy(sorted((real_data / IMAGES).glob("*.jpg"))[0], holiday)
-    with pytest.raises(ValueError, match="ResNet18 descriptor of .*holiday.jpg has 512 values, .* have 1280"):
-        similar_images(holiday, real_descriptors, weights=None, device="cpu")
+    shutil.copy(original, holiday)
+    ids, scores = similar_images(holiday, real_descriptors, k=2, device="cpu")
+    assert ids[0] == features.image_id_from_path(original)
+    assert scores[0] == pytest.approx(1.0, abs=1e-5)  # the pretrained backbone reproduces the pickle
