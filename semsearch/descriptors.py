@@ -20,7 +20,7 @@ import numpy as np
 
 from ._io import atomic_write
 from .coco import UnknownIdError
-from .paths import require_file
+from .safe_pickle import load_descriptor_pickle
 from .errors import InputError
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -77,15 +77,8 @@ class Descriptors:
 
     @classmethod
     def load(cls, path: PathLike) -> "Descriptors":
-        """Read a descriptor pickle ``{coco_id: (1, D) array}``."""
-        path = require_file(path, "descriptor file")
-        try:
-            with open(path, "rb") as f:
-                mapping = pickle.load(f)
-        except Exception as e:  # truncated, not a pickle, needs a missing module, ...
-            raise InputError(f"{path} is not a readable descriptor pickle: {type(e).__name__}: {e}") from None
-        if not isinstance(mapping, Mapping):
-            raise InputError(f"{path} holds a {type(mapping).__name__}, expected a dict {{coco_id: array}}")
+        """Read a descriptor pickle ``{coco_id: (1, D) array}`` (:func:`~semsearch.safe_pickle.load_descriptor_pickle`)."""
+        mapping = load_descriptor_pickle(path)  # runs no code: refuses anything but arrays
         return cls(mapping)
 
     def save(self, path: PathLike) -> None:
