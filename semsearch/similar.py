@@ -28,11 +28,13 @@ from typing import Optional, Tuple, Union
 
 import numpy as np
 
+from .checks import check_k
 from .coco import UnknownIdError
 from .database import ImageDatabase, top_k
 from .descriptors import Descriptors
 from .paths import require_file
-from .errors import InputError, InputTypeError
+from .errors import InputError, InputTypeError, MissingExtraError
+from .images import open_image
 
 PathLike = Union[str, "os.PathLike[str]"]
 SPACES = ("descriptor", "learned")
@@ -114,10 +116,12 @@ def describe_query(
         An int id without a descriptor.
     FileNotFoundError
         A path that does not exist.
-    ImportError
+    MissingExtraError
         An unseen image, and torch / torchvision are not installed.
-    ValueError
-        The descriptor's size differs from the database's, or it holds NaN or inf.
+    InputError
+        The descriptor's size differs from the database's, or it holds NaN or inf; or the
+        image file is empty, not an image, corrupt, or too large
+        (:func:`semsearch.images.open_image`).
     """
     coco_id = query_image_id(query, descriptors)
     if coco_id is not None:
@@ -132,18 +136,19 @@ def describe_query(
             f"got {type(query).__name__}"
         )
     missing_extra = (
-        f"{_name(query)} is not in the database, and describing it needs ResNet18: pip install semsearch[features]"
+        f"{_name(query)} is not in the database, and describing it needs ResNet18: pip install 'semsearch[features]'"
     )
     try:
         from . import features  # imported here: torch is optional and slow to import
-    except ImportError as error:
-        raise ImportError(missing_extra) from error
+    except ImportError:
+        raise MissingExtraError(missing_extra) from None
     what = f"the ResNet18 descriptor of {_name(query)}"
     _check_size(features.DIM, descriptors, what)  # before running (or downloading) the network
+    image = open_image(query) if isinstance(query, Path) else query  # one clear line for a bad file
     try:
-        vector = features.describe(query, weights=weights, device=device)
-    except ImportError as error:  # semsearch.features imports, but torch is missing
-        raise ImportError(missing_extra) from error
+        vector = features.describe(image, weights=weights, device=device)
+    except ImportError:  # semsearch.features imports, but torch is missing
+        raise MissingExtraError(missing_extra) from None
     return _check_descriptor(vector, descriptors, what)
 
 
@@ -241,8 +246,7 @@ def similar_images(
     >>> ids[0], scores[0]                        # an image is most similar to itself  # doctest: +SKIP
     (139, 1.0)
     """
-    if not isinstance(k, (int, np.integer)) or k < 1:
-        raise InputError(f"k must be an integer >= 1, got {k!r}")
+    k = check_k(k)
     if space not in SPACES:
         raise InputError(f"space must be one of {SPACES}, got {space!r}")
     self_id = query_image_id(query, descriptors)

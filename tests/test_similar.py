@@ -9,6 +9,7 @@ import types
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -176,15 +177,15 @@ def test_unseen_image_is_described_then_searched(tmp_path, monkeypatch):
     vector = np.random.default_rng(1).random(6).astype(np.float32)
     calls = []
 
-    def describe(image, *, weights, device):
-        calls.append((Path(image).name, weights, device))
+    def describe(image, *, weights, device):  # gets the image opened by semsearch.images.open_image
+        calls.append((image.mode, image.size, weights, device))
         return vector
 
     fake_features(monkeypatch, 6, describe)
     path = tmp_path / "holiday.jpg"
-    path.write_bytes(b"")
+    Image.new("L", (5, 4)).save(path, format="JPEG")
     ids, scores = similar_images(path, descriptors, k=4, weights=None, device="cpu")
-    assert calls == [("holiday.jpg", None, "cpu")]
+    assert calls == [("RGB", (5, 4), None, "cpu")]
     assert_is_top_k(ids, scores, descriptors.ids, brute_force(vector, descriptors.vectors), 4)
 
 
@@ -201,7 +202,7 @@ def test_unseen_image_wrong_size_is_caught_before_describing(tmp_path, monkeypat
 
 def test_unseen_image_without_the_features_extra(tmp_path, monkeypatch):
     path = tmp_path / "holiday.jpg"
-    path.write_bytes(b"")
+    Image.new("RGB", (5, 4)).save(path, format="JPEG")
     fake_features(monkeypatch, None)  # "from . import features" raises ImportError
     with pytest.raises(ImportError, match=r"holiday.jpg is not in the database.*semsearch\[features\]"):
         similar_images(path, random_descriptors(10, 6))

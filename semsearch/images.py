@@ -1,0 +1,148 @@
+"""Opening an image file safely: one clear error for everything PIL can fail on.
+
+:func:`open_image` is the one place semsearch opens an image. A file that is not an image,
+an empty file, a truncated or corrupt JPEG, a format PIL does not know, or a
+"decompression bomb" (a small file that decodes to billions of pixels) each give one
+:class:`~semsearch.errors.InputError` line naming the file, never a PIL traceback.
+
+Example
+-------
+>>> image = open_image("data/coco/images/000000000139.jpg")   # doctest: +SKIP
+>>> image.mode, image.size                                    # doctest: +SKIP
+('RGB', (640, 426))
+"""
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import Optional, Union
+
+from .errors import InputError, InputTypeError
+from .paths import require_file
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: The most pixels an image may have (width x height): 100 megapixels, about 10,000 x 10,000.
+#: COCO images have about 0.3 megapixels; a photo from a phone about 12.
+DEFAULT_MAX_PIXELS = 100_000_000
+
+
+def open_image(
+    source: Union[PathLike, bytes],
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    name: Optional[str] = None,
+):
+    """Read an image file (or its bytes) as an RGB ``PIL.Image.Image``, fully decoded.
+
+    Parameters
+    ----------
+    source : str, PathLike or bytes
+        The image file, or its content.
+    max_pixels : int
+        Refuse images with more pixels than this (checked from the header, before decoding).
+    name : str, optional
+        How to name the image in messages (default: the path, or "the image data").
+
+    Returns
+    -------
+    PIL.Image.Image
+        Mode ``"RGB"``; ``np.asarray(image)`` has shape ``(height, width, 3)``, uint8.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    InputError
+        Empty, not an image, a format PIL cannot read, truncated or corrupt, or larger
+        than ``max_pixels``.
+    InputTypeError
+        ``source`` is neither a path nor bytes.
+
+    Examples
+    --------
+    >>> from PIL import Image
+    >>> buffer = io.BytesIO()
+    >>> Image.new("L", (4, 3)).save(buffer, format="PNG")
+    >>> open_image(buffer.getvalue()).size
+    (4, 3)
+    >>> open_image(b"GIF89a not really")
+    Traceback (most recent call last):
+    ...
+    semsearch.errors.InputError: the image data is not an image file PIL can read (unknown or damaged format)
+    """
+    from PIL import Image
+
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        shown = name or "the image data"
+        opener = lambda: io.BytesIO(data)  # noqa: E731
+        size = len(data)
+    elif isinstance(source, (str, os.PathLike)):
+        path = require_file(source, "image file")
+        shown = name or str(path)
+        opener = lambda: open(path, "rb")  # noqa: E731
+        size = path.stat().st_size
+    else:
+        raise InputTypeError(f"an image must be a file path or bytes, got {type(source).__name__}")
+    if size == 0:
+        raise InputError(f"{shown} is empty (0 bytes), not an image")
+
+    with opener() as f, warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(f) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise _too_large(shown, width, height, max_pixels)
+                image.load()
+                return image.convert("RGB")
+        except InputError:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+            raise InputError(f"{shown} decodes to too many pixels (a decompression bomb?): {e}") from None
+        except Image.UnidentifiedImageError:
+            raise InputError(f"{shown} is not an image file PIL can read (unknown or damaged format)") from None
+        except (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, MemoryError) as e:
+            detail = " ".join(str(e).split()) or type(e).__name__
+            raise InputError(f"{shown} is a truncated or corrupt image: {detail}") from None
+
+
+def _too_large(shown: str, width: int, height: int, max_pixels: int) -> InputError:
+    return InputError(
+        f"{shown} is {width} x {height} = {width * height:,} pixels, more than the limit of "
+        f"{max_pixels:,} (a decompression bomb?); pass max_pixels= to allow it"
+    )
+
+
+#: Formats :func:`image_format_of` accepts for writing, by file suffix.
+WRITE_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".pdf": "pdf", ".svg": "svg"}
+
+
+def image_format_of(path: PathLike) -> str:
+    """The format a figure file must be written in, from its suffix (``.png``, ``.jpg``, ...).
+
+    Raises
+    ------
+    InputError
+        A suffix that is none of :data:`WRITE_FORMATS`, or no suffix: writing PNG bytes under
+        a ``.jpg`` name (or any other mismatch) would give a file that lies about its format.
+
+    Examples
+    --------
+    >>> image_format_of("grid.JPG")
+    'jpeg'
+    >>> image_format_of("grid")
+    Traceback (most recent call last):
+    ...
+    semsearch.errors.InputError: cannot tell which format to write grid in: its name should end in .png, .jpg, .jpeg, .pdf or .svg
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in WRITE_FORMATS:
+        raise InputError(
+            f"cannot tell which format to write {path} in: its name should end in "
+            + ", ".join(list(WRITE_FORMATS)[:-1]) + f" or {list(WRITE_FORMATS)[-1]}"
+        )
+    return WRITE_FORMATS[suffix]
