@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from semsearch.backbones import load_backbone  # noqa: E402
-from semsearch.imagefiles import find_image_files, open_image  # noqa: E402
+from semsearch.images import find_image_files, open_image  # noqa: E402
 from semsearch.photos import index_folder  # noqa: E402
 
 

@@ -38,7 +38,7 @@ from semsearch.coco import CocoCaptions  # noqa: E402
 from semsearch.dataset import join  # noqa: E402
 from semsearch.descriptors import Descriptors  # noqa: E402
 from semsearch.keys import coco_file_name  # noqa: E402
-from semsearch.imagefiles import open_image  # noqa: E402
+from semsearch.images import open_image  # noqa: E402
 
 REDISTRIBUTABLE = (
     "Attribution License",

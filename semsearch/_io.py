@@ -71,3 +71,124 @@ def load_npz(path: PathLike, format: str, names: Tuple[str, ...], what: str) -> 
     if found != format:
         raise InputError(f"{path} is not a {format} file (format {found!r})")
     return arrays
+
+
+# ----------------------------------------------------------------------------- output paths
+
+
+def _nearest_existing(path: Path) -> Path:
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path(path.anchor or ".")
+
+
+def check_writable(path: PathLike, what: str = "output file", *, folder: bool = False) -> Path:
+    """Check, before any work, that ``path`` can be written (created or replaced).
+
+    Writing is tried for real: a temporary file is created and removed in the nearest
+    folder that exists (``path``'s parents are created later, when it is written), so a
+    read-only folder or file system is found now rather than after an hour of training.
+
+    Parameters
+    ----------
+    path : path
+        The file or folder that will be written.
+    what : str
+        What it is, for the message ("output file", "model folder", ...).
+    folder : bool
+        ``path`` is a folder to write files into (it may exist); else a file, which must
+        not be an existing folder.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    InputError
+        An empty path, a file where a folder is needed (or the reverse), or a location that
+        cannot be written.
+
+    Examples
+    --------
+    >>> check_writable("")
+    Traceback (most recent call last):
+    ...
+    semsearch.errors.InputError: the output file path is empty
+    """
+    if not str(path).strip():
+        raise InputError(f"the {what} path is empty")
+    path = Path(path)
+    if not folder and path.is_dir():
+        raise InputError(f"cannot write the {what} {path}: it is a folder")
+    existing = _nearest_existing(Path(os.path.abspath(path if folder else path.parent)))
+    if not existing.is_dir():
+        raise InputError(f"cannot write the {what} {path}: {existing} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".semsearch-write-check-")
+    except OSError as e:
+        raise InputError(f"cannot write the {what} {path}: {existing} is not writable ({e.strerror or e})") from None
+    os.close(fd)
+    os.unlink(probe)
+    return path
+
+
+def ensure_distinct_output(out: PathLike, inputs, what: str = "output") -> Path:
+    """Refuse an output path that would overwrite one of the command's inputs.
+
+    ``out`` is refused when it is the same file as an input (after resolving ``..``,
+    symlinks and hard links), when it lies inside an input that is a folder (a model
+    folder's ``database.npz``), or, when ``out`` is a folder, when an input lies inside
+    it (the folder would be replaced).
+
+    Parameters
+    ----------
+    out : path
+        Where the command will write.
+    inputs : iterable of path or None
+        What the command reads (None entries are skipped).
+    what : str
+        The option's name or role, for the message (``"--out"``).
+
+    Returns
+    -------
+    Path
+        ``out``.
+
+    Raises
+    ------
+    InputError
+        ``out`` is, or would overwrite, an input.
+
+    Examples
+    --------
+    >>> ensure_distinct_output("queries.csv", ["queries.csv"])
+    Traceback (most recent call last):
+    ...
+    semsearch.errors.InputError: output queries.csv is also an input of this command (queries.csv); writing it would destroy that input: choose another path
+    """
+    if not str(out).strip():
+        raise InputError(f"the {what} path is empty")
+    out_path = Path(out)
+    out_real = Path(os.path.realpath(out_path))
+    for given in inputs:
+        if given is None:
+            continue
+        real = Path(os.path.realpath(given))
+        same = out_real == real
+        if not same and out_path.exists() and Path(given).exists():
+            try:
+                same = os.path.samefile(out_path, given)
+            except OSError:
+                same = False
+        inside_input = real.is_dir() and real in out_real.parents
+        input_inside = out_real.is_dir() and out_real in real.parents
+        if same or inside_input or input_inside:
+            relation = "is also" if same else ("lies inside" if inside_input else "holds")
+            raise InputError(
+                f"{what} {out} {relation} an input of this command ({given}); "
+                "writing it would destroy that input: choose another path"
+            )
+    return out_path

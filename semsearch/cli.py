@@ -1,11 +1,13 @@
 """The ``semsearch`` command line: ``semsearch <command> --help`` for each command.
 
 =========  ==================================================================
-features   CNN descriptors of a folder of images (needs torch)
+features   CNN descriptors of a folder of images (:mod:`semsearch.features`)
 train      train a model on captions + descriptors, save it as a folder
-search     the top-k images for a text query, printed and as a picture grid
+index      make a folder of photos searchable (:mod:`semsearch.photos_cli`)
+search     the top-k images for a text or image query (:mod:`semsearch.photos_cli`)
 eval       Recall@K, median rank and MRR of a saved model, or k-fold
-demo       train, evaluate and search the data folder in one go
+demo       train, evaluate and search the data folder (or the shipped sample)
+serve      a web page to search with (:mod:`semsearch.web.serve`)
 fetch      download the COCO captions and the course's descriptors
 =========  ==================================================================
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import re
 import sys
 import textwrap
@@ -96,17 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"semsearch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
 
-    p = _add_command(sub, "features", "CNN descriptors of a folder of images (needs torch)",
-                     "Compute a 512-d ResNet18 descriptor per image of IMAGES_DIR (files named by COCO id) and write them "
-                     "as a pickle {coco_id: (1, 512) array}. An existing pickle is extended: images it already has are "
-                     "skipped. Needs `pip install semsearch[features]`.",
-                     "semsearch features data/coco/images --out data/descriptors/resnet18_mine.pkl", _cmd_features)
-    p.add_argument("images_dir", metavar="IMAGES_DIR", type=Path)
-    p.add_argument("--out", metavar="PKL", type=Path, required=True, help="descriptor pickle to write or extend")
-    p.add_argument("--batch-size", type=_positive_int, default=64, help="images per forward pass (default %(default)s)")
-    p.add_argument("--workers", type=int, default=None, help="image-decoding processes (default: a few)")
-    p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: cuda if available)")
-    p.add_argument("--no-pretrained", action="store_true", help="random weights instead of ImageNet ones (for tests)")
+    from . import features
+
+    features.add_parser(sub)
 
     p = _add_command(sub, "train", "train a model and save it as a folder",
                      "Fit the text encoder over all captions, join captions with descriptors, split the images, train, "
@@ -117,19 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="MODEL_DIR", type=Path, default=Path(DEFAULT_MODEL_DIR), help="default %(default)s")
     _add_config_options(p)
 
-    p = _add_command(sub, "search", "the top-k images for a text query",
-                     "Rank the images of a saved model's database by similarity to QUERY and print 'rank coco_id score' "
-                     "lines; optionally show them or save them as a picture grid.",
-                     'semsearch search "a dog catching a frisbee" --model my-model -k 9 --out dogs.png', _cmd_search)
-    p.add_argument("query", metavar="QUERY")
-    p.add_argument("--model", metavar="MODEL_DIR", type=Path, default=Path(DEFAULT_MODEL_DIR), help="default %(default)s")
-    p.add_argument("-k", type=_positive_int, default=9, help="how many images (default %(default)s)")
-    shown = p.add_mutually_exclusive_group()
-    shown.add_argument("--show", action="store_true", help="show the images in a window")
-    shown.add_argument("--out", metavar="PNG", type=Path, help="save the images as a grid")
-    p.add_argument("--images", metavar="DIR", type=Path, help="image folder (default DATA/coco/images)")
-    p.add_argument("--captions", nargs="+", metavar="JSON", type=Path, help="caption files: a caption per hit, image URLs")
-    p.add_argument("--data", metavar="DIR", type=Path, help=_DATA_HELP)
+    from .photos_cli import add_index_parser, add_search_parser
+    from .web.serve import add_parser as add_serve_parser
+
+    add_index_parser(sub)
+    add_search_parser(sub)
+    add_serve_parser(sub)
 
     p = _add_command(sub, "eval", "Recall@K, median rank and MRR",
                      "With --model: score a saved model on the given data (its own validation images when it recorded "
@@ -191,10 +179,11 @@ def _load(args, text_encoder=None):
     return data, text_encoder, dict(captions=[str(c) for c in caption_files], descriptors=str(descriptor_file))
 
 
-def _print_ranking(ids, scores, captions=None) -> None:
-    _say("  rank    coco_id   score" + ("   caption" if captions else ""))
-    for rank, (image_id, score) in enumerate(zip(ids, scores), start=1):
-        _say(f"  {rank:4d}  {int(image_id):9d}  {float(score):6.3f}" + (f"   {captions[rank - 1]}" if captions else ""))
+def _print_ranking(keys, scores, captions=None) -> None:
+    """``rank  score  image [caption]`` lines, best first: what ``search`` and ``demo`` print."""
+    _say("  rank   score   image" + ("   caption" if captions else ""))
+    for rank, (key, score) in enumerate(zip(keys, scores), start=1):
+        _say(f"  {rank:4d}  {float(score):6.3f}   {key}" + (f"   {captions[rank - 1]}" if captions else ""))
 
 
 def _grid(ids, scores, query, out: Optional[Path], coco=None, image_dir=None, show=False, ncols=None):
@@ -229,25 +218,6 @@ def _image_dir(images: Optional[Path], data: Optional[Path]) -> Optional[Path]:
 # --------------------------------------------------------------------------- commands
 
 
-def _cmd_features(args) -> int:
-    if not args.images_dir.is_dir():
-        raise FileNotFoundError(f"image folder not found: {args.images_dir}")
-    try:
-        from .features import extract_features  # needs torch: imported only for this command
-    except ImportError as e:
-        from .errors import MissingExtraError
-
-        raise MissingExtraError(f"semsearch.features needs torch and torchvision: pip install 'semsearch[features]' ({e})") from None
-    result = extract_features(args.images_dir, args.out, weights=None if args.no_pretrained else "IMAGENET1K_V1",
-                              batch_size=args.batch_size, num_workers=args.workers, device=args.device,
-                              progress=sys.stderr.isatty())
-    _say(f"{result.path}: {result.n_new} new descriptors, {result.n_skipped_existing} already there, "
-         f"{len(result.failed)} images could not be read")
-    for path, reason in result.failed[:20]:
-        print(f"semsearch: warning: skipped {path}: {reason}", file=sys.stderr)
-    return 0
-
-
 def _cmd_train(args) -> int:
     from .workflow import train_and_save
 
@@ -260,22 +230,6 @@ def _cmd_train(args) -> int:
     if run.scores is not None:
         _say(run.scores.format("validation"))
     _say(f"saved {run.model_dir}/ (model.npz, text.json, database.npz with {len(run.database)} images, bundle.json)")
-    return 0
-
-
-def _cmd_search(args) -> int:
-    from .bundle import load_bundle
-    from .coco import CocoCaptions
-
-    _, _, database = load_bundle(args.model)
-    ids, scores = database.query(args.query, k=args.k)
-    coco = CocoCaptions.load(*args.captions) if args.captions else None
-    from .display import first_caption
-
-    _say(f'top {len(ids)} of {len(database)} images for "{args.query}":')
-    _print_ranking(ids, scores, [first_caption(coco, i) for i in ids] if coco is not None else None)
-    if args.show or args.out:
-        _grid(ids, scores, args.query, args.out, coco, _image_dir(args.images, args.data), show=args.show)
     return 0
 
 
@@ -311,23 +265,27 @@ def _cmd_demo(args) -> int:
     from .workflow import describe_join, load_data, subsample, train_and_save
 
     root = data_dir(args.data)
-    caption_files, descriptor_file = find_data_files(root)
-    _say(f"data folder: {root}", f"captions:    {', '.join(c.name for c in caption_files)}",
-         f"descriptors: {descriptor_file.relative_to(root) if descriptor_file.is_relative_to(root) else descriptor_file}")
-    data, text_encoder = load_data(caption_files, descriptor_file, encoder_name=args.text_encoder)
+    if args.data is None and ENV_VAR not in os.environ and not root.exists():  # a fresh machine: the shipped sample
+        from . import sample
+
+        data, text_encoder, image_dir, files = sample.load(), sample.text_encoder(), sample.image_dir(), {"data": "the embedded sample"}
+        _say(f"no data folder ({root}): using the embedded sample (semsearch.sample)")
+    else:
+        caption_files, descriptor_file = find_data_files(root)
+        _say(f"data folder: {root}", f"captions:    {', '.join(c.name for c in caption_files)}",
+             f"descriptors: {descriptor_file.relative_to(root) if descriptor_file.is_relative_to(root) else descriptor_file}")
+        data, text_encoder = load_data(caption_files, descriptor_file, encoder_name=args.text_encoder)
+        image_dir, files = _image_dir(None, root), dict(captions=[str(c) for c in caption_files], descriptors=str(descriptor_file))
     _say(f"joined:      {describe_join(data)}")
     if len(data.image_ids) > args.max_images:
         data = subsample(data, args.max_images, args.seed)
         _say(f"using {args.max_images} of them, drawn at random (--max-images)")
     config = TrainConfig(seed=args.seed)
     _say(f"\ntraining on {round(len(data.image_ids) * (1 - config.validation_fraction))} images, validating on the rest (default settings) ...")
-    run = train_and_save(data, text_encoder, config, args.out / "model",
-                         info=dict(captions=[str(c) for c in caption_files], descriptors=str(descriptor_file)),
-                         progress=sys.stderr.isatty())
+    run = train_and_save(data, text_encoder, config, args.out / "model", info=files, progress=sys.stderr.isatty())
     _say(f"after {len(run.history.train_loss)} epochs: train loss {run.history.train_loss[-1]:.4f}, "
          f"validation triple accuracy {run.history.val_accuracy[-1]:.3f}", run.scores.format("validation"),
          f"database:    {len(run.database)} images embedded; model saved to {run.model_dir}/")
-    image_dir = _image_dir(None, root)
     for n, query in enumerate(args.query or DEMO_QUERIES, start=1):
         ids, sims = run.database.query(query, k=args.k)
         _say(f'\n"{query}"')

@@ -87,7 +87,7 @@ class CocoCaptions:
         for path in caption_files:
             coco = _read_coco(path)
             for image in coco.dataset["images"]:
-                info = ImageInfo(int(image["id"]), image.get("file_name", ""), image.get("coco_url", ""))
+                info = ImageInfo(image["id"], image.get("file_name", ""), image.get("coco_url", ""))
                 known = images.setdefault(info.id, info)
                 if known != info and not _same_image(known, info):
                     raise InputError(
@@ -95,8 +95,8 @@ class CocoCaptions:
                         f"elsewhere {known.file_name!r}"
                     )
             for ann in coco.dataset["annotations"]:
-                entry = (int(ann["image_id"]), str(ann["caption"]))
-                if captions.setdefault(int(ann["id"]), entry) != entry:
+                entry = (ann["image_id"], ann["caption"])
+                if captions.setdefault(ann["id"], entry) != entry:
                     raise InputError(f"caption {ann['id']} differs in {path}")
         return cls(images, captions)
 
@@ -190,10 +190,79 @@ def _read_coco(path: PathLike):
         raise InputError(f"{path} is not valid JSON: {e}") from None
     if not isinstance(dataset, dict) or not {"images", "annotations"} <= dataset.keys():
         raise InputError(f"{path} is not a COCO captions file (needs 'images' and 'annotations')")
-    if any(not isinstance(a, dict) or "caption" not in a for a in dataset["annotations"]):
-        raise InputError(f"{path} has annotations without captions (instances or keypoints file?)")
+    validate_captions_json(dataset, path.name)
     coco = COCO()
     coco.dataset = dataset
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
         coco.createIndex()
     return coco
+
+
+def _is_json_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate_captions_json(dataset: dict, name: str) -> None:
+    """Check the parts of a COCO captions file that semsearch reads; one line per problem.
+
+    ``images`` and ``annotations`` must be lists; each image an object with an integer
+    ``"id"`` >= 0 (and string ``file_name`` / ``coco_url`` if present); each annotation an
+    object with integer ``"id"`` and ``"image_id"`` and a string ``"caption"``; no id twice.
+
+    Raises
+    ------
+    InputError
+        E.g. ``annotation 3 in captions_x.json has no "id"``.
+
+    Examples
+    --------
+    >>> validate_captions_json({"images": [{"id": 1}], "annotations": [{"image_id": 1, "caption": "a"}]}, "x.json")
+    Traceback (most recent call last):
+    ...
+    semsearch.errors.InputError: annotation 0 in x.json has no "id"
+    """
+    for key in ("images", "annotations"):
+        if not isinstance(dataset[key], list):
+            raise InputError(f'"{key}" in {name} is a {_json_type(dataset[key])}, not a list')
+    seen = set()
+    for n, image in enumerate(dataset["images"]):
+        where = f"image {n} in {name}"
+        if not isinstance(image, dict):
+            raise InputError(f"{where} is a {_json_type(image)}, not an object")
+        _check_id(image, "id", where)
+        for key in ("file_name", "coco_url"):
+            if key in image and not isinstance(image[key], str):
+                raise InputError(f'{where} has a "{key}" that is not a string: {image[key]!r}')
+        if image["id"] in seen:
+            raise InputError(f"image id {image['id']} is listed twice in {name}")
+        seen.add(image["id"])
+    seen = set()
+    for n, ann in enumerate(dataset["annotations"]):
+        where = f"annotation {n} in {name}"
+        if not isinstance(ann, dict):
+            raise InputError(f"{where} is a {_json_type(ann)}, not an object")
+        if "caption" not in ann:
+            hint = " (is this an instances or keypoints file?)" if {"bbox", "segmentation", "keypoints"} & ann.keys() else ""
+            raise InputError(f'{where} has no "caption"{hint}')
+        _check_id(ann, "id", where)
+        _check_id(ann, "image_id", where)
+        if not isinstance(ann["caption"], str):
+            raise InputError(f'{where} has a "caption" that is not a string: {ann["caption"]!r}')
+        if ann["id"] in seen:
+            raise InputError(f"caption id {ann['id']} is used twice in {name}")
+        seen.add(ann["id"])
+
+
+def _check_id(entry: dict, key: str, where: str) -> None:
+    if key not in entry:
+        raise InputError(f'{where} has no "{key}"')
+    value = entry[key]
+    if not _is_json_int(value):
+        raise InputError(f'{where} has "{key}": {json.dumps(value)}, which is not an integer')
+    if value < 0:
+        raise InputError(f'{where} has "{key}": {value}, which is negative')
+
+
+def _json_type(value) -> str:
+    names = {dict: "object", list: "list", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)

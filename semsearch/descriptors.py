@@ -28,16 +28,15 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 from typing import Any, Dict, Iterable, Mapping, Optional, Union
 
 import numpy as np
 
 from ._io import load_npz, save_npz
 from .backbones import BACKBONES, as_backbone_info, backbone_info, check_same_backbone
-from .coco import UnknownIdError
+from .errors import InputError, UnknownIdError
 from .paths import require_file
-from .errors import InputError
+from .safe_pickle import load_descriptor_pickle
 
 FORMAT = "semsearch-descriptors-1"
 _ZIP_MAGIC = b"PK\x03\x04"  # how a .npz (a zip archive) starts
@@ -129,13 +128,7 @@ class Descriptors:
             is_npz = f.read(4) == _ZIP_MAGIC
         if is_npz:
             return cls._load_npz(path, backbone)
-        try:
-            with open(path, "rb") as f:
-                mapping = pickle.load(f)
-        except Exception as e:  # truncated, not a pickle, needs a missing module, ...
-            raise InputError(f"{path} is not a readable descriptor pickle: {type(e).__name__}: {e}") from None
-        if not isinstance(mapping, Mapping):
-            raise InputError(f"{path} holds a {type(mapping).__name__}, expected a dict {{coco_id: array}}")
+        mapping = load_descriptor_pickle(path)  # runs no code: refuses anything but arrays
         descriptors = cls(mapping)
         try:
             descriptors.backbone = _checked_backbone(backbone, descriptors.dim) if backbone is not None else _by_size(descriptors.dim)

@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Mapping, Optional, Sequence, Union
 import numpy as np
 from PIL import Image
 
-from semsearch._io import atomic_write
+from semsearch._io import atomic_write, check_writable
 from .errors import InputError, SemsearchError
+from .images import image_format_of, open_image
 
 if TYPE_CHECKING:  # only for type hints; importing pyplot here could fix the backend
     from matplotlib.axes import Axes
@@ -139,10 +140,9 @@ def load_image(
 def _read_image(path: Path, coco_id: int) -> Image.Image:
     """Open ``path`` as an RGB image, or raise ImageNotFoundError if it is not one."""
     try:
-        with Image.open(path) as img:
-            return img.convert("RGB")  # convert() reads all pixels, so the file can close
-    except (OSError, ValueError) as err:
-        raise ImageNotFoundError(f"image {coco_id}: {path} is not a readable image ({err})") from err
+        return open_image(path)
+    except InputError as err:  # empty, not an image, truncated, a decompression bomb
+        raise ImageNotFoundError(f"image {coco_id} is not a readable image: {err}") from None
 
 
 def _download(url: str, dest: Path, coco_id: int) -> None:
@@ -155,10 +155,9 @@ def _download(url: str, dest: Path, coco_id: int) -> None:
         raise ImageNotFoundError(f"image {coco_id} could not be downloaded from {url} ({err})") from err
 
     try:  # check before caching, so an error page never ends up in the cache
-        with Image.open(io.BytesIO(data)) as img:
-            img.load()
-    except (OSError, ValueError) as err:
-        raise ImageNotFoundError(f"image {coco_id}: {url} did not return a readable image ({err})") from err
+        open_image(data, name=url)
+    except InputError as err:
+        raise ImageNotFoundError(f"image {coco_id}: the download did not give a readable image: {err}") from None
 
     with atomic_write(dest, "wb") as f:
         f.write(data)
@@ -273,7 +272,7 @@ def show_images(
 
 def _read_file(path: Path) -> Image.Image:
     """An image file as RGB, or ImageNotFoundError saying why not (shown in its cell)."""
-    from .imagefiles import open_image
+    from .images import open_image
 
     try:
         return open_image(path)
@@ -298,14 +297,17 @@ def first_caption(coco, coco_id) -> str:
 
 
 def save_figure(fig: "Figure", path: PathLike, *, dpi: Optional[float] = None) -> Path:
-    """Save ``fig`` as a PNG file, atomically (never a half-written file).
+    """Save ``fig`` in the format its name says (``.png``, ``.jpg``, ``.pdf``, ``.svg``), atomically.
+
+    The file is never half-written, and never holds another format than its name says: a
+    name without one of these suffixes is refused before anything is drawn.
 
     Parameters
     ----------
     fig : matplotlib.figure.Figure
         The figure, e.g. from :func:`show_images`.
     path : path
-        Where to write the PNG; parent folders are created.
+        Where to write it; parent folders are created.
     dpi : float, optional
         Resolution; by default the figure's own.
 
@@ -314,13 +316,20 @@ def save_figure(fig: "Figure", path: PathLike, *, dpi: Optional[float] = None) -
     Path
         ``path``.
 
+    Raises
+    ------
+    InputError
+        A name without a known suffix, or a location that cannot be written.
+
     Examples
     --------
     >>> save_figure(show_images([139], image_dir="data/coco/images"), "one.png")  # doctest: +SKIP
     PosixPath('one.png')
     """
+    file_format = image_format_of(path)
+    check_writable(path, "figure file")
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
+    fig.savefig(buffer, format=file_format, dpi=dpi)
     path = Path(path)
     with atomic_write(path, "wb") as f:
         f.write(buffer.getvalue())

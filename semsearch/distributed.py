@@ -24,7 +24,7 @@ import numpy as np
 
 from .backbones import Backbone, check_backbone_name, load_backbone
 from .errors import InputError, MissingExtraError
-from .imagefiles import open_image
+from .images import failure_reason, open_image
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -62,7 +62,7 @@ class DescribeActor:
                 tensors.append(self.backbone.preprocess(open_image(str(path))))
                 reasons.append("")
             except (InputError, OSError) as error:
-                reasons.append(str(error).removeprefix(f"{path}: ") or "unreadable")
+                reasons.append(failure_reason(error, path))
         vectors = np.zeros((len(reasons), self.backbone.dim), dtype=np.float32)
         good = np.array([reason == "" for reason in reasons], dtype=bool)
         if tensors:

@@ -41,7 +41,7 @@ import numpy as np
 from .backbones import BACKBONES, DEFAULT_BACKBONE, Backbone, check_same_backbone, describe_backbone, load_backbone
 from .descriptors import Descriptors
 from .errors import InputError, InputTypeError
-from .imagefiles import IMAGE_SUFFIXES, open_image
+from .images import IMAGE_SUFFIXES, failure_reason, open_image
 
 PathLike = Union[str, "os.PathLike[str]"]
 ENGINES = ("local", "ray")
@@ -117,7 +117,7 @@ class _ImageDataset:
         try:
             return i, self.backbone.preprocess(open_image(self.paths[i]))
         except (InputError, OSError) as error:  # OSError: the file vanished or is unreadable
-            return _Failed(i, str(error).removeprefix(f"{self.paths[i]}: "))  # the path is listed beside it
+            return _Failed(i, failure_reason(error, self.paths[i]))  # the path is listed beside it
 
 
 def _collate(batch: list):

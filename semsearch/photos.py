@@ -35,7 +35,7 @@ import numpy as np
 from ._io import load_npz, save_npz
 from .database import ImageDatabase
 from .errors import InputError, MissingExtraError
-from .imagefiles import find_image_files, open_image
+from .images import failure_reason, find_image_files, open_image
 
 PathLike = Union[str, "os.PathLike[str]"]
 FORMAT = "semsearch-photos-1"
@@ -311,7 +311,7 @@ def index_folder(
                     images.append(open_image(path, max_pixels=max_pixels))
                     batch.append((key, size, mtime))
                 except (InputError, FileNotFoundError) as e:  # broken, or deleted meanwhile
-                    report.failed.append((str(path), str(e).split(": ", 1)[-1]))
+                    report.failed.append((str(path), failure_reason(e, path)))
             if images:
                 for (key, size, mtime), vector in zip(batch, describe_images(images, backbone)):
                     entries[key] = (size, mtime, vector)

@@ -2,8 +2,7 @@
 
 ``semsearch.cli`` adds these with ``add_index_parser(sub)`` / ``add_search_parser(sub)``;
 each parser's ``run`` default (:func:`run_index`, :func:`run_search`) does the work, prints
-and returns the exit status. :func:`run_sample_demo` is ``semsearch demo`` without a data
-folder. Errors are raised (SemsearchError, FileNotFoundError) for the CLI to print as one line.
+and returns the exit status. Errors are raised (SemsearchError, FileNotFoundError) for the CLI to print as one line.
 
 ``semsearch search`` searches, in this order: ``--db DB`` (an indexed folder),
 ``--model DIR`` (a trained COCO model), ``./.semsearch/photos.npz`` if the current folder was
@@ -16,23 +15,10 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+from .cli import _positive_int, _print_ranking, _say
+
 #: Where ``semsearch index FOLDER`` keeps the database unless --db says otherwise (hidden: not indexed).
 DEFAULT_DB = Path(".semsearch") / "photos.npz"
-SAMPLE_QUERIES = ("a dog", "people skiing down a snowy hill", "a plate of food on a table")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _say(*lines: str) -> None:
-    print(*lines, sep="\n", flush=True)
 
 
 # --------------------------------------------------------------------------- index
@@ -98,7 +84,9 @@ def add_search_parser(subparsers) -> argparse.ArgumentParser:
     shown = p.add_mutually_exclusive_group()
     shown.add_argument("--show", action="store_true", help="show the images in a window")
     shown.add_argument("--out", metavar="PNG", type=Path, help="save the images as a grid of thumbnails")
-    p.add_argument("--images", metavar="DIR", type=Path, help="with --model: the COCO image folder")
+    p.add_argument("--images", metavar="DIR", type=Path, help="with --model: the COCO image folder (default DATA/coco/images)")
+    p.add_argument("--captions", nargs="+", metavar="JSON", type=Path, help="with --model: caption files (a caption per hit, image URLs)")
+    p.add_argument("--data", metavar="DIR", type=Path, help="with --model: the data folder (default $SEMSEARCH_DATA or ./data)")
     p.set_defaults(run=run_search)
     return p
 
@@ -114,10 +102,10 @@ def _open_target(args):
         database = load_search(db)
         return database, database.root, "photos", None, str(db)
     if args.model is not None:
+        from .cli import _image_dir
+
         _, _, database = load_bundle(args.model)
-        if args.images is not None and not args.images.is_dir():
-            raise FileNotFoundError(f"image folder not found: {args.images}")
-        return database, args.images, "coco", args.model, str(args.model)
+        return database, _image_dir(args.images, args.data), "coco", args.model, str(args.model)
     from . import sample
 
     _, _, database = load_bundle(sample.model_dir())
@@ -141,15 +129,23 @@ def run_search(args) -> int:
     query = args.query if args.image is None else _image_vector(args, database, kind, model_dir)
     keys, scores = database.query(query, k=args.k)
     shown = args.query if args.image is None else str(args.image)
+    coco = None
+    if kind == "coco" and args.captions:
+        from .coco import CocoCaptions
+
+        coco = CocoCaptions.load(*args.captions)
     if args.paths:
         for key in keys:
             _say(str(_file_of(key, image_dir)))
     else:
-        _say(f'top {len(keys)} of {len(database)} images in {what} for "{shown}":', "  rank   score   image")
-        for rank, (key, score) in enumerate(zip(keys, scores), start=1):
-            _say(f"  {rank:4d}  {float(score):6.3f}   {key}")
+        from .display import first_caption
+
+        _say(f'top {len(keys)} of {len(database)} images in {what} for "{shown}":')
+        _print_ranking(keys, scores, [first_caption(coco, key) for key in keys] if coco is not None else None)
     if args.out or args.show:
-        _grid(keys, scores, shown, image_dir, args.out)
+        from .cli import _grid
+
+        _grid(keys, scores, shown, args.out, coco, image_dir, show=args.show)
     return 0
 
 
@@ -159,71 +155,3 @@ def _file_of(key, image_dir) -> Path:
     from .display import find_local_image
 
     return (find_local_image(int(key), image_dir) if image_dir else None) or Path(f"{int(key):012d}.jpg")
-
-
-def _grid(keys, scores, title, image_dir, out: Optional[Path]) -> None:
-    import matplotlib
-
-    if out is not None:
-        matplotlib.use("Agg")  # a file only: no window, works without a display
-    import matplotlib.pyplot as plt
-
-    from .display import save_figure, show_images
-
-    fig = show_images(list(keys), scores, query=title, image_dir=image_dir)
-    if out is not None:
-        _say(f"wrote {save_figure(fig, out)}")
-    else:
-        plt.show()
-    plt.close(fig)
-
-
-# --------------------------------------------------------------------------- demo on the sample
-
-
-def run_sample_demo(args) -> int:
-    """``semsearch demo`` with no data folder: train on the embedded sample, score, search, write grids.
-
-    Uses ``args.out`` (folder), ``args.query`` (list or None), ``args.k`` and ``args.seed``.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from . import sample
-    from .bundle import save_bundle
-    from .database import ImageDatabase
-    from .display import save_figure, show_images
-    from .evaluate import evaluate
-    from .workflow import format_scores, split, train_model
-
-    data = sample.load()
-    text_encoder = sample.text_encoder()
-    _say(f"no data folder: using the embedded sample ({len(data.image_ids)} COCO images, "
-         f"{len(data.captions.caption_ids)} captions, {data.descriptors.dim}-d EfficientNet-Lite0 descriptors)")
-    train_ids, val_ids = split(data, 0.2, args.seed)
-    _say(f"training on {len(train_ids)} images, validating on {len(val_ids)} (default settings) ...")
-    model, history = train_model(data, text_encoder, train_ids, val_ids, seed=args.seed, progress=sys.stderr.isatty())
-    _say(f"after {len(history.train_loss)} epochs: train loss {history.train_loss[-1]:.4f}, "
-         f"validation triple accuracy {history.val_accuracy[-1]:.3f}")
-    scores = evaluate(model, data, text_encoder, val_ids)
-    _say(format_scores(scores, "validation"))
-    database = ImageDatabase.build(model, data.descriptors, text_encoder)
-    out = Path(args.out)
-    model_dir = save_bundle(out / "model", model, text_encoder, database,
-                            info={"backbone": "efficientnet-lite0", "trained_on": "semsearch sample", "seed": args.seed,
-                                  "validation_image_ids": [int(i) for i in val_ids], "validation_scores": scores.as_dict()})
-    for n, query in enumerate(args.query or SAMPLE_QUERIES, start=1):
-        keys, sims = database.query(query, k=args.k)
-        _say(f'\n"{query}"', "  rank    coco_id   score")
-        for rank, (key, score) in enumerate(zip(keys, sims), start=1):
-            _say(f"  {rank:4d}  {int(key):9d}  {float(score):6.3f}")
-        captions = [data.captions.captions_of(int(k))[0].strip() for k in keys]
-        _say(f'  top hit {int(keys[0])}: "{captions[0]}"')
-        fig = show_images(keys, sims, captions=captions, query=query, image_dir=sample.image_dir(), ncols=min(args.k, 3))
-        slug = "".join(c if c.isalnum() else "-" for c in query.lower()).strip("-")[:60]
-        _say(f"  grid: {save_figure(fig, out / f'{n}-{slug}.png')}")
-        plt.close(fig)
-    _say(f'\nnext: semsearch search "your words" --model {model_dir} --out grid.png')
-    return 0

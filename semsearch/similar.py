@@ -28,12 +28,13 @@ from typing import Optional, Tuple, Union
 import numpy as np
 
 from .backbones import BACKBONES, backbone_info
+from .checks import check_k
 from .coco import UnknownIdError
 from .database import ImageDatabase, top_k
 from .descriptors import Descriptors
 from .paths import require_file
-from .checks import check_k
-from .errors import InputError, InputTypeError
+from .errors import InputError, InputTypeError, MissingExtraError
+from .images import open_image
 from .keys import coco_id_from_filename
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -96,10 +97,12 @@ def describe_query(
         An int id without a descriptor.
     FileNotFoundError
         A path that does not exist.
-    ImportError
+    MissingExtraError
         An unseen image, and torch / torchvision are not installed.
-    ValueError
-        The descriptor's size differs from the database's, or it holds NaN or inf.
+    InputError
+        The descriptor's size differs from the database's, or it holds NaN or inf; or the
+        image file is empty, not an image, corrupt, or too large
+        (:func:`semsearch.images.open_image`).
     """
     coco_id = query_image_id(query, descriptors)
     if coco_id is not None:
@@ -121,14 +124,15 @@ def describe_query(
     )
     try:
         from . import features  # imported here: torch is optional and slow to import
-    except ImportError as error:
-        raise ImportError(missing_extra) from error
+    except ImportError:
+        raise MissingExtraError(missing_extra) from None
     what = f"the {name} descriptor of {_name(query)}"
     _check_size(backbone_info(name)["dim"], descriptors, what)  # before running (or downloading) the network
+    image = open_image(query) if isinstance(query, Path) else query  # one clear line for a bad file
     try:
-        vector = features.describe(query, name, pretrained=weights is not None, device=device)
-    except ImportError as error:  # semsearch.features imports, but torch is missing
-        raise ImportError(missing_extra) from error
+        vector = features.describe(image, name, pretrained=weights is not None, device=device)
+    except ImportError:  # semsearch.features imports, but torch is missing
+        raise MissingExtraError(missing_extra) from None
     return _check_descriptor(vector, descriptors, what)
 
 

@@ -17,7 +17,7 @@ from semsearch.cli import DEMO_QUERIES, main
 from semsearch.coco import UnknownIdError
 
 COMMANDS = ("features", "train", "search", "eval", "demo", "fetch")
-RANK_LINE = re.compile(r"^\s+(\d+)\s+(\d+)\s+(-?\d+\.\d{3})\b", re.M)
+RANK_LINE = re.compile(r"^\s+(\d+)\s+(-?\d+\.\d{3})\s+(\d+)\b", re.M)  # rank, score, COCO id
 
 
 def run(argv):
@@ -85,7 +85,7 @@ def test_python_m_semsearch_and_the_console_script():
         (["train", "--validation-fraction", "1.5"], "validation_fraction must lie in [0, 1), got 1.5"),
         (["train", "--negatives", "easy"], "argument --negatives: invalid choice: 'easy'"),
         (["eval", "--n-candidates", "0"], "n_candidates must be >= 1, got 0"),
-        (["search"], "the following arguments are required: QUERY"),
+        (["search"], "give a text QUERY or --image FILE"),
         (["search", "a dog", "--show", "--out", "x.png"], "not allowed with argument"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         ([], "the following arguments are required: COMMAND"),
@@ -141,9 +141,13 @@ def test_unknown_id_is_one_line_without_quotes(monkeypatch):
 
 
 def test_features_without_torch_is_one_line(monkeypatch, tmp_path):
-    monkeypatch.setitem(sys.modules, "semsearch.features", None)  # `import` now raises ImportError
-    status, _, err = run(["features", tmp_path, "--out", tmp_path / "f.pkl"])
-    assert_one_line_error(status, err, "semsearch.features")
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "000000000139.jpg")
+    for name in ("torch", "torchvision"):
+        monkeypatch.setitem(sys.modules, name, None)  # `import torch` now raises ImportError
+    status, _, err = run(["features", tmp_path, "--out", tmp_path / "f.npz", "--workers", "0"])
+    assert_one_line_error(status, err, "pip install", "semsearch[features]")
 
 
 # --------------------------------------------------------------------------- on the real data
@@ -166,11 +170,11 @@ def test_search_prints_ranked_ids(trained, real_data):
     assert status == 0, err
     rows = RANK_LINE.findall(out)
     assert [int(r[0]) for r in rows] == [1, 2, 3, 4, 5]
-    scores = [float(r[2]) for r in rows]
+    scores = [float(r[1]) for r in rows]
     assert scores == sorted(scores, reverse=True)
     with open(descriptors, "rb") as f:
         known = set(pickle.load(f))
-    assert {int(r[1]) for r in rows} <= known
+    assert {int(r[2]) for r in rows} <= known
 
 
 def test_search_writes_a_grid(trained, real_data, tmp_path):
@@ -256,9 +260,10 @@ def test_features_writes_a_descriptor_pickle(tmp_path):
     for coco_id in (139, 285):
         Image.new("RGB", (64, 48), (coco_id % 256, 80, 160)).save(images / f"{coco_id:012d}.jpg")
     out = tmp_path / "f.pkl"
-    status, stdout, err = run(["features", images, "--out", out, "--no-pretrained", "--workers", 0, "--device", "cpu", "--batch-size", 2])
+    status, stdout, err = run(["features", images, "--out", out, "--backbone", "resnet18", "--no-pretrained",
+                               "--workers", 0, "--device", "cpu", "--batch-size", 2])
     assert status == 0, err
-    assert "2 new descriptors" in stdout
+    assert "2 new resnet18 descriptors" in stdout
     from semsearch.descriptors import Descriptors
 
     features = Descriptors.load(out)  # a .npz recording its backbone, whatever the file's name

@@ -372,10 +372,10 @@ def test_describe_files_sets_unreadable_files_aside(image_dir, reference, bad_fi
         np.testing.assert_allclose(vectors[row], reference[int(path.stem)][0], rtol=1e-4, atol=1e-5)
     reasons = dict(failed)
     assert list(reasons) == [str(bad_files[k]) for k in ("empty", "truncated", "text", "bomb", "missing")]
-    assert reasons[str(bad_files["empty"])] == "empty file (0 bytes)"
+    assert reasons[str(bad_files["empty"])] == "is empty (0 bytes), not an image"
     assert "truncated" in reasons[str(bad_files["truncated"])]
-    assert "not a readable image" in reasons[str(bad_files["text"])]
-    assert "too many pixels" in reasons[str(bad_files["bomb"])]
+    assert "is not an image file PIL can read" in reasons[str(bad_files["text"])]
+    assert "pixels, more than the limit" in reasons[str(bad_files["bomb"])]
     assert "not found" in reasons[str(bad_files["missing"])]
 
 
@@ -400,7 +400,7 @@ def test_describe_files_bad_options(image_dir):
 
 
 def test_describe_one_unreadable_file_is_one_error(bad_files):
-    with pytest.raises(ValueError, match=r"empty.jpg: empty file \(0 bytes\)"):
+    with pytest.raises(ValueError, match=r"empty.jpg is empty \(0 bytes\)"):
         describe(bad_files["empty"], "resnet18", pretrained=False, device="cpu")
 
 

@@ -94,7 +94,7 @@ def run(root, db, model_dir, backbone, **kw):
 
 
 GOOD = ["IMG 0001 (1).JPG", "a/b/c.png", "x.webp", "été/plage.jpeg"]
-BAD = {"empty.jpg": "empty file", "notes.jpg": "not a readable image", "sub/truncated.jpg": "not a readable image", "huge.png": "too many pixels"}
+BAD = {"empty.jpg": "is empty (0 bytes)", "notes.jpg": "not an image file PIL can read", "sub/truncated.jpg": "truncated or corrupt", "huge.png": "pixels"}
 
 
 def test_first_index_keys_descriptors_and_skipped_files(photos, model_dir, tmp_path):

@@ -11,7 +11,8 @@ from PIL import Image
 from semsearch import sample
 from semsearch.cli import _Parser
 from semsearch.errors import InputError, UnknownQueryError
-from semsearch.photos_cli import add_index_parser, add_search_parser, run_sample_demo
+from semsearch import cli
+from semsearch.photos_cli import add_index_parser, add_search_parser
 
 
 def main(argv):
@@ -64,10 +65,18 @@ def test_index_a_folder_then_search_it_by_text_and_image(tmp_path, capsys):
     assert out.count("album ") == 5 and (tmp_path / "g.png").is_file()
 
 
-def test_sample_demo_trains_and_writes_grids(tmp_path, capsys):
-    args = SimpleNamespace(out=tmp_path / "demo", query=["a dog", "a kitchen"], k=3, seed=0)
-    assert run_sample_demo(args) == 0
+def test_demo_with_no_data_folder_uses_the_sample(tmp_path, capsys, monkeypatch):
+    """A fresh machine: no --data, no $SEMSEARCH_DATA, no ./data: the demo trains on the shipped sample."""
+    monkeypatch.delenv("SEMSEARCH_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["demo", "--out", "demo", "--query", "a dog", "--query", "a kitchen", "-k", "3"]) == 0
     out = capsys.readouterr().out
-    assert "embedded sample (154 COCO images" in out and "Recall@1" in out
+    assert "using the embedded sample" in out and "joined:      154 images" in out and "Recall@1" in out
     assert sorted(p.name for p in (tmp_path / "demo").glob("*.png")) == ["1-a-dog.png", "2-a-kitchen.png"]
     assert (tmp_path / "demo" / "model" / "bundle.json").is_file()
+
+
+def test_demo_with_a_missing_data_folder_named_is_an_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SEMSEARCH_DATA", str(tmp_path / "nowhere"))
+    assert cli.main(["demo", "--out", str(tmp_path / "demo")]) == 2
+    assert "data folder not found" in capsys.readouterr().err

@@ -14,6 +14,7 @@ class FakeEncoder:
     """Each known word is a fixed vector; a text is the unit sum of its known words' vectors."""
 
     WORDS = {"dog": [1.0, 0, 0], "beach": [0, 2.0, 0], "grass": [0, 0, 3.0], "sky": [1.0, 1.0, 0]}
+    dim = 3
 
     def __call__(self, texts):
         texts = [texts] if isinstance(texts, str) else texts

@@ -9,6 +9,7 @@ import types
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -177,18 +178,18 @@ def test_unseen_image_is_described_then_searched(tmp_path, monkeypatch):
     vector = np.random.default_rng(1).random(6).astype(np.float32)
     calls = []
 
-    def describe(image, backbone, *, pretrained, device):
-        calls.append((Path(image).name, backbone, pretrained, device))
+    def describe(image, backbone, *, pretrained, device):  # gets the image opened by semsearch.images.open_image
+        calls.append((image.mode, image.size, backbone, pretrained, device))
         return vector
 
     fake_features(monkeypatch, 6, describe)
     path = tmp_path / "holiday.jpg"
-    path.write_bytes(b"")
+    Image.new("L", (5, 4)).save(path, format="JPEG")
     descriptors.backbone = None
     # 6-d: no known backbone, so ResNet18 is used; pretend it gives 6 values
     monkeypatch.setattr("semsearch.similar.backbone_info", lambda name: {"backbone": name, "dim": 6})
     ids, scores = similar_images(path, descriptors, k=4, weights=None, device="cpu")
-    assert calls == [("holiday.jpg", "resnet18", False, "cpu")]
+    assert calls == [("RGB", (5, 4), "resnet18", False, "cpu")]
     assert_is_top_k(ids, scores, descriptors.ids, brute_force(vector, descriptors.vectors), 4)
 
 
@@ -205,7 +206,7 @@ def test_unseen_image_wrong_size_is_caught_before_describing(tmp_path, monkeypat
 
 def test_unseen_image_without_the_features_extra(tmp_path, monkeypatch):
     path = tmp_path / "holiday.jpg"
-    path.write_bytes(b"")
+    Image.new("RGB", (5, 4)).save(path, format="JPEG")
     fake_features(monkeypatch, None)  # "from . import features" raises ImportError
     with pytest.raises(ImportError, match=r"holiday.jpg is not in the database.*semsearch\[features\]"):
         similar_images(path, random_descriptors(10, 6))

@@ -1,0 +1,217 @@
+"""Image files: find them in a folder tree (any names), open them safely.
+
+:func:`find_image_files` lists the images under a folder by suffix (HEIC/HEIF too when
+``pillow-heif`` is installed). :func:`open_image` is the one place semsearch opens an image. A file that is not an image,
+an empty file, a truncated or corrupt JPEG, a format PIL does not know, or a
+"decompression bomb" (a small file that decodes to billions of pixels) each give one
+:class:`~semsearch.errors.InputError` line naming the file, never a PIL traceback.
+
+Example
+-------
+>>> image = open_image("data/coco/images/000000000139.jpg")   # doctest: +SKIP
+>>> image.mode, image.size                                    # doctest: +SKIP
+('RGB', (640, 426))
+"""
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import Optional, Union
+
+from functools import lru_cache
+from typing import List, Tuple
+
+from .errors import InputError, InputTypeError
+from .paths import require_file
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: File name endings (lower case) that count as images.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+#: HEIC/HEIF endings, counted only when ``pillow-heif`` is installed.
+HEIF_SUFFIXES = (".heic", ".heif")
+#: Files larger than this are refused without being decoded.
+MAX_BYTES = 200 * 1024 * 1024
+
+#: The most pixels an image may have (width x height) by default: PIL's own warning limit,
+#: about 89 megapixels (9,459 x 9,459). COCO images have about 0.3 megapixels, a phone photo
+#: about 12. (PIL itself refuses more than twice its ``Image.MAX_IMAGE_PIXELS`` whatever
+#: ``max_pixels`` says.)
+DEFAULT_MAX_PIXELS = 89_478_485
+
+
+def open_image(
+    source: Union[PathLike, bytes],
+    *,
+    max_pixels: Optional[int] = None,
+    max_bytes: int = MAX_BYTES,
+    name: Optional[str] = None,
+):
+    """Read an image file (or its bytes) as an RGB ``PIL.Image.Image``, fully decoded.
+
+    Parameters
+    ----------
+    source : str, PathLike or bytes
+        The image file, or its content.
+    max_pixels : int, optional
+        Refuse images with more pixels than this (checked from the header, before decoding);
+        default :data:`DEFAULT_MAX_PIXELS`.
+    max_bytes : int
+        Refuse larger files without reading them (default 200 MiB).
+    name : str, optional
+        How to name the image in messages (default: the path, or "the image data").
+
+    Returns
+    -------
+    PIL.Image.Image
+        Mode ``"RGB"``; ``np.asarray(image)`` has shape ``(height, width, 3)``, uint8.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    InputError
+        Empty, not an image, a format PIL cannot read, truncated or corrupt, or larger
+        than ``max_pixels``.
+    InputTypeError
+        ``source`` is neither a path nor bytes.
+
+    Examples
+    --------
+    >>> from PIL import Image
+    >>> buffer = io.BytesIO()
+    >>> Image.new("L", (4, 3)).save(buffer, format="PNG")
+    >>> open_image(buffer.getvalue()).size
+    (4, 3)
+    >>> open_image(b"GIF89a not really")
+    Traceback (most recent call last):
+    ...
+    semsearch.errors.InputError: the image data is not an image file PIL can read (unknown or damaged format)
+    """
+    from PIL import Image
+
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        shown = name or "the image data"
+        opener = lambda: io.BytesIO(data)  # noqa: E731
+        size = len(data)
+    elif isinstance(source, (str, os.PathLike)):
+        path = require_file(source, "image file")
+        shown = name or str(path)
+        opener = lambda: open(path, "rb")  # noqa: E731
+        size = path.stat().st_size
+    else:
+        raise InputTypeError(f"an image must be a file path or bytes, got {type(source).__name__}")
+    if size == 0:
+        raise InputError(f"{shown} is empty (0 bytes), not an image")
+    if size > max_bytes:
+        raise InputError(f"{shown} is too large a file ({size / 2**20:.0f} MiB; the limit is {max_bytes / 2**20:.0f} MiB)")
+    max_pixels = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
+    heif_available()  # registers the HEIC opener with PIL when pillow-heif is there
+
+    with opener() as f, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked below, with max_pixels
+        try:
+            with Image.open(f) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise _too_large(shown, width, height, max_pixels)
+                image.load()
+                return image.convert("RGB")
+        except InputError:
+            raise
+        except Image.DecompressionBombError as e:
+            detail = " ".join(str(e).split()).split(", could be")[0]
+            raise InputError(f"{shown} decodes to too many pixels (a decompression bomb?): {detail}") from None
+        except Image.UnidentifiedImageError:
+            raise InputError(f"{shown} is not an image file PIL can read (unknown or damaged format)") from None
+        except (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, MemoryError) as e:
+            detail = " ".join(str(e).split()) or type(e).__name__
+            raise InputError(f"{shown} is a truncated or corrupt image: {detail}") from None
+
+
+def _too_large(shown: str, width: int, height: int, max_pixels: int) -> InputError:
+    return InputError(
+        f"{shown} is {width} x {height} = {width * height:,} pixels, more than the limit of "
+        f"{max_pixels:,} (a decompression bomb?); pass max_pixels= to allow it"
+    )
+
+
+#: Formats :func:`image_format_of` accepts for writing, by file suffix.
+WRITE_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".pdf": "pdf", ".svg": "svg"}
+
+
+def image_format_of(path: PathLike) -> str:
+    """The format a figure file must be written in, from its suffix (``.png``, ``.jpg``, ...).
+
+    Raises
+    ------
+    InputError
+        A suffix that is none of :data:`WRITE_FORMATS`, or no suffix: writing PNG bytes under
+        a ``.jpg`` name (or any other mismatch) would give a file that lies about its format.
+
+    Examples
+    --------
+    >>> image_format_of("grid.JPG")
+    'jpeg'
+    >>> image_format_of("grid")
+    Traceback (most recent call last):
+    ...
+    semsearch.errors.InputError: cannot tell which format to write grid in: its name should end in .png, .jpg, .jpeg, .pdf or .svg
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in WRITE_FORMATS:
+        raise InputError(
+            f"cannot tell which format to write {path} in: its name should end in "
+            + ", ".join(list(WRITE_FORMATS)[:-1]) + f" or {list(WRITE_FORMATS)[-1]}"
+        )
+    return WRITE_FORMATS[suffix]
+
+
+@lru_cache(maxsize=1)
+def heif_available() -> bool:
+    """Whether HEIC/HEIF files can be read (``pillow-heif`` installed; registered with PIL once)."""
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        return False
+    register_heif_opener()
+    return True
+
+
+def image_suffixes() -> Tuple[str, ...]:
+    """The endings :func:`find_image_files` looks for: HEIC ones too when they can be read."""
+    return IMAGE_SUFFIXES + (HEIF_SUFFIXES if heif_available() else ())
+
+
+def find_image_files(folder: PathLike) -> List[Path]:
+    """Every image file under ``folder``, recursively, sorted; hidden files and folders left out.
+
+    Symbolic links to folders are not followed (they could loop).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``folder`` is not a folder.
+    """
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder not found: {folder}")
+    suffixes = image_suffixes()
+    found = []
+    for directory, subdirs, files in os.walk(folder):
+        subdirs[:] = [d for d in subdirs if not d.startswith(".")]
+        found.extend(Path(directory) / name for name in files
+                     if not name.startswith(".") and os.path.splitext(name)[1].lower() in suffixes)
+    return sorted(found)
+
+
+def failure_reason(error: BaseException, path: PathLike) -> str:
+    """Why ``path`` could not be read, without the path itself (for lists of skipped files).
+
+    >>> failure_reason(InputError("a/b.jpg is empty (0 bytes), not an image"), "a/b.jpg")
+    'is empty (0 bytes), not an image'
+    """
+    return " ".join(str(error).replace(str(path), "", 1).split()).strip(" :") or type(error).__name__

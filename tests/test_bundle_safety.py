@@ -1,0 +1,352 @@
+"""A working model survives any failed save; two saves at once never mix.
+
+Saves run in child processes (``os.fork``: the child has the test's imports, so each
+costs milliseconds) that are killed with SIGKILL at every step of a save, or at random
+times, or that save at the same moment as another child. After each, the folder must
+load as the old bundle or the complete new one, every part from the same save.
+"""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gensim.models import KeyedVectors
+
+import semsearch.bundle as bundle
+from semsearch.bundle import MANIFEST_FILE, check_bundle_target, load_bundle, read_info, save_bundle
+from semsearch.database import ImageDatabase
+from semsearch.errors import InputError, SaveConflictError
+from semsearch.model import Autoembedder
+from semsearch.text import TextEmbedder
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (POSIX)")
+
+WORDS = ["dog", "cat", "frisbee", "beach", "a", "the"]
+STEPS = ["locked", "staging-created", "model-written", "text-written", "database-written",
+         "manifest-written", "old-moved-aside", "new-in-place", "old-removed"]
+CONFLICT_EXIT = 3
+
+
+def tiny_glove() -> KeyedVectors:
+    kv = KeyedVectors(vector_size=5)
+    kv.add_vectors(WORDS, np.random.default_rng(0).normal(size=(len(WORDS), 5)).astype(np.float32))
+    return kv
+
+
+GLOVE = tiny_glove()
+
+
+def parts(marker: int, n_images: int = 50):
+    """Model, text encoder and database that each carry ``marker`` (1 <= marker < 1000)."""
+    model = Autoembedder(8, 5, seed=0)
+    model.dense.weight.data[...] = marker
+    text = TextEmbedder.fit(["a dog"] * marker + ["the cat", "a frisbee on the beach"], GLOVE)
+    ids = marker * 100_000 + np.arange(n_images)
+    vectors = np.random.default_rng(marker).normal(size=(n_images, 5))
+    return model, text, ImageDatabase(ids, vectors, text)
+
+
+def markers_of(folder: Path):
+    """(model, text, database, info) markers of the bundle in ``folder``."""
+    model, text, database = load_bundle(folder, GLOVE)
+    weight = model.dense.weight.data
+    assert (weight == weight.flat[0]).all()
+    text_marker = [m for m in range(1, 1000) if _idf_matches(text, m)]
+    return int(weight.flat[0]), text_marker[0] if text_marker else None, int(database.image_ids[0] // 100_000), \
+        read_info(folder)["info"]["marker"]
+
+
+_TEXT_WEIGHTS = {}
+
+
+def _idf_matches(text: TextEmbedder, marker: int) -> bool:
+    if marker not in _TEXT_WEIGHTS:
+        _TEXT_WEIGHTS[marker] = parts(marker, 1)[1].word_weights
+    return text.word_weights == _TEXT_WEIGHTS[marker]
+
+
+def in_child(action) -> int:
+    """Run ``action()`` in a forked child; return its exit code, or -signal if killed."""
+    pid = os.fork()
+    if pid == 0:  # the child: never return into pytest
+        code = 0
+        try:
+            action()
+        except SaveConflictError:
+            code = CONFLICT_EXIT
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+def save_killed_at(folder: Path, marker: int, step: str) -> None:
+    def hook(name):
+        if name == step:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    bundle._step = hook
+    save_bundle(folder, *parts(marker), info={"marker": marker})
+
+
+def leftovers(parent: Path):
+    return sorted(p.name for p in parent.iterdir() if ".tmp-" in p.name or ".old-" in p.name)
+
+
+# ----------------------------------------------------------------------------- kill -9
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_kill_at_each_step_of_a_resave_leaves_old_or_new(tmp_path, step):
+    folder = tmp_path / "model"
+    save_bundle(folder, *parts(1), info={"marker": 1})
+    assert in_child(lambda: save_killed_at(folder, 2, step)) == -signal.SIGKILL
+    committed = STEPS.index(step) >= STEPS.index("new-in-place")
+    expected = 2 if committed else 1
+    assert markers_of(folder) == (expected,) * 4
+    # the next save recovers and cleans every leftover of the killed one
+    save_bundle(folder, *parts(3), info={"marker": 3})
+    assert markers_of(folder) == (3,) * 4
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("step", ["locked", "staging-created", "model-written", "manifest-written", "new-in-place"])
+def test_kill_during_a_first_save_leaves_nothing_loadable_or_the_new(tmp_path, step):
+    folder = tmp_path / "model"
+    assert in_child(lambda: save_killed_at(folder, 2, step)) == -signal.SIGKILL
+    if step == "new-in-place":
+        assert markers_of(folder) == (2,) * 4
+    else:
+        with pytest.raises(FileNotFoundError, match="model folder not found"):
+            load_bundle(folder, GLOVE)
+
+
+def test_kill_at_random_times_during_resaves(tmp_path):
+    folder = tmp_path / "model"
+    save_bundle(folder, *parts(1, 20_000), info={"marker": 1})
+    rng = random.Random(0)
+    done = {1}
+    for round_ in range(12):
+        marker = round_ + 2
+        pid = os.fork()
+        if pid == 0:
+            try:
+                save_bundle(folder, *parts(marker, 20_000), info={"marker": marker})
+            finally:
+                os._exit(0)
+        time.sleep(rng.uniform(0.0, 0.15))
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        found = markers_of(folder)
+        assert len(set(found)) == 1 and found[0] in done | {marker}
+        done.add(found[0])
+
+
+def test_killed_real_subprocess_keeps_the_old_model(tmp_path):
+    folder = tmp_path / "model"
+    save_bundle(folder, *parts(1), info={"marker": 1})
+    script = f"""
+import os, signal, sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+import semsearch.bundle as bundle
+from test_bundle_safety import parts
+bundle._step = lambda name: os.kill(os.getpid(), signal.SIGKILL) if name == "old-moved-aside" else None
+bundle.save_bundle({str(folder)!r}, *parts(2), info={{"marker": 2}})
+"""
+    run = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parent.parent, capture_output=True)
+    assert run.returncode == -signal.SIGKILL, run.stderr.decode()[-2000:]
+    assert not folder.exists()  # killed between the two renames: the old bundle is aside ...
+    assert markers_of(folder) == (1,) * 4  # ... and loads from there
+
+
+# ----------------------------------------------------------------------------- failures Python sees
+
+
+@pytest.mark.parametrize("step", STEPS[:-1])
+def test_an_exception_at_any_step_leaves_the_old_model_and_no_temporary_files(tmp_path, monkeypatch, step):
+    folder = tmp_path / "model"
+    save_bundle(folder, *parts(1), info={"marker": 1})
+
+    def fail(name):
+        if name == step:
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(bundle, "_step", fail)
+    with pytest.raises(OSError, match="No space left"):
+        save_bundle(folder, *parts(2), info={"marker": 2})
+    committed = STEPS.index(step) >= STEPS.index("new-in-place")
+    assert markers_of(folder) == ((2,) if committed else (1,)) * 4
+    assert [p for p in leftovers(tmp_path) if ".tmp-" in p] == []
+
+
+def test_a_part_that_fails_to_save_leaves_the_old_model(tmp_path, monkeypatch):
+    folder = tmp_path / "model"
+    save_bundle(folder, *parts(1), info={"marker": 1})
+    model, text, database = parts(2)
+
+    def full_disk(path):
+        Path(path).write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(database, "save", full_disk)
+    with pytest.raises(OSError):
+        save_bundle(folder, model, text, database, info={"marker": 2})
+    assert markers_of(folder) == (1,) * 4
+    assert leftovers(tmp_path) == []
+
+
+def test_info_that_is_not_json_fails_before_anything_is_written(tmp_path):
+    folder = tmp_path / "model"
+    save_bundle(folder, *parts(1), info={"marker": 1})
+    with pytest.raises(TypeError):
+        save_bundle(folder, *parts(2), info={"marker": object()})
+    assert markers_of(folder) == (1,) * 4
+    assert leftovers(tmp_path) == []
+
+
+# ----------------------------------------------------------------------------- two saves at once
+
+
+def test_a_save_while_another_holds_the_lock_fails_clearly(tmp_path):
+    folder = tmp_path / "model"
+    save_bundle(folder, *parts(1), info={"marker": 1})
+    started = tmp_path / "started"
+
+    def slow_save():
+        def pause(name):
+            if name == "model-written":
+                started.touch()
+                time.sleep(1.0)
+
+        bundle._step = pause
+        save_bundle(folder, *parts(2), info={"marker": 2})
+
+    pid = os.fork()
+    if pid == 0:
+        try:
+            slow_save()
+        finally:
+            os._exit(0)
+    deadline = time.time() + 20
+    while not started.exists() and time.time() < deadline:
+        time.sleep(0.01)
+    with pytest.raises(SaveConflictError, match="another process is saving a model to .*model"):
+        save_bundle(folder, *parts(3), info={"marker": 3})
+    os.waitpid(pid, 0)
+    assert markers_of(folder) == (2,) * 4
+
+
+def test_pairs_of_concurrent_saves_never_mix(tmp_path):
+    folder = tmp_path / "model"
+    for pair in range(10):
+        a, b = 2 * pair + 1, 2 * pair + 2
+        read_end, write_end = os.pipe()
+        pids = []
+        for marker in (a, b):
+            pid = os.fork()
+            if pid == 0:
+                code = 0
+                try:
+                    os.close(write_end)
+                    os.read(read_end, 1)  # both start together
+                    save_bundle(folder, *parts(marker, 5_000), info={"marker": marker})
+                except SaveConflictError:
+                    code = CONFLICT_EXIT
+                except BaseException:
+                    code = 1
+                finally:
+                    os._exit(code)
+            pids.append(pid)
+        os.close(read_end)
+        os.write(write_end, b"go")
+        os.close(write_end)
+        codes = [os.WEXITSTATUS(os.waitpid(pid, 0)[1]) for pid in pids]
+        assert set(codes) <= {0, CONFLICT_EXIT} and 0 in codes, codes
+        found = markers_of(folder)
+        assert len(set(found)) == 1, f"pair {pair}: a mix {found}"
+        winners = {m for m, c in zip((a, b), codes) if c == 0}
+        assert found[0] in winners
+    assert leftovers(tmp_path) == []
+
+
+def test_reading_while_saving_always_gives_one_whole_bundle(tmp_path):
+    folder = tmp_path / "model"
+    save_bundle(folder, *parts(1, 2_000), info={"marker": 1})
+    pid = os.fork()
+    if pid == 0:
+        try:
+            for marker in range(2, 30):
+                save_bundle(folder, *parts(marker, 2_000), info={"marker": marker})
+        finally:
+            os._exit(0)
+    seen = set()
+    while True:
+        finished, _ = os.waitpid(pid, os.WNOHANG)
+        found = markers_of(folder)[:3]  # the parts load_bundle read together (info is read apart)
+        assert len(set(found)) == 1, found
+        seen.add(found[0])
+        if finished:
+            break
+    assert markers_of(folder) == (29,) * 4
+    assert len(seen) > 1  # the reads really overlapped the saves
+
+
+# ----------------------------------------------------------------------------- what is replaced
+
+
+def test_a_folder_with_other_files_is_refused_not_deleted(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "holiday.jpg").write_bytes(b"precious")
+    with pytest.raises(InputError, match="photos holds files that are not part of a semsearch model \\(holiday.jpg\\)"):
+        save_bundle(folder, *parts(1), info={"marker": 1})
+    assert (folder / "holiday.jpg").read_bytes() == b"precious"
+
+
+def test_an_empty_folder_is_used(tmp_path):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    save_bundle(folder, *parts(4), info={"marker": 4})
+    assert markers_of(folder) == (4,) * 4
+
+
+def test_an_empty_name_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match="the model folder name is empty"):
+        save_bundle("", *parts(1))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_bundle_target_before_training(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(FileExistsError, match="is not a folder"):
+        check_bundle_target(tmp_path / "file")
+    with pytest.raises(InputError, match="is a file, not a folder"):
+        check_bundle_target(tmp_path / "file" / "model")
+    assert check_bundle_target(tmp_path / "new" / "model") == tmp_path / "new" / "model"
+    assert not (tmp_path / "new").exists()  # checking creates nothing
+
+
+def test_save_through_a_symlink_replaces_the_target(tmp_path):
+    real = tmp_path / "real"
+    save_bundle(real, *parts(1), info={"marker": 1})
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    save_bundle(link, *parts(2), info={"marker": 2})
+    assert link.is_symlink() and markers_of(real) == (2,) * 4
+
+
+def test_manifest_is_last_and_lists_what_was_written(tmp_path):
+    folder = save_bundle(tmp_path / "model", *parts(5), info={"marker": 5})
+    manifest = read_info(folder)
+    assert sorted(manifest["files"]) == ["database.npz", "model.npz", "text.json"]
+    assert (folder / MANIFEST_FILE).is_file()
