@@ -181,3 +181,21 @@ def test_conse_route_beats_chance_on_a_real_fold(real, effnet_cache):
     assert conse.n_unknown_labels == 430  # labels with no word in both GloVe and the captions
     # measured on this fold (48 images, 240 queries): R@10 0.521, chance 0.208
     assert scores.recall[10] > 2 * scores.chance["recall@10"]
+
+
+def test_classify_command_prints_tags_and_refuses_bad_ids(real_data, capsys):
+    import argparse
+
+    from semsearch.classify_cli import add_parser, run
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    args = parser.parse_args(["classify", "19221", "-k", "2", "--data", str(real_data)])
+    assert run(args) == 0
+    assert capsys.readouterr().out.startswith("19221  broccoli 0.")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["classify", "-3"])
+    from semsearch.errors import UnknownIdError
+
+    with pytest.raises(UnknownIdError, match="7"):
+        run(parser.parse_args(["classify", "7", "--data", str(real_data)]))
