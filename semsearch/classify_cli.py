@@ -1,0 +1,54 @@
+"""``semsearch classify``: ImageNet tags of images from their stored EfficientNet-Lite0 descriptors.
+
+Wired into :mod:`semsearch.cli` with :func:`add_parser` and :func:`run`.
+
+    semsearch classify 19221 802 [--data DIR | --descriptors PKL] [-k 5]
+    19221  broccoli 0.878  guacamole 0.031  cauliflower 0.012 ...
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .checks import check_image_id, check_k
+
+
+def _image_id(text: str) -> int:
+    try:
+        return check_image_id(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _k(text: str) -> int:
+    try:
+        return check_k(int(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"k must be an integer >= 1, got {text!r}") from None
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Add ``classify`` to an argparse subparsers object."""
+    p = subparsers.add_parser("classify", help="ImageNet tags of images, from their EfficientNet-Lite0 descriptors",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("image_ids", metavar="IMAGE_ID", nargs="+", type=_image_id, help="COCO image ids")
+    p.add_argument("--data", metavar="DIR", type=Path, help="data folder (default $SEMSEARCH_DATA or ./data)")
+    p.add_argument("--descriptors", metavar="PKL", type=Path, help="1280-d EfficientNet-Lite0 descriptor pickle")
+    p.add_argument("-k", type=_k, default=5, help="tags per image (default %(default)s)")
+    p.set_defaults(run=run)
+    return p
+
+
+def run(args) -> int:
+    """Print one line of tags per image; errors are raised as SemsearchError / FileNotFoundError."""
+    from .classifier import ImageNetClassifier
+    from .descriptors import Descriptors
+    from .workflow import find_data_files
+
+    path = args.descriptors if args.descriptors is not None else find_data_files(args.data)[1]
+    descriptors = Descriptors.load(path)
+    classifier = ImageNetClassifier.from_efficientnet_lite0()
+    tags = classifier.tags(descriptors.vectors_of(args.image_ids), k=args.k)  # checks D = 1280 first
+    for image_id, row in zip(args.image_ids, tags):
+        print(f"{image_id}  " + "  ".join(f"{label} {p:.3f}" for label, p in row))
+    return 0
