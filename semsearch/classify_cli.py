@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .checks import check_image_id, check_k
+from .checks import check_image_id
+from .cli import _positive_int
 
 
 def _image_id(text: str) -> int:
@@ -20,13 +21,6 @@ def _image_id(text: str) -> int:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _k(text: str) -> int:
-    try:
-        return check_k(int(text))
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"k must be an integer >= 1, got {text!r}") from None
-
-
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``classify`` to an argparse subparsers object."""
     p = subparsers.add_parser("classify", help="ImageNet tags of images, from their EfficientNet-Lite0 descriptors",
@@ -34,7 +28,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("image_ids", metavar="IMAGE_ID", nargs="+", type=_image_id, help="COCO image ids")
     p.add_argument("--data", metavar="DIR", type=Path, help="data folder (default $SEMSEARCH_DATA or ./data)")
     p.add_argument("--descriptors", metavar="PKL", type=Path, help="1280-d EfficientNet-Lite0 descriptor pickle")
-    p.add_argument("-k", type=_k, default=5, help="tags per image (default %(default)s)")
+    p.add_argument("-k", type=_positive_int, default=5, help="tags per image (default %(default)s)")
     p.set_defaults(run=run)
     return p
 

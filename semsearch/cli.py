@@ -8,6 +8,7 @@ search     the top-k images for a text or image query (:mod:`semsearch.photos_cl
 eval       Recall@K, median rank and MRR of a saved model, or k-fold
 demo       train, evaluate and search the data folder (or the shipped sample)
 serve      a web page to search with (:mod:`semsearch.web.serve`)
+classify   ImageNet tags of images from their descriptors (:mod:`semsearch.classify_cli`)
 fetch      download the COCO captions and the course's descriptors
 =========  ==================================================================
 
@@ -112,12 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="MODEL_DIR", type=Path, default=Path(DEFAULT_MODEL_DIR), help="default %(default)s")
     _add_config_options(p)
 
+    from . import classify_cli
     from .photos_cli import add_index_parser, add_search_parser
     from .web.serve import add_parser as add_serve_parser
 
     add_index_parser(sub)
     add_search_parser(sub)
     add_serve_parser(sub)
+    classify_cli.add_parser(sub)
 
     p = _add_command(sub, "eval", "Recall@K, median rank and MRR",
                      "With --model: score a saved model on the given data (its own validation images when it recorded "
