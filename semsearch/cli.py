@@ -268,13 +268,16 @@ def _cmd_demo(args) -> int:
     from .workflow import describe_join, load_data, subsample, train_and_save
 
     root = data_dir(args.data)
-    if args.data is None and ENV_VAR not in os.environ and not root.exists():  # a fresh machine: the shipped sample
-        from . import sample
-
-        data, text_encoder, image_dir, files = sample.load(), sample.text_encoder(), sample.image_dir(), {"data": "the embedded sample"}
-        _say(f"no data folder ({root}): using the embedded sample (semsearch.sample)")
-    else:
+    try:
         caption_files, descriptor_file = find_data_files(root)
+    except FileNotFoundError as missing:
+        if args.data is not None or ENV_VAR in os.environ:  # a folder was named: it must be there
+            raise
+        from . import sample  # a fresh machine: the sample shipped inside the package
+
+        data, text_encoder, image_dir, files = sample.load(), sample.text_encoder(), sample.image_dir(), {"data": "sample"}
+        _say(f"no data folder ({missing}):", "using the embedded sample (semsearch.sample: 154 COCO images, Flickr licences allowing it)")
+    else:
         _say(f"data folder: {root}", f"captions:    {', '.join(c.name for c in caption_files)}",
              f"descriptors: {descriptor_file.relative_to(root) if descriptor_file.is_relative_to(root) else descriptor_file}")
         data, text_encoder = load_data(caption_files, descriptor_file, encoder_name=args.text_encoder)

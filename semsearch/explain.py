@@ -29,6 +29,7 @@ from typing import List, Tuple
 import numpy as np
 
 from .errors import InputError, InputTypeError
+from .query import embed_query, parse_query
 from .text import TextEmbedder, tokenize
 
 
@@ -53,7 +54,9 @@ def explain(text_encoder, query: str, image_vector) -> List[Tuple[str, float]]:
     -------
     list of (word, share)
         One entry per distinct token of the query, in order of first appearance; the
-        shares sum to the cosine score. Unknown words have share 0.0.
+        shares sum to the cosine score. Unknown words have share 0.0. For a compound query
+        (``"dog + beach - grass"``, :mod:`semsearch.query`) one entry per word of each part,
+        labelled with the part's sign and weight (``"-grass"``, ``"2:dog"``).
 
     Raises
     ------
@@ -83,9 +86,26 @@ def explain(text_encoder, query: str, image_vector) -> List[Tuple[str, float]]:
     if norm == 0:
         raise InputError("image_vector is all zeros: it has no direction to explain")
     x = x / norm
-    text_encoder.check_known(query)  # raises UnknownQueryError for a zero embedding
+    parts = parse_query(query)
+    if len(parts) == 1 and parts[0][0] == 1.0:
+        text_encoder.check_known(query)  # raises UnknownQueryError for a zero embedding
+        return _word_shares(text_encoder, query, x)
+    # compound: q = normalise(sum_p w_p u_p) with u_p = se_text(part p), so
+    # cos(q, x) = sum_p (w_p / |sum_p w_p u_p|) (u_p . x), and each u_p . x splits into words
+    embed_query(query, text_encoder)  # the same checks as search (unknown part, parts cancelling)
+    units = np.stack([text_encoder(text).astype(np.float64) for _, text in parts])
+    weights = np.array([w for w, _ in parts])
+    scale = weights / np.linalg.norm(weights @ units)
+    shares: List[Tuple[str, float]] = []
+    for (weight, text), factor in zip(parts, scale):
+        label = "" if weight == 1 else f"{weight:g}:" if weight > 0 else f"-{abs(weight):g}:" if weight != -1 else "-"
+        shares.extend((label + word, factor * share) for word, share in _word_shares(text_encoder, text, x))
+    return shares
 
-    tokens = tokenize(query)
+
+def _word_shares(text_encoder, text: str, x: np.ndarray) -> List[Tuple[str, float]]:
+    """Each distinct word's share of cos(se_text(text), x), x of unit length; they sum to it."""
+    tokens = tokenize(text)
     words = list(dict.fromkeys(tokens))  # distinct, in order of first appearance
     counts = {w: tokens.count(w) for w in words}
     rows = [text_encoder.vocabulary.get(w) for w in words]

@@ -108,3 +108,33 @@ def test_sentence_encoder_is_refused():
     assert is_decomposable(ENCODERS["idf"]) and not is_decomposable(SentenceEncoder())
     with pytest.raises(InputError, match="cannot be split into word shares"):
         explain(SentenceEncoder(), "dog", np.ones(8))
+
+
+@pytest.mark.parametrize("query", ["dog + beach - grass", "2:dog on a beach + 0.5:sky", "- cat + dog"])
+def test_compound_query_shares_sum_to_the_search_score(query):
+    """Each part's words carry their part's sign and weight; all shares still sum to the score."""
+    from semsearch.query import embed_query
+
+    text_encoder = _compound_encoder()
+    x = np.random.default_rng(1).normal(size=text_encoder.dim)
+    x /= np.linalg.norm(x)
+    shares = explain(text_encoder, query, x)
+    assert sum(s for _, s in shares) == pytest.approx(float(embed_query(query, text_encoder) @ x), abs=1e-6)
+    if query.startswith("dog +"):
+        assert [w for w, _ in shares] == ["dog", "beach", "-grass"]
+    if query.startswith("2:"):
+        assert [w for w, _ in shares][:4] == ["2:dog", "2:on", "2:a", "2:beach"] and shares[-1][0] == "0.5:sky"
+
+
+def _compound_encoder():
+    from semsearch.text import TextEmbedder
+
+    words = ["dog", "beach", "grass", "cat", "sky", "on", "a"]
+    vectors = np.random.default_rng(0).normal(size=(len(words), 6)).astype(np.float32)
+
+    class Glove:  # the two attributes TextEmbedder reads
+        key_to_index = {w: i for i, w in enumerate(words)}
+        vector_size = 6
+
+    Glove.vectors = vectors
+    return TextEmbedder({w: 1.0 + i / 10 for i, w in enumerate(words)}, Glove())

@@ -281,8 +281,10 @@ def test_features_this_database_cannot_offer_are_501(parts):
     class SentenceEncoder:  # any encoder that is not a weighted sum of word vectors (like MiniLM)
         dim = 8
 
-        def __call__(self, text):
-            return np.ones(8, dtype=np.float32) / np.sqrt(8)
+        def __call__(self, texts):  # the TextEncoder protocol: one text -> (8,), a list -> (N, 8)
+            if isinstance(texts, str):
+                return np.ones(8, dtype=np.float32) / np.sqrt(8)
+            return np.ones((len(texts), 8), dtype=np.float32) / np.sqrt(8)
 
         def check_known(self, text):
             if not text.split():
@@ -367,6 +369,24 @@ def test_serves_a_real_model_folder(real_data, real_bundle):
     thumb = client.get(body["results"][0]["image"])
     image = Image.open(io.BytesIO(thumb.content))
     assert thumb.status_code == 200 and max(image.size) == 256 and thumb.content != placeholder_jpeg(256)
-    assert client.get("/api/health").json()["image_search"] is False  # 1280-d EfficientNet: no built-in CNN
+    assert client.get("/api/health").json()["image_search"] is True  # EfficientNet-Lite0 describes uploads
+    pytest.importorskip("efficientnet_lite_pytorch")
+    photo = (real_data / "coco" / "images" / f"{int(ids[0]):012d}.jpg").read_bytes()
+    found = client.post("/api/search/image", params={"k": 3}, content=photo).json()
+    assert found["results"][0]["key"] == str(ids[0])  # an image in the database finds itself first
     with pytest.raises(FileNotFoundError, match="image folder not found"):
         app_from_args(Args(real_bundle, real_data, images=real_data / "nope"), say=lines.append)
+
+
+def test_serves_the_embedded_sample_with_no_arguments(tmp_path, monkeypatch):
+    from semsearch import sample
+    from semsearch.web.serve import app_from_args
+
+    monkeypatch.chdir(tmp_path)  # no ./semsearch-model here
+    lines = []
+    client = TestClient(app_from_args(Args(None, None), say=lines.append))
+    assert any("embedded sample" in line for line in lines)
+    body = client.get("/api/search", params={"q": "a dog", "k": 4}).json()
+    assert len(body["results"]) == 4 and all(r["caption"] for r in body["results"])
+    assert client.get(body["results"][0]["image"]).content != placeholder_jpeg(256)
+    assert client.get("/api/health").json()["images"] == len(sample.load().image_ids)

@@ -30,5 +30,6 @@ def build_real_bundle(real_data: Path, out: Path, epochs: int = 10) -> Path:
 class Args:
     """What ``semsearch serve`` parses, for app_from_args."""
 
-    def __init__(self, model, data, images=None, captions=None, host="127.0.0.1", port=8000):
+    def __init__(self, model, data, images=None, captions=None, host="127.0.0.1", port=8000, db=None):
         self.model, self.data, self.images, self.captions, self.host, self.port = model, data, images, captions, host, port
+        self.db = db

@@ -75,8 +75,9 @@ def embed_query(text_encoder, text: str) -> np.ndarray:
 
     Raises UnknownQueryError naming the words when none of them is known.
     """
-    text_encoder.check_known(text)
-    return np.asarray(text_encoder(text), dtype=np.float32)
+    from ..query import embed_query as embed_compound
+
+    return embed_compound(text, text_encoder)
 
 
 def _status_of(error: Exception) -> int:
@@ -139,8 +140,8 @@ def create_app(
     keys = {str(k): k for k in database.image_ids.tolist()}  # the only way from a URL to an image
     captions = dict(captions or {})
     decomposable = is_decomposable(text_encoder)
-    if describe is None and model is not None and model.input_dim == 512:
-        describe = _resnet18_describe
+    if describe is None and model is not None:
+        describe = _backbone_describe(model, database)
     page = {name: (STATIC / name).read_bytes() for name in ("index.html", "app.js", "style.css")}
     placeholder = placeholder_jpeg(limits.thumbnail_size)
 
@@ -321,7 +322,20 @@ def create_app(
     return app
 
 
-def _resnet18_describe(image) -> np.ndarray:
-    from ..features import describe
+def _backbone_describe(model, database) -> Optional[Callable]:
+    """Describe an upload with the backbone the model (or the database) was made with, if known."""
+    from ..backbones import BACKBONES
 
-    return describe(image)
+    record = getattr(model, "backbone", None) or getattr(database, "backbone", None)
+    name = record.get("backbone") if isinstance(record, dict) else record
+    if name is None:  # an old model folder: its descriptor size says which network (the course's is 512-d)
+        name = {512: "resnet18", 1280: "efficientnet-lite0"}.get(model.input_dim)
+    if name not in BACKBONES:
+        return None
+
+    def describe(image) -> np.ndarray:
+        from ..features import describe as describe_image
+
+        return describe_image(image, name)
+
+    return describe

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import re
 import sys
 from pathlib import Path
 from typing import List, Optional
 
 from ..errors import MissingExtraError
-from ..paths import ENV_VAR, data_dir
+from ..paths import ENV_VAR, data_dir, find_data_files
 
 DEFAULT_MODEL_DIR = "semsearch-model"
-_CAPTION_FILE = re.compile(r"captions_(?:train|val)(\d{4})(?:_\w+)?\.json$")
 
 
 def _port(text: str) -> int:
@@ -45,7 +43,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "else a grey tile. Needs `pip install 'semsearch[web]'`.",
         epilog="example: semsearch serve --model my-model --data data   (then open http://127.0.0.1:8000/)",
     )
-    p.add_argument("--model", metavar="MODEL_DIR", type=Path, default=Path(DEFAULT_MODEL_DIR), help="default %(default)s")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--model", metavar="MODEL_DIR", type=Path, help=f"a COCO model folder (default ./{DEFAULT_MODEL_DIR}, else the embedded sample)")
+    where.add_argument("--db", metavar="DB", type=Path, help="a photo database made by `semsearch index`")
     p.add_argument("--data", metavar="DIR", type=Path, help=f"data folder (default ${ENV_VAR} or ./data)")
     p.add_argument("--images", metavar="DIR", type=Path, help="image folder (default DATA/coco/images)")
     p.add_argument("--captions", nargs="+", metavar="JSON", type=Path,
@@ -56,56 +56,58 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _caption_files(captions: Optional[List[Path]], data: Optional[Path]) -> List[List[Path]]:
-    """Groups of caption files to try, one COCO release each (2014 and 2017 cannot be merged)."""
-    if captions:
-        return [list(captions)]
-    annotations = data_dir(data) / "coco" / "annotations"
-    by_year: dict = {}
-    for path in sorted(annotations.glob("captions_*.json")):
-        match = _CAPTION_FILE.search(path.name)
-        if match:
-            by_year.setdefault(match.group(1), []).append(path)
-    return [by_year[year] for year in sorted(by_year, reverse=True)]
-
-
-def _load_captions(groups: List[List[Path]], image_ids, say):
-    """The release whose captions cover most database images: ``(first caption by id, coco_url by id)``."""
+def _first_captions(caption_files, image_ids, say):
+    """``(first caption by id, coco_url by id)`` of the database images the caption files describe."""
     from ..coco import CocoCaptions
 
-    best = ({}, {})
-    wanted = set(int(i) for i in image_ids)
-    for files in groups:
-        coco = CocoCaptions.load(*files)
-        covered = wanted & set(coco.image_ids.tolist())
-        if len(covered) > len(best[0]):
-            first = {i: coco.captions_of(i)[0].strip() for i in covered if coco.captions_of(i)}
-            best = (first, {i: coco.coco_url(i) for i in covered if coco.coco_url(i)})
-            say(f"captions:    {', '.join(str(f) for f in files)} ({len(covered)} of {len(wanted)} images)")
-        if len(covered) == len(wanted):
-            break
-    return best
+    coco = CocoCaptions.load(*caption_files)
+    covered = set(int(i) for i in image_ids) & set(coco.image_ids.tolist())
+    say(f"captions:    {', '.join(str(f) for f in caption_files)} ({len(covered)} of {len(image_ids)} images)")
+    first = {i: coco.captions_of(i)[0].strip() for i in covered if coco.captions_of(i)}
+    return first, {i: coco.coco_url(i) for i in covered if coco.coco_url(i)}
 
 
 def app_from_args(args, say=print):
-    """Load the model folder, captions and image locations named by ``args``; return the app."""
+    """Load what ``args`` names (``--db``, ``--model``, else the embedded sample) once; return the app.
+
+    - ``--db DB``: a photo database made by ``semsearch index`` (images from its folder);
+    - ``--model DIR``: a COCO model folder (images from ``--images`` or DATA/coco/images, else
+      downloaded once from their ``coco_url`` into a cache, else a grey tile);
+    - neither: ``./semsearch-model`` if there is one, else the embedded sample.
+    """
     from ..bundle import load_bundle
     from .app import create_app
     from .images import CocoImageFiles
 
-    model, text_encoder, database = load_bundle(args.model)
-    say(f"model:       {args.model} ({len(database)} images, {database.dim}-d, {type(text_encoder).__name__})")
-    images = args.images
-    if images is not None and not images.is_dir():
+    if args.db is not None:
+        from ..photos import load_search
+
+        database = load_search(args.db)
+        say(f"photos:      {args.db} ({len(database)} images under {database.root})")
+        root, known = Path(database.root), set(database.keys.tolist())
+        return create_app(database, model=database.model, image_path=lambda key: root / key if key in known else None)
+    model_dir, images, caption_files = args.model, args.images, args.captions
+    if model_dir is None and not Path(DEFAULT_MODEL_DIR).is_dir():
+        from .. import sample
+
+        model_dir, images, caption_files = sample.model_dir(), images or sample.image_dir(), caption_files or [sample.captions_file()]
+        say("no --model or --db: serving the embedded sample (semsearch.sample)")
+    model, text_encoder, database = load_bundle(model_dir or DEFAULT_MODEL_DIR)
+    say(f"model:       {model_dir or DEFAULT_MODEL_DIR} ({len(database)} images, {database.dim}-d, {type(text_encoder).__name__})")
+    if images is not None and not Path(images).is_dir():
         raise FileNotFoundError(f"image folder not found: {images}")
     if images is None:
         default = data_dir(args.data) / "coco" / "images"
         images = default if default.is_dir() else None
-    if args.captions:
-        for path in args.captions:
-            if not Path(path).is_file():
-                raise FileNotFoundError(f"caption file not found: {path}")
-    first_captions, urls = _load_captions(_caption_files(args.captions, args.data), database.image_ids, say)
+    for path in caption_files or ():
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"caption file not found: {path}")
+    if not caption_files:
+        try:
+            caption_files, _ = find_data_files(args.data)
+        except FileNotFoundError:
+            caption_files = []
+    first_captions, urls = _first_captions(caption_files, database.image_ids, say) if caption_files else ({}, {})
     say(f"images:      {images or 'no image folder'}; {len(urls)} downloadable from coco_url into the cache")
     files = CocoImageFiles(images, urls=urls)
     return create_app(database, text_encoder, model=model, image_path=files.path_of, captions=first_captions)
