@@ -211,6 +211,7 @@ def index_folder(
     checkpoint_every: int = 256,
     progress: bool = True,
     max_pixels: Optional[int] = None,
+    engine: str = "local",
 ) -> IndexReport:
     """Index (or bring up to date) the photos under ``folder`` into the database ``db_path``.
 
@@ -233,6 +234,10 @@ def index_folder(
         A progress bar on stderr.
     max_pixels : int, optional
         Larger images are skipped (and listed); default ``PIL.Image.MAX_IMAGE_PIXELS``.
+    engine : {"local", "ray"}
+        ``"ray"`` describes each checkpoint's images on Ray Data actors
+        (:func:`semsearch.distributed.describe_files_ray`, a GPU per actor when the cluster has
+        GPUs; ``pip install 'semsearch[ray]'``); the database written is the same.
 
     Returns
     -------
@@ -301,11 +306,13 @@ def index_folder(
         backbone = get_backbone(backbone, backbone_name)
         if backbone.dim != autoembedder.input_dim:
             raise InputError(f"backbone {backbone.name} gives {backbone.dim}-d descriptors, the model takes {autoembedder.input_dim}-d")
-    since_save = 0
-    with tqdm(total=len(todo), unit="img", file=sys.stderr, disable=not progress) as bar:
-        for start in range(0, len(todo), batch_size):
+    if engine not in ("local", "ray"):
+        raise InputError(f"engine must be 'local' or 'ray', got {engine!r}")
+
+    def describe_locally(keys) -> None:
+        for start in range(0, len(keys), batch_size):
             batch, images = [], []
-            for key in todo[start : start + batch_size]:
+            for key in keys[start : start + batch_size]:
                 path, size, mtime = on_disk[key]
                 try:
                     images.append(open_image(path, max_pixels=max_pixels))
@@ -315,11 +322,26 @@ def index_folder(
             if images:
                 for (key, size, mtime), vector in zip(batch, describe_images(images, backbone)):
                     entries[key] = (size, mtime, vector)
-            since_save += len(todo[start : start + batch_size])
-            if since_save >= checkpoint_every:
+
+    def describe_on_ray(keys) -> None:
+        from .features import describe_files
+
+        paths = [str(on_disk[key][0]) for key in keys]
+        vectors, ok, failed = describe_files(paths, backbone.name, engine="ray", batch_size=batch_size, progress=False)
+        found = dict(zip(map(str, ok), vectors))
+        for key, path in zip(keys, paths):
+            if path in found:
+                entries[key] = (*on_disk[key][1:], found[path])
+        report.failed.extend((str(path), reason) for path, reason in failed)
+
+    describe = describe_on_ray if engine == "ray" else describe_locally
+    with tqdm(total=len(todo), unit="img", file=sys.stderr, disable=not progress) as bar:
+        for start in range(0, len(todo), checkpoint_every):  # save after each chunk: resumable
+            chunk = todo[start : start + checkpoint_every]
+            describe(chunk)
+            if start + checkpoint_every < len(todo):
                 save()
-                since_save = 0
-            bar.update(len(todo[start : start + batch_size]))
+            bar.update(len(chunk))
     if todo or old is None or report.n_deleted or report.n_reembedded or old.model != recorded:
         save()
     described = [key for key in todo if key in entries]  # the skipped ones are in report.failed

@@ -39,6 +39,8 @@ def add_index_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--db", metavar="DB", type=Path, help="database file (default FOLDER/.semsearch/photos.npz)")
     p.add_argument("--model", metavar="MODEL_DIR", type=Path, help="trained model (default: the database's, else the shipped sample model)")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="images per forward pass (default %(default)s)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="describe here, or on a Ray cluster's actors (extra [ray]; default %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run_index)
     return p
@@ -50,7 +52,7 @@ def run_index(args) -> int:
     if not args.folder.expanduser().is_dir():
         raise FileNotFoundError(f"image folder not found: {args.folder}")
     db = args.db or args.folder.expanduser() / DEFAULT_DB
-    report = index_folder(args.folder, db, model=args.model, batch_size=args.batch_size,
+    report = index_folder(args.folder, db, model=args.model, batch_size=args.batch_size, engine=args.engine,
                           progress=not args.quiet and sys.stderr.isatty())
     _say(f"{db}: {report.summary()}")
     for path, reason in report.failed[:20]:

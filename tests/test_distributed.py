@@ -48,3 +48,23 @@ def test_ray_engine_gives_the_local_descriptors(cluster, paths):
 def test_ray_engine_rejects_local_options(paths):
     with pytest.raises(TypeError, match=r"\['concurrency'\] are for engine='ray' only"):
         describe_files(paths[:1], "resnet18", concurrency=2)
+
+
+def test_index_on_ray_writes_the_local_database(cluster, real_data, tmp_path):
+    """`semsearch index --engine ray`: the same descriptors and embeddings as the local path."""
+    import shutil
+
+    from semsearch.photos import PhotoDatabase, index_folder
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for path in sorted((real_data / "coco" / "images").glob("*.jpg"))[:6]:
+        shutil.copy(path, folder / f"holiday {path.stem[-4:]}.jpg")
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    local = index_folder(folder, tmp_path / "local.npz", progress=False)
+    on_ray = index_folder(folder, tmp_path / "ray.npz", progress=False, engine="ray", checkpoint_every=4)
+    assert (on_ray.n_new, len(on_ray.failed)) == (local.n_new, len(local.failed)) == (6, 1)
+    a, b = PhotoDatabase.load(tmp_path / "local.npz"), PhotoDatabase.load(tmp_path / "ray.npz")
+    assert a.keys.tolist() == b.keys.tolist()
+    np.testing.assert_allclose(a.descriptors, b.descriptors, atol=1e-5)
+    np.testing.assert_allclose(a.vectors, b.vectors, atol=1e-5)
