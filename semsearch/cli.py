@@ -146,16 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="default %(default)s")
     _add_text_encoder_option(p)
 
-    p = _add_command(sub, "fetch", "download the COCO captions and the course's descriptors",
-                     "Download into the data folder, checking pinned checksums: the COCO 2014 and 2017 caption files "
-                     "(only the captions of the official zips are kept) and the course's resnet18_features.pkl with its "
-                     "captions_train2014.json. Files already there are not downloaded again.",
-                     "semsearch fetch --data data --only captions2017", _cmd_fetch)
-    p.add_argument("--data", metavar="DIR", type=Path, help=_DATA_HELP)
-    p.add_argument("--only", nargs="+", choices=("captions2014", "captions2017", "resnet18"), metavar="PART",
-                   help="captions2014, captions2017 and/or resnet18 (default: all)")
-    p.add_argument("--force", action="store_true", help="download again even if the files are there")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    from .fetch import add_parser as add_fetch_parser
+
+    add_fetch_parser(sub)
     return parser
 
 
@@ -187,26 +180,6 @@ def _print_ranking(keys, scores, captions=None) -> None:
     _say("  rank   score   image" + ("   caption" if captions else ""))
     for rank, (key, score) in enumerate(zip(keys, scores), start=1):
         _say(f"  {rank:4d}  {float(score):6.3f}   {key}" + (f"   {captions[rank - 1]}" if captions else ""))
-
-
-def _grid(ids, scores, query, out: Optional[Path], coco=None, image_dir=None, show=False, ncols=None):
-    """Draw the hits as a grid: save it to ``out`` (and say so) or show it in a window."""
-    import matplotlib
-
-    if not show:
-        matplotlib.use("Agg")  # files only: no window, works without a display
-    import matplotlib.pyplot as plt
-
-    from .display import first_caption, save_figure, show_images
-
-    captions = [first_caption(coco, i) for i in ids] if coco is not None else None
-    urls = {int(i): coco.coco_url(i) for i in ids if coco.coco_url(i)} if coco is not None else None
-    fig = show_images(ids, scores, captions=captions, query=query, image_dir=image_dir, urls=urls, ncols=ncols or 3)
-    if show:
-        plt.show()
-    else:
-        _say(f"  grid: {save_figure(fig, out)}" if ncols else f"wrote {save_figure(fig, out)}")
-    plt.close(fig)
 
 
 def _image_dir(images: Optional[Path], data: Optional[Path]) -> Optional[Path]:
@@ -263,7 +236,7 @@ def _cmd_eval(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from .display import first_caption
+    from .display import first_caption, result_grid
     from .paths import find_data_files
     from .workflow import describe_join, load_data, subsample, train_and_save
 
@@ -276,7 +249,7 @@ def _cmd_demo(args) -> int:
         from . import sample  # a fresh machine: the sample shipped inside the package
 
         data, text_encoder, image_dir, files = sample.load(), sample.text_encoder(), sample.image_dir(), {"data": "sample"}
-        _say(f"no data folder ({missing}):", "using the embedded sample (semsearch.sample: 154 COCO images, Flickr licences allowing it)")
+        _say(f"no data folder at {root}/ (nor $SEMSEARCH_DATA): using the embedded sample, semsearch.sample")
     else:
         _say(f"data folder: {root}", f"captions:    {', '.join(c.name for c in caption_files)}",
              f"descriptors: {descriptor_file.relative_to(root) if descriptor_file.is_relative_to(root) else descriptor_file}")
@@ -287,7 +260,8 @@ def _cmd_demo(args) -> int:
         data = subsample(data, args.max_images, args.seed)
         _say(f"using {args.max_images} of them, drawn at random (--max-images)")
     config = TrainConfig(seed=args.seed)
-    _say(f"\ntraining on {round(len(data.image_ids) * (1 - config.validation_fraction))} images, validating on the rest (default settings) ...")
+    n_val = int(round(config.validation_fraction * len(data.image_ids)))  # as split_images counts
+    _say(f"\ntraining on {len(data.image_ids) - n_val} images, validating on {n_val} (default settings) ...")
     run = train_and_save(data, text_encoder, config, args.out / "model", info=files, progress=sys.stderr.isatty())
     _say(f"after {len(run.history.train_loss)} epochs: train loss {run.history.train_loss[-1]:.4f}, "
          f"validation triple accuracy {run.history.val_accuracy[-1]:.3f}", run.scores.format("validation"),
@@ -298,20 +272,10 @@ def _cmd_demo(args) -> int:
         _print_ranking(ids, sims)
         _say(f'  top hit {int(ids[0])}: "{first_caption(data.captions, ids[0])}"')
         slug = f"{n}-" + (re.sub(r"[^a-z0-9]+", "-", query.lower()).strip("-")[:60] or "query")
-        _grid(ids, sims, query, args.out / f"{slug}.png", None if args.no_download else data.captions,
-              image_dir, ncols=min(args.k, 3))
+        grid = result_grid(ids, sims, query, args.out / f"{slug}.png", coco=None if args.no_download else data.captions,
+                           image_dir=image_dir, ncols=min(args.k, 3))
+        _say(f"  grid: {grid}")
     _say(f'\nnext: semsearch search "your words" --model {run.model_dir} --out grid.png')
-    return 0
-
-
-def _cmd_fetch(args) -> int:
-    from .fetch import DEFAULT_WHAT, fetch
-
-    root = data_dir(args.data)
-    what = tuple(args.only or DEFAULT_WHAT)
-    _say(f"fetching {', '.join(what)} into {root}/ (files already there are kept)")
-    for path in fetch(root, what=what, progress=not args.quiet, force=args.force):
-        _say(f"  {path}  ({path.stat().st_size / 1e6:.1f} MB)")
     return 0
 
 

@@ -334,3 +334,34 @@ def save_figure(fig: "Figure", path: PathLike, *, dpi: Optional[float] = None) -
     with atomic_write(path, "wb") as f:
         f.write(buffer.getvalue())
     return path
+
+
+def result_grid(keys, scores, query: str, out=None, *, coco=None, image_dir=None, ncols: int = 3) -> Optional[Path]:
+    """The hits of a query as a picture grid, saved to ``out`` (returned) or shown in a window.
+
+    Parameters
+    ----------
+    keys, scores : (k,)
+        What :meth:`ImageDatabase.query` returned.
+    coco : CocoCaptions, optional
+        Writes each image's first caption under it, and lets missing COCO images be downloaded
+        from their ``coco_url`` (cached).
+    image_dir : path, optional
+        Where the images are (COCO files by id, or the indexed folder of a photo database).
+    """
+    import matplotlib
+
+    if out is not None:
+        matplotlib.use("Agg")  # a file only: no window, works without a display
+    import matplotlib.pyplot as plt
+
+    captions = [first_caption(coco, key) for key in keys] if coco is not None else None
+    urls = {int(k): coco.coco_url(k) for k in keys if coco.coco_url(k)} if coco is not None else None
+    fig = show_images(keys, scores, captions=captions, query=query, image_dir=image_dir, urls=urls, ncols=ncols)
+    try:
+        if out is None:
+            plt.show()
+            return None
+        return save_figure(fig, out)
+    finally:
+        plt.close(fig)

@@ -317,3 +317,35 @@ def _extract(archive: Path, item: Download, dest: Path) -> List[Path]:
 
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split())
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def add_parser(subparsers):
+    """Add ``semsearch fetch [--data DIR] [--only PART...] [--force] [--quiet]``."""
+    from pathlib import Path
+
+    p = subparsers.add_parser(
+        "fetch", help="download the COCO captions and the course's descriptors",
+        description="Download into the data folder, checking pinned checksums: the COCO 2014 and 2017 caption files "
+        "(only the captions of the official zips are kept) and the course's resnet18_features.pkl with its "
+        "captions_train2014.json. Files already there are not downloaded again.",
+        epilog="example: semsearch fetch --data data --only captions2017",
+    )
+    p.add_argument("--data", metavar="DIR", type=Path, help="data folder (default $SEMSEARCH_DATA or ./data)")
+    p.add_argument("--only", nargs="+", choices=DEFAULT_WHAT, metavar="PART", help=f"{', '.join(DEFAULT_WHAT)} (default: all)")
+    p.add_argument("--force", action="store_true", help="download again even if the files are there")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=run)
+    return p
+
+
+def run(args) -> int:
+    """``semsearch fetch``: download what is missing, print each file and its size."""
+    root = _data_dir(args.data)
+    what = tuple(args.only or DEFAULT_WHAT)
+    print(f"fetching {', '.join(what)} into {root}/ (files already there are kept)", flush=True)
+    for path in fetch(root, what=what, progress=not args.quiet, force=args.force):
+        print(f"  {path}  ({path.stat().st_size / 1e6:.1f} MB)", flush=True)
+    return 0

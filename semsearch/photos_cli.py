@@ -145,9 +145,11 @@ def run_search(args) -> int:
         _say(f'top {len(keys)} of {len(database)} images in {what} for "{shown}":')
         _print_ranking(keys, scores, [first_caption(coco, key) for key in keys] if coco is not None else None)
     if args.out or args.show:
-        from .cli import _grid
+        from .display import result_grid
 
-        _grid(keys, scores, shown, args.out, coco, image_dir, show=args.show)
+        written = result_grid(keys, scores, shown, args.out, coco=coco, image_dir=image_dir)
+        if written is not None:
+            _say(f"wrote {written}")
     return 0
 
 
