@@ -93,17 +93,38 @@ def _config(args) -> TrainConfig:
     return TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``semsearch`` argument parser with all subcommands."""
+#: Subcommands whose parser lives beside their code: name -> (module, its add_parser, one-line help).
+ELSEWHERE = {
+    "features": ("features", "add_parser", "CNN descriptors of a folder of images (needs torch)"),
+    "index": ("photos_cli", "add_index_parser", "make a folder of photos searchable (incremental)"),
+    "search": ("photos_cli", "add_search_parser", "the top-k images for a text (or image) query"),
+    "serve": ("web.serve", "add_parser", "a web page to search with (extra [web])"),
+    "classify": ("classify_cli", "add_parser", "ImageNet tags of images, from their EfficientNet-Lite0 descriptors"),
+    "fetch": ("fetch", "add_parser", "download the COCO captions and the course's descriptors"),
+}
+
+
+def _add_elsewhere(sub, names, chosen: Optional[str]) -> None:
+    """The chosen command's real parser (imported from its module); for the others, their help line only."""
+    import importlib
+
+    for name in names:
+        module, function, summary = ELSEWHERE[name]
+        if chosen in (name, None):
+            getattr(importlib.import_module(f".{module}", __package__), function)(sub)
+        else:
+            sub.add_parser(name, help=summary)
+
+
+def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParser:
+    """The ``semsearch`` argument parser; with ``argv``, only the chosen command's parser is complete."""
+    chosen = next((a for a in argv if not a.startswith("-")), "") if argv is not None else None
     parser = _Parser(prog="semsearch", description="Semantic image search: type a sentence, get the matching images.",
                      epilog="Start with `semsearch demo`; `semsearch COMMAND --help` explains each command.")
     parser.add_argument("--version", action="version", version=f"semsearch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
 
-    from . import features
-
-    features.add_parser(sub)
-
+    _add_elsewhere(sub, ("features",), chosen)
     p = _add_command(sub, "train", "train a model and save it as a folder",
                      "Fit the text encoder over all captions, join captions with descriptors, split the images, train, "
                      "print each epoch and the validation Recall@K, and save MODEL_DIR (model.npz, text.json, database.npz "
@@ -113,14 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="MODEL_DIR", type=Path, default=Path(DEFAULT_MODEL_DIR), help="default %(default)s")
     _add_config_options(p)
 
-    from . import classify_cli
-    from .photos_cli import add_index_parser, add_search_parser
-    from .web.serve import add_parser as add_serve_parser
-
-    add_index_parser(sub)
-    add_search_parser(sub)
-    add_serve_parser(sub)
-    classify_cli.add_parser(sub)
+    _add_elsewhere(sub, ("index", "search", "serve", "classify"), chosen)
 
     p = _add_command(sub, "eval", "Recall@K, median rank and MRR",
                      "With --model: score a saved model on the given data (its own validation images when it recorded "
@@ -132,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="with --model: score on all images, not its validation images")
     _add_config_options(p)
 
-    p = _add_command(sub, "demo", "train, evaluate and search the data folder in one go",
+    p = _add_command(sub, "demo", "train, evaluate and search the data folder (or the shipped sample)",
                      "Find the caption files and a descriptor pickle in the data folder, train with the default settings "
                      "on a split, print validation Recall@K against chance, run example queries, print their top images "
                      "with the top hit's caption, and write one PNG grid per query and the model (OUT/model).",
@@ -146,9 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="default %(default)s")
     _add_text_encoder_option(p)
 
-    from .fetch import add_parser as add_fetch_parser
-
-    add_fetch_parser(sub)
+    _add_elsewhere(sub, ("fetch",), chosen)
     return parser
 
 
@@ -284,7 +296,8 @@ def _cmd_demo(args) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run ``semsearch`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         return args.run(args)
     except KeyboardInterrupt:
