@@ -203,7 +203,7 @@ def main(argv=None) -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/semsearch_minilm_captions.npz"))
     parser.add_argument("--batch-size", type=int, default=256, help="MiniLM texts per forward pass")
     parser.add_argument("--torch-threads", type=int, default=None, help="torch.set_num_threads (1 is faster on a busy machine)")
-    parser.add_argument("--out", type=Path, default=Path("/tmp/minilm_results.md"))
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/minilm_results.md"))
     args = parser.parse_args(argv)
 
     if args.torch_threads is not None and "minilm" in args.encoders:
