@@ -34,7 +34,6 @@ Example
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
@@ -44,7 +43,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
-from ._io import atomic_write, check_writable
+from ._io import atomic_write, check_writable, sha256_of_file as _sha256
 from .database import ImageDatabase
 from .encoders import load_text_encoder
 from .model import Autoembedder
@@ -61,13 +60,6 @@ _FILES = (MODEL_FILE, TEXT_FILE, DATABASE_FILE)
 INDEX_FILE = DATABASE_FILE + ".index"  # the database's approximate index, when it has one
 _BUNDLE_NAMES = frozenset(_FILES + (INDEX_FILE, MANIFEST_FILE))
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _check_consistent(model: Autoembedder, text_encoder: TextEmbedder, database: ImageDatabase) -> None:

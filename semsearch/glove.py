@@ -20,7 +20,6 @@ Example
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Optional, Tuple, Union
 
 import numpy as np
 
-from ._io import atomic_write
+from ._io import atomic_write, sha256_of_file
 from .paths import require_file
 from .errors import InputError
 
@@ -83,13 +82,7 @@ def cache_path(text_file: PathLike) -> Path:
 
 def _fingerprint(path: Path) -> Tuple[int, str]:
     """(size in bytes, sha256 hex) of a file's content."""
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
+    return path.stat().st_size, sha256_of_file(path)
 
 
 def _keyed_vectors(words, vectors: np.ndarray):

@@ -24,13 +24,13 @@ Example
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import pickle
 from pathlib import Path
 from typing import Callable, Dict, Union
 
+from ._io import sha256_of_file as _sha256
 from .errors import InputError, MissingExtraError, UnsafeFileError
 from .paths import require_file
 
@@ -126,13 +126,6 @@ class _RestrictedUnpickler(pickle.Unpickler):
     def persistent_load(self, pid):
         raise UnsafeFileError(f"{self._path} is not a plain descriptor pickle: it uses persistent ids")
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_pinned(path: PathLike) -> None:
