@@ -31,7 +31,7 @@ from .index import SIZE_THRESHOLD
 from .checks import check_image_ids, check_k, check_texts
 from .errors import InputError, InputTypeError
 from .model import embed_images
-from .vectors import l2_normalize_rows
+from .vectors import l2_normalize_rows, row_norms
 from .query import embed_queries
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -222,10 +222,9 @@ class ImageDatabase:
                 raise InputError(f"query vectors must have shape ({self.dim},) or (Q, {self.dim}), got {query.shape}")
             if not np.isfinite(vectors).all():
                 raise InputError("query vector contains NaN or inf")
-            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-            if (norms == 0).any():
+            if (row_norms(vectors) == 0).any():
                 raise InputError("a query vector is all zeros: it is equally similar to every image")
-            return vectors / norms
+            return l2_normalize_rows(vectors)
         if query is None or not isinstance(query, (list, tuple, np.ndarray)):
             raise InputTypeError(f"query must be a text, a list of texts, or an array of vectors, got {type(query).__name__}")
         texts = check_texts(query, "query")

@@ -41,7 +41,7 @@ import numpy as np
 
 from .database import top_k
 from .text import TextEmbedder, UnknownQueryError, tokenize
-from .vectors import l2_normalize_rows
+from .vectors import l2_normalize_rows, row_norms
 from .checks import check_k
 from .errors import InputError, InputTypeError
 
@@ -177,10 +177,9 @@ def _unit_queries(vectors, dim: int) -> np.ndarray:
     array = np.atleast_2d(array).astype(np.float32)
     if not np.isfinite(array).all():
         raise InputError("image vector contains NaN or inf")
-    norms = np.linalg.norm(array, axis=1, keepdims=True)
-    if (norms == 0).any():
+    if (row_norms(array) == 0).any():
         raise InputError("an image vector is all zeros: it is equally near every word")
-    return array / norms
+    return l2_normalize_rows(array)
 
 
 def image_tags(
@@ -249,8 +248,7 @@ def text_vector(text: str, word_vectors, stop_words: Iterable[str] = STOP_WORDS)
             f"cannot embed {text!r}: none of its words {tokens} is a GloVe word other than a stop word"
         )
     vectors = np.stack([keyed_vectors[t] for t in known]).astype(np.float32)
-    total = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).sum(axis=0)
-    return total / np.linalg.norm(total)
+    return l2_normalize_rows(l2_normalize_rows(vectors).sum(axis=0))
 
 
 def similar_words(

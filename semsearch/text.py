@@ -36,6 +36,7 @@ import scipy.sparse
 
 from ._io import atomic_write
 from .paths import require_file
+from .vectors import l2_normalize_rows
 from .checks import check_texts
 from .errors import InputError, InputTypeError, UnknownQueryError
 
@@ -227,8 +228,7 @@ class TextEmbedder:
         vectors = self._weighted_averages(texts)
         if self.common_component is not None:  # SIF: remove the corpus' common direction
             vectors -= np.outer(vectors @ self.common_component, self.common_component)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 1e-6)
+        return l2_normalize_rows(vectors)  # a text with no known word stays the zero vector
 
     def _weighted_averages(self, texts: List[str]) -> np.ndarray:
         """Weighted sum of the known words' vectors over the number of tokens, shape (N, 50).
