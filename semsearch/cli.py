@@ -144,6 +144,9 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
     p.add_argument("--model", metavar="MODEL_DIR", type=Path, help="a saved model (else train K-fold)")
     p.add_argument("--folds", type=_positive_int, default=5, help="K for K-fold, without --model (default %(default)s)")
     p.add_argument("--all", action="store_true", help="with --model: score on all images, not its validation images")
+    p.add_argument("--protocol", choices=("all", "1k", "5k"), default="all",
+                   help="with --model: every caption of the images (all), or COCO's published protocols on 5,000 of "
+                        "them: 5 folds of 1,000 images (1k) or all 5,000 (5k), 5 captions each (default %(default)s)")
     _add_config_options(p)
 
     p = _add_command(sub, "demo", "train, evaluate and search the data folder (or the shipped sample)",
@@ -225,7 +228,11 @@ def _cmd_eval(args) -> int:
     from .evaluate import evaluate, format_folds
 
     if args.model is None:
+        from .errors import InputError
         from .workflow import cross_validate
+
+        if args.protocol != "all":
+            raise InputError(f"--protocol {args.protocol} scores a saved model: give --model MODEL_DIR")
 
         config = _config(args)
         data, text_encoder, _ = _load(args)
@@ -243,7 +250,7 @@ def _cmd_eval(args) -> int:
     ids, title, note = evaluation_ids(model, data, read_info(args.model)["info"], everything=args.all)
     if note:
         _say(note)
-    _say(evaluate(model, data, text_encoder, ids).format(title))
+    _say(evaluate(model, data, text_encoder, ids, protocol=args.protocol, seed=args.seed).format(title))
     return 0
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import List, Protocol, Sequence, Union, runtime_checkable
+from typing import List, Optional, Protocol, Sequence, Union, runtime_checkable
 
 import numpy as np
 
@@ -95,13 +95,16 @@ def fit_text_encoder(texts, name: str = "idf", glove=None) -> TextEncoder:
     return TextEmbedder.fit(texts, glove, weighting=name)
 
 
-def load_text_encoder(path: PathLike, glove=None) -> TextEncoder:
+def load_text_encoder(path: PathLike, glove=None, *, vectors: Optional[PathLike] = None) -> TextEncoder:
     """Read a text encoder saved by ``TextEmbedder.save`` or ``MiniLMEncoder.save``.
 
     Parameters
     ----------
     glove : gensim KeyedVectors, optional
         The word vectors a GloVe :class:`TextEmbedder` uses (default: the packaged ones).
+    vectors : path, optional
+        A GloVe text encoder's vocabulary vectors (:meth:`TextEmbedder.save_vectors`), used
+        instead of loading GloVe when ``glove`` is not given.
 
     Raises
     ------
@@ -113,4 +116,4 @@ def load_text_encoder(path: PathLike, glove=None) -> TextEncoder:
         A MiniLM file, but the ``minilm`` extra is not installed.
     """
     cls = CLASSES[text_encoder_format(path)]
-    return cls.load(path, glove=glove) if cls is TextEmbedder else cls.load(path)
+    return cls.load(path, glove=glove, vectors=vectors) if cls is TextEmbedder else cls.load(path)

@@ -9,6 +9,13 @@ counts as the lowest). Chance levels for N images: Recall@K = K / N, median rank
 Queries are scored in blocks and only their ranks are kept, so memory stays bounded
 however many captions and images there are.
 
+Protocols (``evaluate(..., protocol=...)``): ``"all"`` (default) ranks every caption of the
+images among all of them. The two that COCO text -> image papers report use 5,000 test
+images, drawn at random (seeded) from the given ones, and the first 5 captions (by caption
+id) of each: ``"5k"`` ranks the 25,000 captions among the 5,000 images; ``"1k"`` splits the
+5,000 into 5 folds of 1,000 and gives each score's mean over the folds (each caption ranked
+among its fold's 1,000 images). Both need at least 5,000 images.
+
 Example
 -------
 >>> result = evaluate(model, data, text_encoder, validation_ids)   # doctest: +SKIP
@@ -21,8 +28,9 @@ validation (240 caption queries among 48 images):
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, Sequence, Tuple
+from typing import Dict, Iterator, List, Sequence, Tuple
 
 import numpy as np
 
@@ -43,6 +51,8 @@ class RetrievalScores:
     n_queries: int
     n_images: int
     chance: Dict[str, float] = field(default_factory=dict)
+    protocol: str = "all"
+    n_folds: int = 1  #: "1k": the scores are means over this many folds of ``n_images`` images
 
     def as_dict(self) -> dict:
         row = {f"recall@{k}": v for k, v in self.recall.items()}
@@ -58,7 +68,13 @@ class RetrievalScores:
 
     def format(self, title: str = "retrieval") -> str:
         """Recall@K, median rank and MRR with their chance levels, one per line."""
-        lines = [f"{title} ({self.n_queries} caption queries among {self.n_images} images):"]
+        if self.n_folds > 1:
+            among = f"{self.protocol} protocol: {self.n_queries} caption queries, mean over {self.n_folds} folds of {self.n_images} images"
+        elif self.protocol != "all":
+            among = f"{self.protocol} protocol: {self.n_queries} caption queries among {self.n_images} images"
+        else:
+            among = f"{self.n_queries} caption queries among {self.n_images} images"
+        lines = [f"{title} ({among}):"]
         for label, key, value, fmt in self.rows():
             lines.append(f"  {label:<12}{fmt.format(value):>8}    (chance {fmt.format(self.chance[key])})")
         return "\n".join(lines)
@@ -135,8 +151,76 @@ def retrieval_scores(ranks: np.ndarray, n_images: int, ks: Sequence[int] = (1, 5
     )
 
 
-def evaluate(model, data: CaptionedImages, text_encoder, image_ids, ks: Sequence[int] = (1, 5, 10)) -> RetrievalScores:
-    """Text -> image retrieval over the images ``image_ids``, every caption of them a query.
+#: What :func:`evaluate` can score: every caption ("all"), or COCO's published protocols.
+PROTOCOLS = ("all", "1k", "5k")
+PROTOCOL_IMAGES = 5000  #: test images of the "5k" and "1k" protocols
+PROTOCOL_FOLDS = 5  #: "1k": folds of PROTOCOL_IMAGES / PROTOCOL_FOLDS = 1,000 images
+PROTOCOL_CAPTIONS = 5  #: captions per image the published protocols query with
+
+
+def protocol_folds(image_ids, protocol: str = "all", seed: int = 0) -> List[np.ndarray]:
+    """The image sets a protocol ranks among: one for "all" and "5k", five for "1k" (each sorted).
+
+    >>> [len(f) for f in protocol_folds(np.arange(6000), "1k")]
+    [1000, 1000, 1000, 1000, 1000]
+    >>> protocol_folds(np.arange(10), "5k")
+    Traceback (most recent call last):
+    ...
+    semsearch.errors.InputError: protocol '5k' needs at least 5000 test images, got 10 (use protocol 'all')
+    """
+    if protocol not in PROTOCOLS:
+        raise InputError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    image_ids = np.unique(np.asarray(image_ids, dtype=np.int64))
+    if protocol == "all":
+        return [image_ids]
+    if len(image_ids) < PROTOCOL_IMAGES:
+        raise InputError(
+            f"protocol {protocol!r} needs at least {PROTOCOL_IMAGES} test images, got {len(image_ids)} (use protocol 'all')"
+        )
+    drawn = np.random.default_rng(seed).permutation(image_ids)[:PROTOCOL_IMAGES]
+    if protocol == "5k":
+        return [np.sort(drawn)]
+    return [np.sort(fold) for fold in np.array_split(drawn, PROTOCOL_FOLDS)]
+
+
+def first_captions(image_rows: np.ndarray, n: int) -> np.ndarray:
+    """Mask of the first ``n`` captions of each image, shape (N_captions,) bool.
+
+    ``image_rows`` gives each caption's image, captions in ascending id order (as in a
+    :class:`~semsearch.dataset.Split`).
+
+    >>> first_captions(np.array([0, 1, 0, 0, 1]), 2)
+    array([ True,  True,  True, False,  True])
+    """
+    image_rows = np.asarray(image_rows)
+    order = np.argsort(image_rows, kind="stable")
+    grouped = image_rows[order]
+    position = np.arange(len(order)) - np.searchsorted(grouped, grouped, side="left")
+    keep = np.zeros(len(order), dtype=bool)
+    keep[order[position < n]] = True
+    return keep
+
+
+def mean_scores(folds: Sequence[RetrievalScores], protocol: str) -> RetrievalScores:
+    """Each score's mean over ``folds`` (of equal size), as the "1k" protocol reports it."""
+    first = folds[0]
+    return RetrievalScores(
+        recall={k: float(np.mean([f.recall[k] for f in folds])) for k in first.recall},
+        median_rank=float(np.mean([f.median_rank for f in folds])),
+        mean_reciprocal_rank=float(np.mean([f.mean_reciprocal_rank for f in folds])),
+        n_queries=sum(f.n_queries for f in folds),
+        n_images=first.n_images,
+        chance={key: float(np.mean([f.chance[key] for f in folds])) for key in first.chance},
+        protocol=protocol,
+        n_folds=len(folds),
+    )
+
+
+def evaluate(
+    model, data: CaptionedImages, text_encoder, image_ids, ks: Sequence[int] = (1, 5, 10),
+    *, protocol: str = "all", seed: int = 0,
+) -> RetrievalScores:
+    """Text -> image retrieval over the images ``image_ids``.
 
     Parameters
     ----------
@@ -145,11 +229,32 @@ def evaluate(model, data: CaptionedImages, text_encoder, image_ids, ks: Sequence
     text_encoder : TextEncoder
     image_ids : array-like of int
         The split's images: both the candidates and the sources of the queries.
+    protocol : "all" (default), "5k" or "1k"
+        "all": every caption of the images, among all of them. "5k" / "1k": COCO's
+        published protocols on 5,000 images drawn with ``seed`` (see the module notes);
+        they refuse fewer than 5,000 images.
+
+    Example
+    -------
+    >>> evaluate(model, data, text_encoder, val_ids, protocol="1k").recall[1]   # doctest: +SKIP
     """
+    folds = protocol_folds(image_ids, protocol, seed)  # refuses a bad protocol before any work
     check_same_backbone(getattr(model, "backbone", None), data.descriptors.backbone, "evaluating")
-    split = data.split(image_ids)
+    split = data.split(np.concatenate(folds))
     images = embed_images(model, split.descriptors)
     if not np.isfinite(images).all():
         raise InputError("the model's image embeddings contain NaN or inf: its weights are not finite")
-    queries = text_encoder(split.captions)
-    return retrieval_scores(ranks_in_blocks(queries, images, split.image_rows), len(split.image_ids), ks)
+    if protocol == "all":
+        queries = text_encoder(split.captions)
+        return retrieval_scores(ranks_in_blocks(queries, images, split.image_rows), len(split.image_ids), ks)
+    chosen = np.flatnonzero(first_captions(split.image_rows, PROTOCOL_CAPTIONS))
+    queries, query_rows = text_encoder([split.captions[c] for c in chosen]), split.image_rows[chosen]
+    scores = []
+    for fold in folds:
+        rows = np.searchsorted(split.image_ids, fold)  # the fold's images among the split's
+        asked = np.isin(query_rows, rows)
+        targets = np.searchsorted(rows, query_rows[asked])
+        scores.append(retrieval_scores(ranks_in_blocks(queries[asked], images[rows], targets), len(fold), ks))
+    if protocol == "5k":
+        return dataclasses.replace(scores[0], protocol=protocol)
+    return mean_scores(scores, protocol)

@@ -29,12 +29,12 @@ import json
 import os
 import re
 from collections import Counter
-from typing import Dict, Iterable, List, Sequence, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 import scipy.sparse
 
-from ._io import atomic_write
+from ._io import atomic_write, load_npz, save_npz
 from .paths import require_file
 from .vectors import l2_normalize_rows
 from .checks import check_texts
@@ -119,6 +119,8 @@ def word_counts(texts: Sequence[str], vocabulary: Dict[str, int]) -> scipy.spars
 
 
 WEIGHTINGS = ("idf", "sif", "mean")
+#: Texts tokenised at a time: the Python token lists of 414,113 captions at once take ~0.4 GB.
+EMBED_BLOCK = 16384
 
 
 class TextEmbedder:
@@ -158,11 +160,12 @@ class TextEmbedder:
             raise InputError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
         self.word_weights = dict(word_weights)
         self.weighting = weighting
-        self.glove = glove
+        self._glove = glove
         words = [w for w in self.word_weights if w in glove.key_to_index]
         self.vocabulary = {w: r for r, w in enumerate(words)}
         weights = np.array([self.word_weights[w] for w in words], dtype=np.float32)
         vectors = glove.vectors[[glove.key_to_index[w] for w in words]] if words else np.zeros((0, glove.vector_size))
+        self._glove_rows = np.asarray(vectors, dtype=np.float32)  # GloVe's own vectors of the vocabulary
         self.word_vectors = (weights[:, None] * vectors).astype(np.float32)
         self.common_component = None
         if common_component is not None:
@@ -193,6 +196,27 @@ class TextEmbedder:
         text_encoder = cls(sif_weights(texts, sif_a), glove, weighting="sif")
         text_encoder.common_component = first_principal_component(text_encoder._weighted_averages(texts))
         return text_encoder
+
+    @property
+    def glove(self):
+        """The word vectors (gensim ``KeyedVectors``) the text encoder was made with.
+
+        A text encoder read from a model folder holds only its vocabulary's vectors
+        (:class:`VocabularyVectors`); asking for ``glove`` then loads the packaged 400,000.
+        """
+        if isinstance(self._glove, VocabularyVectors):
+            from .glove import load_glove
+
+            self._glove = load_glove()
+        return self._glove
+
+    def save_vectors(self, path: PathLike) -> None:
+        """Write the vocabulary's GloVe vectors as a ``.npz`` (no pickle), atomically.
+
+        :meth:`load` given this file (``vectors=``) needs no 400,000-word GloVe load.
+        """
+        save_npz(path, VECTORS_FORMAT, words=np.array(list(self.vocabulary), dtype=str).reshape(-1),
+                 vectors=self._glove_rows.reshape(len(self.vocabulary), self.dim))
 
     @property
     def dim(self) -> int:
@@ -237,11 +261,14 @@ class TextEmbedder:
         every text's sum at once, with no Python loop over dimensions. Dividing by the number
         of tokens changes no direction; SIF needs it to estimate its common component.
         """
-        tokens = [tokenize(t) for t in texts]
-        counts = count_matrix(tokens, self.vocabulary)
-        sums = np.asarray(counts @ self.word_vectors, dtype=np.float32).reshape(len(texts), self.dim)
-        n_tokens = np.fromiter(map(len, tokens), dtype=np.float32, count=len(tokens))
-        return sums / np.maximum(n_tokens, 1)[:, None]
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(texts), EMBED_BLOCK):  # bounded memory: the token lists of one block
+            tokens = [tokenize(t) for t in texts[start : start + EMBED_BLOCK]]
+            counts = count_matrix(tokens, self.vocabulary)
+            sums = np.asarray(counts @ self.word_vectors, dtype=np.float32).reshape(len(tokens), self.dim)
+            n_tokens = np.fromiter(map(len, tokens), dtype=np.float32, count=len(tokens))
+            out[start : start + len(tokens)] = sums / np.maximum(n_tokens, 1)[:, None]
+        return out
 
     # ----------------------------------------------------------------- saving
     def save(self, path: PathLike) -> None:
@@ -256,8 +283,14 @@ class TextEmbedder:
             json.dump(state, f)
 
     @classmethod
-    def load(cls, path: PathLike, glove=None) -> "TextEmbedder":
-        """Read a text encoder written by :meth:`save`: queries embed exactly as the captions did."""
+    def load(cls, path: PathLike, glove=None, *, vectors: Optional[PathLike] = None) -> "TextEmbedder":
+        """Read a text encoder written by :meth:`save`: queries embed exactly as the captions did.
+
+        ``vectors``: a file written by :meth:`save_vectors`, used instead of loading GloVe
+        when ``glove`` is not given.
+        """
+        if glove is None and vectors is not None:
+            glove = VocabularyVectors.load(vectors)
         path = require_file(path, "text encoder file")
         try:
             with open(path, encoding="utf-8") as f:
@@ -269,6 +302,35 @@ class TextEmbedder:
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError, ValueError) as e:
             raise InputError(f"{path} is not a semsearch text encoder file: {e}") from None
         return cls(weights, glove, common_component=component, weighting=weighting)
+
+
+VECTORS_FORMAT = "semsearch-text-vectors-1"
+
+
+class VocabularyVectors:
+    """The GloVe vectors of a few words, read the way :class:`TextEmbedder` reads ``KeyedVectors``.
+
+    Parameters
+    ----------
+    words : sequence of str, length V
+    vectors : array (V, dim) float32
+    """
+
+    def __init__(self, words: Sequence[str], vectors: np.ndarray):
+        self.index_to_key = [str(w) for w in words]
+        self.key_to_index = {w: i for i, w in enumerate(self.index_to_key)}
+        self.vectors = np.asarray(vectors, dtype=np.float32)
+        if self.vectors.ndim != 2 or len(self.vectors) != len(self.index_to_key):
+            raise InputError(f"need V words and (V, dim) vectors, got {len(self.index_to_key)} and {self.vectors.shape}")
+        self.vector_size = self.vectors.shape[1]
+
+    @classmethod
+    def load(cls, path: PathLike) -> "VocabularyVectors":
+        """Read a file written by :meth:`TextEmbedder.save_vectors` (``allow_pickle=False``)."""
+        words, vectors = load_npz(path, VECTORS_FORMAT, ("words", "vectors"), "text vectors file")
+        if words.dtype.kind != "U":
+            raise InputError(f"{path}: the words are not text")
+        return cls(words.tolist(), vectors)
 
 
 def first_principal_component(vectors: np.ndarray) -> np.ndarray:

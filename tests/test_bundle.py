@@ -36,7 +36,7 @@ def parts(glove):
 def test_round_trip(tmp_path, parts, glove):
     model, embedder, database = parts
     folder = save_bundle(tmp_path / "m", model, embedder, database, info={"epochs": 3, "validation_image_ids": [139]})
-    assert sorted(p.name for p in folder.iterdir()) == sorted([MODEL_FILE, TEXT_FILE, DATABASE_FILE, MANIFEST_FILE])
+    assert sorted(p.name for p in folder.iterdir()) == sorted([MODEL_FILE, TEXT_FILE, DATABASE_FILE, MANIFEST_FILE, "text_vectors.npz"])
 
     model2, embedder2, database2 = load_bundle(folder, glove)
     np.testing.assert_array_equal(model2.dense.weight.data, model.dense.weight.data)
@@ -109,3 +109,45 @@ def test_a_file_in_the_way_is_refused(tmp_path, parts):
     (tmp_path / "m").write_text("not a folder")
     with pytest.raises(FileExistsError):
         save_bundle(tmp_path / "m", *parts)
+
+
+def test_a_folder_keeps_its_vocabulary_vectors_and_needs_no_glove(tmp_path, parts, glove, monkeypatch):
+    import semsearch.glove as glove_module
+
+    model, text_encoder, database = parts
+    folder = save_bundle(tmp_path / "m", model, text_encoder, database)
+    assert "text_vectors.npz" in read_info(folder)["files"]
+
+    def no_glove(*args, **kwargs):
+        raise AssertionError("loading a model folder must not load GloVe")
+
+    monkeypatch.setattr(glove_module, "load_glove", no_glove)
+    _, loaded, database2 = load_bundle(folder)
+    queries = ["a dog on the beach", "a cat with a frisbee"]
+    np.testing.assert_array_equal(loaded(queries), text_encoder(queries))
+    np.testing.assert_array_equal(database2.query("a dog", k=2)[0], database.query("a dog", k=2)[0])
+
+
+def test_an_older_folder_without_vectors_still_loads(tmp_path, parts, glove):
+    import json
+
+    model, text_encoder, database = parts
+    folder = save_bundle(tmp_path / "m", model, text_encoder, database)
+    (folder / "text_vectors.npz").unlink()
+    manifest = json.loads((folder / "bundle.json").read_text())
+    del manifest["files"]["text_vectors.npz"]
+    (folder / "bundle.json").write_text(json.dumps(manifest))
+    _, loaded, _ = load_bundle(folder, glove)
+    np.testing.assert_array_equal(loaded(["a dog"]), text_encoder(["a dog"]))
+
+
+def test_an_unlisted_vectors_file_is_refused(tmp_path, parts):
+    import json
+
+    model, text_encoder, database = parts
+    folder = save_bundle(tmp_path / "m", model, text_encoder, database)
+    manifest = json.loads((folder / "bundle.json").read_text())
+    del manifest["files"]["text_vectors.npz"]
+    (folder / "bundle.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="text_vectors.npz is not listed"):
+        load_bundle(folder)

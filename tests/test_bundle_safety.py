@@ -348,5 +348,5 @@ def test_save_through_a_symlink_replaces_the_target(tmp_path):
 def test_manifest_is_last_and_lists_what_was_written(tmp_path):
     folder = save_bundle(tmp_path / "model", *parts(5), info={"marker": 5})
     manifest = read_info(folder)
-    assert sorted(manifest["files"]) == ["database.npz", "model.npz", "text.json"]
+    assert sorted(manifest["files"]) == ["database.npz", "model.npz", "text.json", "text_vectors.npz"]
     assert (folder / MANIFEST_FILE).is_file()

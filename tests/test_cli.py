@@ -155,7 +155,7 @@ def test_features_without_torch_is_one_line(monkeypatch, tmp_path):
 
 def test_train_prints_epochs_and_recall_and_saves_the_bundle(trained):
     folder, out = trained
-    assert sorted(p.name for p in folder.iterdir()) == ["bundle.json", "database.npz", "model.npz", "text.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["bundle.json", "database.npz", "model.npz", "text.json", "text_vectors.npz"]
     assert "joined:      239 images with 1195 captions" in out
     assert re.search(r"^\s+3\s+\d+\.\d{4}\s+\d\.\d{3}\s+\d+\.\d{4}\s+\d\.\d{3}$", out, re.M)  # epoch 3 row
     for label in ("Recall@1", "Recall@5", "Recall@10", "median rank", "MRR", "chance"):

@@ -359,3 +359,34 @@ def test_mean_weighting_is_the_plain_average_direction():
 def test_unknown_weighting_is_an_error():
     with pytest.raises(ValueError, match="weighting"):
         TextEmbedder.fit(["a cat"], tiny_glove(), weighting="tfidf")
+
+
+@pytest.fixture(scope="module")
+def glove():
+    return load_glove()
+
+
+def test_embedding_in_blocks_matches_one_block(monkeypatch, glove):
+    import semsearch.text as text_module
+
+    texts = [f"a dog and {w} on the beach" for w in ("cat", "frisbee", "sky", "grass", "car")] * 3
+    text_encoder = text_module.TextEmbedder.fit(texts, glove)
+    whole = text_encoder(texts)
+    monkeypatch.setattr(text_module, "EMBED_BLOCK", 4)
+    np.testing.assert_allclose(text_encoder(texts), whole, rtol=1e-6, atol=1e-7)
+
+
+def test_vocabulary_vectors_round_trip(tmp_path, glove):
+    from semsearch.text import TextEmbedder, VocabularyVectors
+
+    texts = ["a dog catching a frisbee", "two cats on a sofa", "a red car", "qwzx dogs"]
+    text_encoder = TextEmbedder.fit(texts, glove)
+    text_encoder.save(tmp_path / "text.json")
+    text_encoder.save_vectors(tmp_path / "vectors.npz")
+    small = VocabularyVectors.load(tmp_path / "vectors.npz")
+    assert sorted(small.key_to_index) == sorted(text_encoder.vocabulary) and "qwzx" not in small.key_to_index
+    np.testing.assert_array_equal(small.vectors[small.key_to_index["dog"]], glove["dog"])
+    loaded = TextEmbedder.load(tmp_path / "text.json", vectors=tmp_path / "vectors.npz")
+    np.testing.assert_array_equal(loaded(texts), text_encoder(texts))
+    with np.load(tmp_path / "vectors.npz", allow_pickle=False) as f:  # plain arrays, no pickle
+        assert f["words"].dtype.kind == "U"
