@@ -28,7 +28,7 @@ from .coco import UnknownIdError
 from .descriptors import Descriptors
 from .backbones import as_backbone_info, backbone_to_json, check_same_backbone, read_backbone_record
 from .index import SIZE_THRESHOLD
-from .checks import check_image_ids, check_k, check_texts
+from .checks import check_image_id, check_image_ids, check_k, check_texts
 from .errors import InputError, InputTypeError
 from .model import embed_images
 from .vectors import l2_normalize_rows
@@ -149,10 +149,15 @@ class ImageDatabase:
 
     def vector_of(self, image_id) -> np.ndarray:
         """The stored unit embedding of one image (a COCO id, or a relative path), shape (dim,)."""
-        key = str(image_id) if self.keys.dtype.kind == "U" else image_id
+        if self.keys.dtype.kind == "U":
+            if not isinstance(image_id, (str, os.PathLike)):
+                raise InputTypeError(f"this database's images are keyed by path (str), got {image_id!r} ({type(image_id).__name__})")
+            key = os.fspath(image_id)
+        else:
+            key = check_image_id(image_id)
         try:
-            return self.vectors[self._row[key if isinstance(key, str) else int(key)]]
-        except (KeyError, TypeError, ValueError):
+            return self.vectors[self._row[key]]
+        except KeyError:
             what = "image" if self.keys.dtype.kind == "U" else "COCO image id"
             raise UnknownIdError(f"{what} {image_id!r} is not in the database") from None
 
