@@ -90,7 +90,7 @@ def check_ks(ks, name: str = "ks") -> List[int]:
         raise InputTypeError(f"{name} must be a list of integers >= 1, got {ks!r}") from None
     if not ks:
         raise InputError(f"{name} is empty: give at least one k")
-    return [check_k(k, f"each of {name}") for k in ks]
+    return [check_k(k, f"every k in {name}") for k in ks]
 
 
 def check_finite(array: np.ndarray, what: str) -> np.ndarray:
