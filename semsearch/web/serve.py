@@ -27,13 +27,9 @@ _CAPTION_FILE = re.compile(r"captions_(?:train|val)(\d{4})(?:_\w+)?\.json$")
 
 
 def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {text!r}") from None
-    if not 1 <= value <= 65535:
+    if not re.fullmatch(r"[0-9]+", text) or not 1 <= int(text) <= 65535:  # no sign, no other scripts' digits
         raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {text!r}")
-    return value
+    return int(text)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
