@@ -132,9 +132,9 @@ def run_search(args) -> int:
     if args.out is not None:  # before any work: a grid that cannot be written, or that would overwrite an input
         from .images import image_format_of
 
+        ensure_distinct_output(args.out, [args.db, args.model, args.image, args.images, *(args.captions or [])], "--out")
         check_writable(args.out, "grid image")
         image_format_of(args.out)
-        ensure_distinct_output(args.out, [args.db, args.model, args.image, args.images, *(args.captions or [])], "--out")
     database, image_dir, kind, model_dir, what = _open_target(args)
     query = args.query if args.image is None else _image_vector(args, database, kind, model_dir)
     keys, scores = database.query(query, k=args.k)
