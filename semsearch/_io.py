@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import IO, Iterator, Tuple, Union
 
 import numpy as np
+from .checks import check_finite
 from .errors import InputError
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -69,7 +70,9 @@ def load_npz(path: PathLike, format: str, names: Tuple[str, ...], what: str) -> 
     """Read the named arrays of a ``.npz`` file written by :func:`save_npz` with this format.
 
     Raises FileNotFoundError naming ``what`` if there is no file, ValueError if it is not a
-    readable ``.npz`` of that format or lacks one of the arrays.
+    readable ``.npz`` of that format, lacks one of the arrays, or holds NaN or inf in a
+    floating-point array (weights, vectors: every float array semsearch saves is finite,
+    so a non-finite one is damaged and would give silently wrong scores).
     """
     from .paths import require_file
 
@@ -81,6 +84,8 @@ def load_npz(path: PathLike, format: str, names: Tuple[str, ...], what: str) -> 
         raise InputError(f"{path} is not a semsearch {what}: {type(e).__name__}: {e}") from None
     if found != format:
         raise InputError(f"{path} is not a {format} file (format {found!r})")
+    for name, array in zip(names, arrays):
+        check_finite(array, f"{path} ({name})")
     return arrays
 
 

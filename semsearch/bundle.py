@@ -41,6 +41,7 @@ import os
 import secrets
 import shutil
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
@@ -94,8 +95,13 @@ def _lock_path(target: Path) -> Path:
 
 def _leftovers(target: Path, kind: str) -> List[Path]:
     """``.<name>.<kind>-*`` folders beside ``target`` (kind ``tmp`` or ``old``), newest first."""
-    found = [p for p in target.parent.glob(f".{target.name}.{kind}-*") if p.is_dir()]
-    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+    found = []
+    for path in target.parent.glob(f".{target.name}.{kind}-*"):
+        try:
+            found.append((path.stat().st_mtime, path))
+        except FileNotFoundError:  # removed by a save meanwhile
+            continue
+    return [path for _, path in sorted(found, reverse=True) if path.is_dir()]
 
 
 def _is_complete(folder: Path) -> bool:
@@ -362,21 +368,44 @@ def load_bundle(directory: PathLike, glove=None) -> Tuple[Autoembedder, TextEmbe
         the parts do not fit together.
     """
     directory = Path(directory)
-    for _ in range(10):
+    for attempt in range(_READ_ATTEMPTS):
         folder = _resolve(directory)
-        _read_manifest(folder, directory)  # a clear error for a missing or unfinished folder
         try:
+            _read_manifest(folder, directory)  # a clear error for a missing or unfinished folder
             fd = os.open(folder, os.O_RDONLY)
-        except FileNotFoundError:  # moved away by a save meanwhile
-            continue
+        except FileNotFoundError:
+            if _save_under_way(directory) and attempt + 1 < _READ_ATTEMPTS:
+                time.sleep(0.001 * attempt)  # between a save's two renames, or its old folder removed
+                continue
+            raise
         try:
             _flock(fd, shared=True)
             if _inode(folder) != _fd_inode(fd):  # swapped before we held the lock
                 continue
-            return _load_folder(folder, directory, glove)
+            try:
+                return _load_folder(folder, directory, glove)
+            except FileNotFoundError:  # an old folder set aside and removed while we read it
+                if folder != directory or _save_under_way(directory):
+                    continue
+                raise
         finally:
             os.close(fd)
     raise SaveConflictError(f"{directory} kept changing while it was read (saves in progress); try again")
+
+
+#: How often :func:`load_bundle` tries again while a save swaps the folder (about 2 s in all).
+_READ_ATTEMPTS = 64
+
+
+def _save_under_way(directory: Path) -> bool:
+    """Whether a save to ``directory`` is (or was, if killed) between staging and cleaning up.
+
+    A save keeps a ``.<name>.tmp-*`` folder until its rename into place and an
+    ``.<name>.old-*`` one from moving the old bundle aside until removing it: the only
+    times the folder can be absent or vanish under a reader.
+    """
+    target = Path(os.path.realpath(directory))
+    return bool(_leftovers(target, "tmp") or _leftovers(target, "old"))
 
 
 def _fd_inode(fd: int) -> Tuple[int, int]:

@@ -518,7 +518,7 @@ def generated_caption_scores(
     if len(captions) != len(image_ids):
         raise InputError(f"need one generated caption per image: {len(captions)} for {len(image_ids)} images")
     idf = None if method == "onehot" else inverse_document_frequency(data.captions.captions(data.captions.caption_ids))
-    vectors = caption_vectors(list(queries) + list(captions), method, idf=idf, text_embedder=text_encoder)
+    vectors = caption_vectors(list(queries) + list(captions), method, idf=idf, text_encoder=text_encoder)
     q, g = vectors[: len(queries)], vectors[len(queries) :]
     scores = q @ g.T
     scores = np.asarray(scores.toarray() if hasattr(scores, "toarray") else scores, dtype=np.float32)

@@ -43,20 +43,26 @@ def check_k(k, name: str = "k") -> int:
     return int(k)
 
 
-def check_image_id(value) -> int:
+def check_image_id(value, what: str = "COCO image id") -> int:
     """A COCO image id as an int: an integer >= 0, or a string of ASCII digits.
 
     Floats, bools, signs, spaces and non-ASCII digits are refused rather than coerced.
+    ``what`` names the kind of id in the message (``"COCO caption id"``).
     """
     if isinstance(value, str):
         if not _DIGITS.fullmatch(value):
-            raise InputError(f"a COCO image id is written with the digits 0-9 only, got {value!r}")
+            raise InputError(f"a {what} is written with the digits 0-9 only, got {value!r}")
         return int(value)
     if not _is_integer(value):
-        raise InputTypeError(f"a COCO image id must be an integer, got {value!r} ({type(value).__name__})")
+        raise InputTypeError(f"a {what} must be an integer, got {value!r} ({type(value).__name__})")
     if value < 0:
-        raise InputError(f"a COCO image id is >= 0, got {value!r}")
+        raise InputError(f"a {what} is >= 0, got {value!r}")
     return int(value)
+
+
+def check_caption_id(value) -> int:
+    """A COCO caption id as an int, by the rules of :func:`check_image_id`."""
+    return check_image_id(value, "COCO caption id")
 
 
 def check_image_ids(values: Iterable) -> np.ndarray:
@@ -68,6 +74,45 @@ def check_image_ids(values: Iterable) -> np.ndarray:
             raise InputError(f"a COCO image id is >= 0, got {int(values[values < 0][0])}")
         return values.astype(np.int64, copy=False).reshape(-1)
     return np.array([check_image_id(v) for v in values], dtype=np.int64)
+
+
+def check_ks(ks, name: str = "ks") -> List[int]:
+    """A non-empty list of ``k`` values, each through :func:`check_k`.
+
+    >>> check_ks((1, 5, 10))
+    [1, 5, 10]
+    """
+    if _is_integer(ks):
+        raise InputTypeError(f"{name} must be a list of integers >= 1, not one number ({ks!r}): wrap it in a list")
+    try:
+        ks = list(ks)
+    except TypeError:
+        raise InputTypeError(f"{name} must be a list of integers >= 1, got {ks!r}") from None
+    if not ks:
+        raise InputError(f"{name} is empty: give at least one k")
+    return [check_k(k, f"every k in {name}") for k in ks]
+
+
+def check_finite(array: np.ndarray, what: str) -> np.ndarray:
+    """Refuse an array holding NaN or inf; ``what`` names it in the message.
+
+    >>> check_finite(np.array([1.0, np.nan]), "model.npz weight")
+    Traceback (most recent call last):
+    ...
+    semsearch.errors.InputError: model.npz weight holds 1 NaN or infinite value (first at index 1): it cannot be used
+    """
+    array = np.asarray(array)
+    if array.dtype.kind in "fc":
+        bad = ~np.isfinite(array)
+        if bad.any():
+            n = int(bad.sum())
+            first = np.unravel_index(int(np.argmax(bad.ravel())), array.shape) if array.ndim else ()
+            where = tuple(int(i) for i in first)
+            where = where[0] if len(where) == 1 else where
+            raise InputError(
+                f"{what} holds {n} NaN or infinite value{'s' if n > 1 else ''} (first at index {where}): it cannot be used"
+            )
+    return array
 
 
 def check_texts(texts, name: str = "texts") -> List[str]:

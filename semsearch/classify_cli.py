@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from .checks import check_image_id
-from .cli import _positive_int
+from .argtypes import positive_int
 
 
 def _image_id(text: str) -> int:
@@ -28,7 +28,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("image_ids", metavar="IMAGE_ID", nargs="+", type=_image_id, help="COCO image ids")
     p.add_argument("--data", metavar="DIR", type=Path, help="data folder (default $SEMSEARCH_DATA or ./data)")
     p.add_argument("--descriptors", metavar="PKL", type=Path, help="1280-d EfficientNet-Lite0 descriptor pickle")
-    p.add_argument("-k", type=_positive_int, default=5, help="tags per image (default %(default)s)")
+    p.add_argument("-k", type=positive_int, default=5, help="tags per image (default %(default)s)")
     p.set_defaults(run=run)
     return p
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from . import __version__
+from .argtypes import finite_float, integer, output_path, positive_int
 from .errors import SemsearchError
 from .paths import ENV_VAR, data_dir
 from .train import TrainConfig
@@ -51,12 +52,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):  # noqa: D401 - argparse API
         self.exit(2, f"semsearch: error: {message} (see: {self.prog} --help)\n")
-
-
-def _positive_int(text: str) -> int:
-    if not re.fullmatch(r"[0-9]+", text) or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return int(text)
 
 
 def _add_command(sub, name: str, summary: str, description: str, example: str, run):
@@ -83,7 +78,7 @@ def _add_config_options(p) -> None:
     """One flag per :class:`TrainConfig` field, with its default and help."""
     g = p.add_argument_group("training (semsearch.train.TrainConfig)")
     for f in dataclasses.fields(TrainConfig):
-        kind = {"int": int, "float": float}.get(str(f.type), str)
+        kind = {"int": integer, "float": finite_float}.get(str(f.type), str)  # checked, not coerced
         g.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default, choices=f.metadata.get("choices"),
                        help=f"{f.metadata['help']} (default %(default)s)")
     _add_text_encoder_option(g)
@@ -131,7 +126,7 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
                      "with every joined image, bundle.json with the whole training configuration).",
                      "semsearch train --data data --out my-model --epochs 20", _cmd_train)
     _add_data_options(p)
-    p.add_argument("--out", metavar="MODEL_DIR", type=Path, default=Path(DEFAULT_MODEL_DIR), help="default %(default)s")
+    p.add_argument("--out", metavar="MODEL_DIR", type=output_path, default=Path(DEFAULT_MODEL_DIR), help="default %(default)s")
     _add_config_options(p)
 
     _add_elsewhere(sub, ("index", "search", "serve", "classify"), chosen)
@@ -142,7 +137,7 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
                      "chance levels beside each score.", "semsearch eval --model my-model", _cmd_eval)
     _add_data_options(p)
     p.add_argument("--model", metavar="MODEL_DIR", type=Path, help="a saved model (else train K-fold)")
-    p.add_argument("--folds", type=_positive_int, default=5, help="K for K-fold, without --model (default %(default)s)")
+    p.add_argument("--folds", type=positive_int, default=5, help="K for K-fold, without --model (default %(default)s)")
     p.add_argument("--all", action="store_true", help="with --model: score on all images, not its validation images")
     p.add_argument("--protocol", choices=("all", "1k", "5k"), default="all",
                    help="with --model: every caption of the images (all), or COCO's published protocols on 5,000 of "
@@ -155,12 +150,12 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
                      "with the top hit's caption, and write one PNG grid per query and the model (OUT/model).",
                      "semsearch demo --data ../shared/data --out /tmp/demo", _cmd_demo)
     p.add_argument("--data", metavar="DIR", type=Path, help=_DATA_HELP)
-    p.add_argument("--out", metavar="DIR", type=Path, default=Path(DEFAULT_DEMO_DIR), help="default %(default)s")
+    p.add_argument("--out", metavar="DIR", type=output_path, default=Path(DEFAULT_DEMO_DIR), help="default %(default)s")
     p.add_argument("--query", action="append", metavar="TEXT", help="a query to run (repeatable; default: three examples)")
-    p.add_argument("-k", type=_positive_int, default=6, help="images per query (default %(default)s)")
-    p.add_argument("--max-images", type=_positive_int, default=5000, help="train on at most this many images (default %(default)s)")
+    p.add_argument("-k", type=positive_int, default=6, help="images per query (default %(default)s)")
+    p.add_argument("--max-images", type=positive_int, default=5000, help="train on at most this many images (default %(default)s)")
     p.add_argument("--no-download", action="store_true", help="never download images missing from DATA/coco/images")
-    p.add_argument("--seed", type=int, default=0, help="default %(default)s")
+    p.add_argument("--seed", type=integer, default=0, help="default %(default)s")
     _add_text_encoder_option(p)
 
     _add_elsewhere(sub, ("fetch",), chosen)
@@ -174,16 +169,21 @@ def _say(*lines: str) -> None:
     print(*lines, sep="\n", flush=True)
 
 
-def _load(args, text_encoder=None):
-    """The data of --captions/--descriptors (default: the data folder's), joined; prints what it used."""
+def _data_files(args):
+    """The caption files and descriptor file a command reads: --captions/--descriptors, else the data folder's."""
     from .paths import find_data_files
-    from .workflow import describe_join, load_data
 
     if args.captions and args.descriptors:
-        caption_files, descriptor_file = list(args.captions), args.descriptors
-    else:
-        found_captions, found_descriptors = find_data_files(args.data)
-        caption_files, descriptor_file = list(args.captions or found_captions), args.descriptors or found_descriptors
+        return list(args.captions), args.descriptors
+    found_captions, found_descriptors = find_data_files(args.data)
+    return list(args.captions or found_captions), args.descriptors or found_descriptors
+
+
+def _load(args, text_encoder=None):
+    """The data of --captions/--descriptors (default: the data folder's), joined; prints what it used."""
+    from .workflow import describe_join, load_data
+
+    caption_files, descriptor_file = _data_files(args)
     _say(f"captions:    {', '.join(str(c) for c in caption_files)}", f"descriptors: {descriptor_file}")
     data, text_encoder = load_data(caption_files, descriptor_file, text_encoder, encoder_name=getattr(args, "text_encoder", "idf"))
     _say(f"joined:      {describe_join(data)}")
@@ -212,7 +212,13 @@ def _image_dir(images: Optional[Path], data: Optional[Path]) -> Optional[Path]:
 def _cmd_train(args) -> int:
     from .workflow import train_and_save
 
+    from ._io import ensure_distinct_output
+    from .bundle import check_bundle_target
+
     config = _config(args)
+    check_bundle_target(args.out)  # before loading and training: a folder that cannot be written
+    caption_files, descriptor_file = _data_files(args)
+    ensure_distinct_output(args.out, [*caption_files, descriptor_file], "--out")
     data, text_encoder, files = _load(args)
     _say("training: " + ", ".join(f"{k}={v}" for k, v in config.as_dict().items()))
     run = train_and_save(data, text_encoder, config, args.out, info=files, progress=sys.stderr.isatty())
@@ -255,11 +261,16 @@ def _cmd_eval(args) -> int:
 
 
 def _cmd_demo(args) -> int:
+    from ._io import check_writable, ensure_distinct_output
+    from .bundle import check_bundle_target
     from .display import first_caption, result_grid
     from .paths import find_data_files
     from .workflow import describe_join, load_data, subsample, train_and_save
 
     root = data_dir(args.data)
+    check_writable(args.out, "demo folder", folder=True)  # before training: where the model and grids go
+    check_bundle_target(args.out / "model")
+    ensure_distinct_output(args.out, [root] if root.exists() else [], "--out")
     try:
         caption_files, descriptor_file = find_data_files(root)
     except FileNotFoundError as missing:

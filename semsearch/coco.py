@@ -23,6 +23,7 @@ import numpy as np
 
 from .keys import coco_id_from_filename
 from .paths import require_file
+from .checks import check_caption_id, check_image_id
 from .errors import InputError, UnknownIdError
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -117,8 +118,7 @@ class CocoCaptions:
 
     def caption_ids_of(self, image_id: int) -> List[int]:
         """The caption ids of one image, ascending."""
-        self._image_info(image_id)
-        return list(self._caption_ids_of[int(image_id)])
+        return list(self._caption_ids_of[self._image_info(image_id).id])
 
     def captions_of(self, image_id: int) -> List[str]:
         """The caption texts of one image."""
@@ -147,9 +147,7 @@ class CocoCaptions:
 
     def subset(self, image_ids: Iterable[int]) -> "CocoCaptions":
         """Only these images and their captions."""
-        keep = {int(i) for i in image_ids}
-        for i in keep:
-            self._image_info(i)
+        keep = {self._image_info(i).id for i in image_ids}
         images = {i: info for i, info in self._images.items() if i in keep}
         captions = {c: e for c, e in self._captions.items() if e[0] in keep}
         return CocoCaptions(images, captions)
@@ -157,13 +155,13 @@ class CocoCaptions:
     # ------------------------------------------------------------------ helpers
     def _image_info(self, image_id: int) -> ImageInfo:
         try:
-            return self._images[int(image_id)]
+            return self._images[check_image_id(image_id)]
         except KeyError:
             raise UnknownIdError(f"unknown COCO image id {image_id}") from None
 
     def _caption_entry(self, caption_id: int) -> tuple:
         try:
-            return self._captions[int(caption_id)]
+            return self._captions[check_caption_id(caption_id)]
         except KeyError:
             raise UnknownIdError(f"unknown COCO caption id {caption_id}") from None
 

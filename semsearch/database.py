@@ -28,7 +28,7 @@ from .coco import UnknownIdError
 from .descriptors import Descriptors
 from .backbones import as_backbone_info, backbone_to_json, check_same_backbone, read_backbone_record
 from .index import SIZE_THRESHOLD
-from .checks import check_image_ids, check_k, check_texts
+from .checks import check_image_id, check_image_ids, check_k, check_texts
 from .errors import InputError, InputTypeError
 from .model import embed_images
 from .vectors import l2_normalize_rows, row_norms
@@ -107,10 +107,10 @@ class ImageDatabase:
             )
         self.keys = self.image_ids = image_ids
         self.vectors = l2_normalize_rows(vectors)
+        if index is not None:
+            _check_index_fits(index, vectors, self.vectors)
         self.text_encoder = text_encoder
         self._row = {i: r for r, i in enumerate(image_ids.tolist())}
-        if index is not None and (len(index) != len(image_ids) or index.dim != self.dim):
-            raise InputError(f"the index holds {len(index)} vectors of dim {index.dim}, not {len(image_ids)} of dim {self.dim}")
         self.index = index
         self.backbone = as_backbone_info(backbone)
 
@@ -149,10 +149,15 @@ class ImageDatabase:
 
     def vector_of(self, image_id) -> np.ndarray:
         """The stored unit embedding of one image (a COCO id, or a relative path), shape (dim,)."""
-        key = str(image_id) if self.keys.dtype.kind == "U" else image_id
+        if self.keys.dtype.kind == "U":
+            if not isinstance(image_id, (str, os.PathLike)):
+                raise InputTypeError(f"this database's images are keyed by path (str), got {image_id!r} ({type(image_id).__name__})")
+            key = os.fspath(image_id)
+        else:
+            key = check_image_id(image_id)
         try:
-            return self.vectors[self._row[key if isinstance(key, str) else int(key)]]
-        except (KeyError, TypeError, ValueError):
+            return self.vectors[self._row[key]]
+        except KeyError:
             what = "image" if self.keys.dtype.kind == "U" else "COCO image id"
             raise UnknownIdError(f"{what} {image_id!r} is not in the database") from None
 
@@ -265,7 +270,28 @@ class ImageDatabase:
                 index = ApproximateIndex.load(index_path_of(path))
             except ImportError as e:
                 warnings.warn(f"{index_path_of(path)} is not used: {e}", stacklevel=2)
+        if index is not None:
+            try:
+                _check_index_fits(index, vectors, l2_normalize_rows(vectors))
+            except InputError as e:
+                raise InputError(f"{index_path_of(path)}: {e} (or delete it to search exactly)") from None
         return cls(image_ids, vectors, text_encoder, index, backbone=backbone)
+
+
+def _check_index_fits(index, given: np.ndarray, unit: np.ndarray) -> None:
+    """Refuse an approximate index that was not built for these vectors (as given, or normalised)."""
+    from .index import fingerprint
+
+    if len(index) != len(unit) or index.dim != unit.shape[1]:
+        raise InputError(f"the index holds {len(index)} vectors of dim {index.dim}, not {len(unit)} of dim {unit.shape[1]}")
+    found = getattr(index, "fingerprint", None)
+    if found is None:
+        raise InputError("the approximate index records no fingerprint of its vectors (an older file?): "
+                         "it cannot be checked against this database; rebuild it with database.build_index()")
+    if found not in (fingerprint(given), fingerprint(unit)):
+        raise InputError("the approximate index was built for other vectors than this database's "
+                         f"(fingerprint {found[:12]}..., these vectors {fingerprint(unit)[:12]}...): "
+                         "its results would be wrong; rebuild it with database.build_index()")
 
 
 def as_keys(keys) -> np.ndarray:

@@ -34,6 +34,7 @@ import numpy as np
 
 from ._io import load_npz, save_npz
 from .backbones import BACKBONES, as_backbone_info, backbone_info, check_same_backbone
+from .checks import check_image_id, check_image_ids
 from .errors import InputError, UnknownIdError
 from .paths import require_file
 from .safe_pickle import load_descriptor_pickle
@@ -177,7 +178,7 @@ class Descriptors:
         return len(self.ids)
 
     def __contains__(self, coco_id) -> bool:
-        return int(coco_id) in self._row
+        return check_image_id(coco_id) in self._row
 
     def __repr__(self) -> str:
         name = "unknown backbone" if self.backbone is None else self.backbone["backbone"]
@@ -186,7 +187,7 @@ class Descriptors:
     def rows_of(self, image_ids: Iterable[int]) -> np.ndarray:
         """Row indices of these images in :attr:`vectors`, shape (N,)."""
         try:
-            return np.array([self._row[int(i)] for i in image_ids], dtype=np.int64)
+            return np.array([self._row[i] for i in check_image_ids(image_ids).tolist()], dtype=np.int64)
         except KeyError as e:
             raise UnknownIdError(f"no descriptor for COCO image id {e.args[0]}") from None
 

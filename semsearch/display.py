@@ -29,7 +29,9 @@ import numpy as np
 from PIL import Image
 
 from semsearch._io import atomic_write, check_writable
+from .checks import check_image_id
 from .errors import InputError, SemsearchError
+from .keys import coco_file_name
 from .images import image_format_of, open_image
 
 if TYPE_CHECKING:  # only for type hints; importing pyplot here could fix the backend
@@ -58,7 +60,7 @@ def image_file_name(coco_id: int) -> str:
     >>> image_file_name(139)
     '000000000139.jpg'
     """
-    return f"{int(coco_id):012d}.jpg"
+    return coco_file_name(coco_id)
 
 
 def find_local_image(coco_id: int, image_dir: PathLike) -> Optional[Path]:
@@ -118,7 +120,7 @@ def load_image(
     >>> np.asarray(img).shape                                        # doctest: +SKIP
     (426, 640, 3)
     """
-    coco_id = int(coco_id)
+    coco_id = check_image_id(coco_id)
     if image_dir is not None:
         path = find_local_image(coco_id, image_dir)
         if path is not None:
@@ -223,7 +225,7 @@ def show_images(
     """
     import matplotlib.pyplot as plt  # here, not at module level: the caller picks the backend
 
-    ids = [i if isinstance(i, (str, Path)) else int(i) for i in image_ids]  # COCO ids, or file paths
+    ids = [i if isinstance(i, (str, Path)) else check_image_id(i) for i in image_ids]  # COCO ids, or file paths
     n = len(ids)
     if n == 0:
         raise InputError("no images to show")

@@ -35,7 +35,7 @@ from typing import Dict, Iterator, List, Sequence, Tuple
 import numpy as np
 
 from .backbones import check_same_backbone
-from .checks import check_k
+from .checks import check_ks
 from .dataset import CaptionedImages
 from .errors import InputError
 from .model import embed_images
@@ -129,7 +129,7 @@ def ranks_in_blocks(queries: np.ndarray, images: np.ndarray, targets: np.ndarray
 
 def chance_levels(n_images: int, ks: Sequence[int] = (1, 5, 10)) -> Dict[str, float]:
     """What ranking the images at random achieves on average."""
-    levels = {f"recall@{k}": min(k, n_images) / n_images for k in ks}
+    levels = {f"recall@{k}": min(k, n_images) / n_images for k in check_ks(ks)}
     levels["median_rank"] = (n_images + 1) / 2
     levels["mrr"] = float(np.sum(1.0 / np.arange(1, n_images + 1)) / n_images)
     return levels
@@ -140,7 +140,7 @@ def retrieval_scores(ranks: np.ndarray, n_images: int, ks: Sequence[int] = (1, 5
     ranks = np.asarray(ranks)
     if len(ranks) == 0:
         raise InputError("no queries to score")
-    ks = [check_k(k) for k in ks]
+    ks = check_ks(ks)
     return RetrievalScores(
         recall={k: float(np.mean(ranks <= k)) for k in ks},
         median_rank=float(np.median(ranks)),

@@ -38,7 +38,10 @@ from typing import Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tup
 
 import numpy as np
 
+from ._io import check_writable
+from .argtypes import non_negative_int, output_path, positive_int
 from .backbones import BACKBONES, DEFAULT_BACKBONE, Backbone, check_same_backbone, describe_backbone, load_backbone
+from .checks import check_image_ids
 from .descriptors import Descriptors
 from .errors import InputError, InputTypeError
 from .images import IMAGE_SUFFIXES, failure_reason, open_image
@@ -386,10 +389,13 @@ def extract_features(
         if weights not in (None, "IMAGENET1K_V1"):
             raise InputError(f"unknown ResNet18 weights {weights!r}; choose 'IMAGENET1K_V1' or None")
         backbone, pretrained = "resnet18", weights is not None
+    check_writable(out_path, "descriptor file")
+    if Path(out_path).suffix.lower() in IMAGE_SUFFIXES:  # it could be (or overwrite) one of the images
+        raise InputError(f"the descriptor file {out_path} has an image's suffix: name it .npz")
     out_path = Path(out_path)
     images = find_images(image_dir)
     if ids is not None:
-        wanted = set(ids)
+        wanted = set(check_image_ids(ids).tolist())
         missing = sorted(wanted - images.keys())
         if missing:
             raise InputError(f"{len(missing)} requested ids have no image in {image_dir}: {missing[:10]}")
@@ -439,11 +445,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         epilog="example: semsearch features data/coco/images --out data/descriptors/effnet_mine.npz",
     )
     p.add_argument("images_dir", type=Path, help="folder of COCO images named <id>.jpg")
-    p.add_argument("--out", type=Path, required=True, help="descriptor file to write or extend")
+    p.add_argument("--out", type=output_path, required=True, help="descriptor file to write or extend")
     p.add_argument("--backbone", choices=BACKBONES, default=DEFAULT_BACKBONE,
                    help="the network (default %(default)s: pretrained, works offline; resnet18 downloads its weights)")
-    p.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default %(default)s)")
-    p.add_argument("--workers", type=int, default=None, help="image decoding processes (default: min(4, cpus))")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="images per forward pass (default %(default)s)")
+    p.add_argument("--workers", type=non_negative_int, default=None, help="image decoding processes (default: min(4, cpus))")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     p.add_argument("--no-pretrained", action="store_true", help="random weights instead of ImageNet ones (for tests)")
     p.set_defaults(run=run)

@@ -32,10 +32,11 @@ Example
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Tuple, Union
+from typing import Optional, Tuple, Union
 
 import numpy as np
 
@@ -63,6 +64,18 @@ def _hnswlib():
     return hnswlib
 
 
+def fingerprint(vectors) -> str:
+    """sha256 of ``vectors`` as float32 rows (shape included): which vectors an index was built for.
+
+    >>> fingerprint(np.eye(2)) == fingerprint(np.eye(2, dtype=np.float32)) != fingerprint(np.eye(2)[::-1])
+    True
+    """
+    array = np.ascontiguousarray(vectors, dtype=np.float32)
+    digest = hashlib.sha256(repr(array.shape).encode())
+    digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
 def _unit_rows(vectors, what: str, dim: int = 0) -> Tuple[np.ndarray, np.ndarray]:
     """``vectors`` as float32 (N, dim) rows of unit length (zero rows stay zero), and the norms (N,)."""
     vectors = np.asarray(vectors, dtype=np.float32)
@@ -82,14 +95,18 @@ class ApproximateIndex:
     Attributes
     ----------
     dim : int
+    fingerprint : str or None
+        :func:`fingerprint` of the vectors it was built from, saved with it; an
+        :class:`~semsearch.database.ImageDatabase` refuses an index of other vectors.
     ef : int
         Candidates kept while searching (at least ``k`` is used): larger is slower and
         finds more of the true nearest neighbours. May be changed at any time.
     """
 
-    def __init__(self, hnsw_index, ef: int = DEFAULT_EF):
+    def __init__(self, hnsw_index, ef: int = DEFAULT_EF, fingerprint: Optional[str] = None):
         self._index = hnsw_index
         self.ef = ef
+        self.fingerprint = fingerprint
 
     @classmethod
     def build(
@@ -125,13 +142,15 @@ class ApproximateIndex:
             Bad shape, NaN or inf, or a parameter out of range.
         """
         hnswlib = _hnswlib()
+        given_vectors = vectors
         vectors, _ = _unit_rows(vectors, "vectors")
+        given = fingerprint(given_vectors)  # of the vectors as given (a database's own unit rows)
         if m < 2 or ef_construction < 1 or n_threads < 1:
             raise InputError(f"need m >= 2, ef_construction >= 1, n_threads >= 1; got {m}, {ef_construction}, {n_threads}")
         index = hnswlib.Index(space="ip", dim=vectors.shape[1])
         index.init_index(max_elements=len(vectors), M=m, ef_construction=ef_construction, random_seed=seed)
         index.add_items(vectors, np.arange(len(vectors)), num_threads=n_threads)
-        return cls(index, ef)
+        return cls(index, ef, given)
 
     def __len__(self) -> int:
         return int(self._index.element_count)
@@ -197,13 +216,19 @@ class ApproximateIndex:
             graph = os.path.join(tmp, "hnsw.bin")
             self._index.save_index(graph)
             blob = np.fromfile(graph, dtype=np.uint8)
-        save_npz(path, FORMAT, library="hnswlib", dim=self.dim, ef=self.ef, count=len(self), hnsw=blob)
+        save_npz(path, FORMAT, library="hnswlib", dim=self.dim, ef=self.ef, count=len(self), hnsw=blob,
+                 fingerprint=np.array(self.fingerprint or ""))
 
     @classmethod
     def load(cls, path: PathLike) -> "ApproximateIndex":
         """Read an index written by :meth:`save`."""
         hnswlib = _hnswlib()
         dim, ef, count, blob = load_npz(path, FORMAT, ("dim", "ef", "count", "hnsw"), "approximate index file")
+        try:
+            (given,) = load_npz(path, FORMAT, ("fingerprint",), "approximate index file")
+            given = str(given) or None
+        except InputError:  # written before fingerprints: unknown
+            given = None
         dim, ef, count = int(dim), int(ef), int(count)
         index = hnswlib.Index(space="ip", dim=dim)
         with tempfile.TemporaryDirectory() as tmp:
@@ -215,4 +240,4 @@ class ApproximateIndex:
                 raise InputError(f"{path} holds a damaged hnswlib graph: {e}") from None
         if index.element_count != count:
             raise InputError(f"{path} is damaged: {index.element_count} vectors, expected {count}")
-        return cls(index, ef)
+        return cls(index, ef, given)

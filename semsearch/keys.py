@@ -20,6 +20,8 @@ import re
 from pathlib import Path
 from typing import Optional, Union
 
+from .checks import check_image_id
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 #: COCO's file names: 12 digits, optionally after ``COCO_<split><year>_``.
@@ -34,4 +36,4 @@ def coco_id_from_filename(path: PathLike) -> Optional[int]:
 
 def coco_file_name(coco_id: int) -> str:
     """The COCO 2017 file name of an image: its id as 12 digits plus ``.jpg``."""
-    return f"{int(coco_id):012d}.jpg"
+    return f"{check_image_id(coco_id):012d}.jpg"

@@ -153,11 +153,21 @@ class Autoembedder:
     def embed(self, descriptors, batch_size: int = 65536) -> np.ndarray:
         """Like calling the model, but returns a float32 NumPy array and builds no graph."""
         descriptors = self.check_input(descriptors)
+        self.check_weights()
         w, b = self.dense.weight.data, self.dense.bias.data
         out = np.empty((len(descriptors), self.output_dim), dtype=np.float32)
         for start in range(0, len(descriptors), batch_size):
             out[start : start + batch_size] = l2_normalize_rows(descriptors[start : start + batch_size] @ w + b)
         return out
+
+    def check_weights(self) -> None:
+        """Raise InputError if a weight is NaN or inf (every embedding would be wrong)."""
+        for name, parameter in zip(("weight", "bias"), self.parameters):
+            if not np.isfinite(parameter.data).all():
+                raise InputError(
+                    f"the model's {name} holds NaN or inf: it cannot embed images "
+                    "(did its training diverge? train it again with a smaller learning rate)"
+                )
 
     def check_input(self, descriptors) -> np.ndarray:
         """Return descriptors as a float32 (N, D) array, or raise ValueError saying what is wrong."""
@@ -225,6 +235,8 @@ def embed_images(model, descriptors, batch_size: int = 65536) -> np.ndarray:
         for start in range(0, len(descriptors), batch_size):
             out = model(descriptors[start : start + batch_size])
             parts.append(np.asarray(out.data if isinstance(out, mg.Tensor) else out, dtype=np.float32))
+    if not all(np.isfinite(part).all() for part in parts):
+        raise InputError(f"{type(model).__name__} gives NaN or inf embeddings: are its weights finite?")
     return l2_normalize_rows(np.concatenate(parts)).astype(np.float32, copy=False)
 
 

@@ -15,7 +15,9 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from .cli import _positive_int, _print_ranking, _say
+from ._io import check_writable, ensure_distinct_output
+from .argtypes import output_path, positive_int
+from .cli import _print_ranking, _say
 
 #: Where ``semsearch index FOLDER`` keeps the database unless --db says otherwise (hidden: not indexed).
 DEFAULT_DB = Path(".semsearch") / "photos.npz"
@@ -36,9 +38,9 @@ def add_index_parser(subparsers) -> argparse.ArgumentParser:
         epilog='example: semsearch index ~/Pictures && semsearch search "a dog on the beach" --db ~/Pictures/.semsearch/photos.npz',
     )
     p.add_argument("folder", metavar="FOLDER", type=Path)
-    p.add_argument("--db", metavar="DB", type=Path, help="database file (default FOLDER/.semsearch/photos.npz)")
+    p.add_argument("--db", metavar="DB", type=output_path, help="database file (default FOLDER/.semsearch/photos.npz)")
     p.add_argument("--model", metavar="MODEL_DIR", type=Path, help="trained model (default: the database's, else the shipped sample model)")
-    p.add_argument("--batch-size", type=_positive_int, default=32, help="images per forward pass (default %(default)s)")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="images per forward pass (default %(default)s)")
     p.add_argument("--engine", choices=("local", "ray"), default="local",
                    help="describe here, or on a Ray cluster's actors (extra [ray]; default %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -52,6 +54,8 @@ def run_index(args) -> int:
     if not args.folder.expanduser().is_dir():
         raise FileNotFoundError(f"image folder not found: {args.folder}")
     db = args.db or args.folder.expanduser() / DEFAULT_DB
+    check_writable(db, "photo database")
+    ensure_distinct_output(db, [args.model], "--db")
     report = index_folder(args.folder, db, model=args.model, batch_size=args.batch_size, engine=args.engine,
                           progress=not args.quiet and sys.stderr.isatty())
     _say(f"{db}: {report.summary()}")
@@ -81,11 +85,11 @@ def add_search_parser(subparsers) -> argparse.ArgumentParser:
     where.add_argument("--db", metavar="DB", type=Path, help="a database made by `semsearch index`")
     where.add_argument("--model", metavar="MODEL_DIR", type=Path, help="a trained model folder (COCO ids)")
     p.add_argument("--image", metavar="FILE", type=Path, help="query with this image (described with the database's backbone)")
-    p.add_argument("-k", type=_positive_int, default=9, help="how many images (default %(default)s)")
+    p.add_argument("-k", type=positive_int, default=9, help="how many images (default %(default)s)")
     p.add_argument("--paths", action="store_true", help="print only the image files, one per line (for xargs)")
     shown = p.add_mutually_exclusive_group()
     shown.add_argument("--show", action="store_true", help="show the images in a window")
-    shown.add_argument("--out", metavar="PNG", type=Path, help="save the images as a grid of thumbnails")
+    shown.add_argument("--out", metavar="PNG", type=output_path, help="save the images as a grid of thumbnails")
     p.add_argument("--images", metavar="DIR", type=Path, help="with --model: the COCO image folder (default DATA/coco/images)")
     p.add_argument("--captions", nargs="+", metavar="JSON", type=Path, help="with --model: caption files (a caption per hit, image URLs)")
     p.add_argument("--data", metavar="DIR", type=Path, help="with --model: the data folder (default $SEMSEARCH_DATA or ./data)")
@@ -127,6 +131,12 @@ def run_search(args) -> int:
 
     if (args.query is None) == (args.image is None):
         raise InputError("give a text QUERY or --image FILE (one of them)")
+    if args.out is not None:  # before any work: a grid that cannot be written, or that would overwrite an input
+        from .images import image_format_of
+
+        ensure_distinct_output(args.out, [args.db, args.model, args.image, args.images, *(args.captions or [])], "--out")
+        check_writable(args.out, "grid image")
+        image_format_of(args.out)
     database, image_dir, kind, model_dir, what = _open_target(args)
     query = args.query if args.image is None else _image_vector(args, database, kind, model_dir)
     keys, scores = database.query(query, k=args.k)

@@ -51,12 +51,12 @@ from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, 
 
 import numpy as np
 
-from ._io import atomic_write
+from ._io import atomic_write, check_writable, ensure_distinct_output
 from .coco import UnknownIdError
 from .database import ImageDatabase
 from .paths import require_file
 from .text import UnknownQueryError
-from .checks import check_k
+from .checks import check_image_id, check_image_ids, check_k, check_ks
 from .errors import InputError
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -85,14 +85,16 @@ def _rows(path: PathLike, header: Tuple[str, ...], what: str, problems: list) ->
     """Yield ``(line number, stripped fields)`` of the data rows; check the header and field count."""
     path = require_file(path, what)
     with open(path, encoding="utf-8-sig", newline="") as f:
-        reader = csv.reader(f)
+        reader = csv.reader(f, strict=True)  # "a"b is an error, not the text ab
+        start = 1  # the line the row being read starts on
         try:
             first = next(reader, None)
             if first is None or tuple(field.strip().lower() for field in first) != header:
                 got = ",".join(first or [])
                 raise SubmissionError(path, [(1, f"the header must be {','.join(header)}, got {got!r}")])
+            start = reader.line_num + 1
             for row in reader:
-                line = reader.line_num
+                line, start = start, reader.line_num + 1
                 if not row or all(not field.strip() for field in row):
                     continue
                 fields = [field.strip() for field in row]
@@ -107,7 +109,14 @@ def _rows(path: PathLike, header: Tuple[str, ...], what: str, problems: list) ->
         except UnicodeDecodeError as error:
             raise SubmissionError(path, [(reader.line_num + 1, f"not UTF-8 text: {error}")]) from None
         except csv.Error as error:
+            if "end of data" in str(error):  # strict csv: a quote left open swallowed the rest of the file
+                raise SubmissionError(path, [(start, _unclosed_quote(start, reader.line_num))]) from None
             raise SubmissionError(path, [(reader.line_num, f"not readable as CSV: {error}")]) from None
+
+
+def _unclosed_quote(line: int, last: int) -> str:
+    return (f"a quote (\") opened on this line is never closed: it would swallow lines {line}-{last} into one field "
+            "(a stray quote?); close it, or write a quote inside a quoted text as \"\"")
 
 
 def _read_queries(path: PathLike) -> Tuple[Dict[str, str], Dict[str, int]]:
@@ -141,9 +150,10 @@ def read_queries(path: PathLike) -> Dict[str, str]:
 
 
 def _parse_image_id(text: str) -> Optional[int]:
+    """An image id written with the digits 0-9 only (no sign, no other scripts), else None."""
     try:
-        return int(text)
-    except ValueError:
+        return check_image_id(text)
+    except InputError:
         return None
 
 
@@ -177,7 +187,7 @@ def read_submission(
     >>> rankings["q1"][:3]                                                              # doctest: +SKIP
     array([229997, 442450, 544238])
     """
-    valid = None if valid_image_ids is None else {int(i) for i in valid_image_ids}
+    valid = None if valid_image_ids is None else set(check_image_ids(valid_image_ids).tolist())
     expected, expected_lines = _expected_queries(query_ids)
     problems: list = []
     rankings: Dict[str, np.ndarray] = {}
@@ -276,10 +286,10 @@ def average_precision(ranking: Sequence[int], relevant: Iterable[int]) -> float:
     >>> (1 / 2 + 2 / 4) / 2
     0.5
     """
-    relevant = {int(i) for i in relevant}
+    relevant = set(check_image_ids(list(relevant)).tolist())
     if not relevant:
         raise InputError("average precision needs at least one relevant image")
-    hits = np.isin(np.asarray(ranking, dtype=np.int64), list(relevant))
+    hits = np.isin(check_image_ids(ranking), list(relevant))
     ranks = np.flatnonzero(hits) + 1  # 1-based ranks of the relevant images found
     precisions = np.arange(1, len(ranks) + 1) / ranks
     return float(precisions.sum() / len(relevant))
@@ -299,21 +309,20 @@ def score_rankings(
     """
     if not truth:
         raise InputError("no queries to score")
-    if any(int(k) < 1 for k in ks):
-        raise InputError(f"every K must be >= 1, got {tuple(ks)}")
+    ks = check_ks(ks)
     missing = [q for q in truth if q not in rankings]
     if missing:
         raise InputError(f"{len(missing)} queries have no ranking, e.g. {missing[:5]}")
     first_hit = []  # rank of the first relevant image per query; inf if none
     precisions = []
     for query_id, relevant in truth.items():
-        relevant = {int(i) for i in relevant}
-        ranking = np.asarray(rankings[query_id], dtype=np.int64)
+        relevant = set(check_image_ids(list(relevant)).tolist())
+        ranking = check_image_ids(rankings[query_id])
         hits = np.flatnonzero(np.isin(ranking, list(relevant)))
         first_hit.append(hits[0] + 1 if len(hits) else np.inf)
         precisions.append(average_precision(ranking, relevant))
     first_hit = np.array(first_hit)
-    scores: Dict[str, float] = {f"recall@{int(k)}": float(np.mean(first_hit <= int(k))) for k in ks}
+    scores: Dict[str, float] = {f"recall@{k}": float(np.mean(first_hit <= k)) for k in ks}
     scores["map"] = float(np.mean(precisions))
     scores["n_queries"] = len(truth)
     return scores
@@ -385,6 +394,9 @@ def write_submission(
         ``image_ids`` that are not in the database.
     """
     k = check_k(k)
+    check_writable(path, "submission file")
+    if isinstance(queries, (str, os.PathLike)):
+        ensure_distinct_output(path, [queries], "submission file")
     if database.text_encoder is None:
         raise InputError("the database has no text encoder: build it with text_encoder= to search with text")
     if isinstance(queries, (str, os.PathLike)):
@@ -420,7 +432,7 @@ def write_submission(
 
 def _restricted(database: ImageDatabase, image_ids: Iterable[int]) -> ImageDatabase:
     """The database with only ``image_ids`` (unique, all present)."""
-    ids = np.unique(np.fromiter((int(i) for i in image_ids), dtype=np.int64))
+    ids = np.unique(check_image_ids(image_ids))
     if len(ids) == 0:
         raise InputError("image_ids is empty")
     present = np.isin(ids, database.image_ids)

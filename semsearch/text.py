@@ -158,7 +158,7 @@ class TextEmbedder:
             glove = load_glove()
         if weighting not in WEIGHTINGS:
             raise InputError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
-        self.word_weights = dict(word_weights)
+        self.word_weights = _checked_weights(word_weights)
         self.weighting = weighting
         self._glove = glove
         words = [w for w in self.word_weights if w in glove.key_to_index]
@@ -169,8 +169,11 @@ class TextEmbedder:
         self.word_vectors = (weights[:, None] * vectors).astype(np.float32)
         self.common_component = None
         if common_component is not None:
-            component = np.asarray(common_component, dtype=np.float32).reshape(-1)
-            if component.shape != (self.dim,) or not np.isclose(np.linalg.norm(component), 1, atol=1e-4):
+            try:
+                component = np.asarray(common_component, dtype=np.float32).reshape(-1)
+            except (TypeError, ValueError):
+                raise InputError(f"common_component must be a unit vector of shape ({self.dim},), got {common_component!r:.60}") from None
+            if component.shape != (self.dim,) or not np.isfinite(component).all() or not np.isclose(np.linalg.norm(component), 1, atol=1e-4):
                 raise InputError(f"common_component must be a unit vector of shape ({self.dim},)")
             self.common_component = component
 
@@ -301,7 +304,24 @@ class TextEmbedder:
             component = state.get("common_component")
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError, ValueError) as e:
             raise InputError(f"{path} is not a semsearch text encoder file: {e}") from None
-        return cls(weights, glove, common_component=component, weighting=weighting)
+        try:
+            return cls(weights, glove, common_component=component, weighting=weighting)
+        except InputError as e:
+            raise InputError(f"{path}: {e}") from None
+
+
+def _checked_weights(word_weights) -> Dict[str, float]:
+    """``{word: weight}`` with str words and finite real weights, or InputError naming the first bad one."""
+    if not isinstance(word_weights, dict):
+        raise InputError(f"word weights must be a dict {{word: weight}}, got {type(word_weights).__name__}")
+    for word, weight in word_weights.items():
+        if not isinstance(word, str):
+            raise InputError(f"word weights: the key {word!r} is not a word (str)")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float, np.integer, np.floating)):
+            raise InputError(f"word weights: the weight of {word!r} is {weight!r}, not a number")
+        if not np.isfinite(weight):
+            raise InputError(f"word weights: the weight of {word!r} is {weight!r}, not a finite number")
+    return dict(word_weights)
 
 
 VECTORS_FORMAT = "semsearch-text-vectors-1"

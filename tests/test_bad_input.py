@@ -7,6 +7,7 @@ concurrent saves have their own modules: test_safe_pickle, test_glove, test_bund
 from __future__ import annotations
 
 import io
+import re
 import json
 import os
 import pickle
@@ -441,3 +442,442 @@ def test_similar_images_bad_image_file(tmp_path, descriptors, monkeypatch, conte
 def test_every_error_here_is_a_semsearch_error():
     for error in (InputError, InputTypeError, UnknownIdError, UnsafeFileError):
         assert issubclass(error, SemsearchError)
+
+
+# ============================================================================= second pass
+# (issue 10, the rest): ids and k values checked at every entry, non-finite files refused,
+# text-encoder inputs, submission CSVs, approximate-index fingerprints, devices and weights.
+
+from gensim.models import KeyedVectors  # noqa: E402
+
+from semsearch.database import ImageDatabase  # noqa: E402
+from semsearch.model import Autoembedder, embed_images  # noqa: E402
+from semsearch.text import TextEmbedder  # noqa: E402
+
+WORDS = ["dog", "cat", "sky", "beach"]
+
+
+@pytest.fixture(scope="module")
+def glove():
+    kv = KeyedVectors(vector_size=4)
+    kv.add_vectors(WORDS, np.eye(4, dtype=np.float32))
+    return kv
+
+
+@pytest.fixture
+def coco(tmp_path):
+    path = tmp_path / "captions_x.json"
+    path.write_text(json.dumps(_coco()), encoding="utf-8")
+    return CocoCaptions.load(path)
+
+
+# ----------------------------------------------------------------------------- ids, at every lookup
+
+#: (bad id, error type, fragment of the message): the value is named, never coerced.
+BAD_IDS = {
+    "float": (1.0, InputTypeError, "got 1.0 (float)"),
+    "numpy-float": (np.float64(1.0), InputTypeError, "must be an integer, got np.float64(1.0) (float64)"),
+    "bool": (True, InputTypeError, "got True (bool)"),
+    "none": (None, InputTypeError, "got None (NoneType)"),
+    "plus-sign": ("+1", InputError, "digits 0-9 only, got '+1'"),
+    "space": (" 1", InputError, "digits 0-9 only, got ' 1'"),
+    "arabic-indic-digit": ("\u0661", InputError, "digits 0-9 only, got '\u0661'"),
+    "negative": (-1, InputError, "is >= 0, got -1"),
+}
+
+
+def _lookups(coco, descriptors):
+    from semsearch.display import load_image, show_images
+    from semsearch.keys import coco_file_name
+
+    database = ImageDatabase([1, 2, 3], np.eye(3, 4))
+    return {
+        "database.vector_of": database.vector_of,
+        "coco.captions_of": coco.captions_of,
+        "coco.caption_ids_of": coco.caption_ids_of,
+        "coco.file_name": coco.file_name,
+        "coco.coco_url": coco.coco_url,
+        "coco.subset": lambda i: coco.subset([i]),
+        "descriptors.rows_of": lambda i: descriptors.rows_of([i]),
+        "descriptors.vectors_of": lambda i: descriptors.vectors_of([i]),
+        "descriptors.__contains__": lambda i: i in descriptors,
+        "keys.coco_file_name": coco_file_name,
+        "display.load_image": lambda i: load_image(i, image_dir="."),
+        "display.show_images": lambda i: show_images([i]),
+    }
+
+
+LOOKUPS = ["database.vector_of", "coco.captions_of", "coco.caption_ids_of", "coco.file_name", "coco.coco_url",
+           "coco.subset", "descriptors.rows_of", "descriptors.vectors_of", "descriptors.__contains__",
+           "keys.coco_file_name", "display.load_image", "display.show_images"]
+
+
+@pytest.mark.parametrize("lookup, case", [
+    (lookup, case) for lookup in LOOKUPS for case in BAD_IDS
+    if not (lookup == "display.show_images" and isinstance(BAD_IDS[case][0], str))  # a str there is a file path
+])
+def test_bad_ids_are_refused_at_every_lookup(coco, descriptors, lookup, case):
+    value, error, fragment = BAD_IDS[case]
+    with pytest.raises(error) as info:
+        _lookups(coco, descriptors)[lookup](value)
+    assert fragment in str(info.value)
+    one_line(info.value)
+
+
+@pytest.mark.parametrize("lookup", ["database.vector_of", "coco.captions_of", "coco.file_name", "descriptors.rows_of"])
+def test_good_ids_still_work_as_int_numpy_int_and_digit_string(coco, descriptors, lookup):
+    coco_ids = {"database.vector_of": 1, "coco.captions_of": 1, "coco.file_name": 1, "descriptors.rows_of": 139}
+    fn, good = _lookups(coco, descriptors)[lookup], coco_ids[lookup]
+    expected = fn(good)
+    for spelling in (np.int64(good), str(good)):
+        np.testing.assert_array_equal(np.asarray(fn(spelling)), np.asarray(expected))
+
+
+@pytest.mark.parametrize("value, error, fragment", [
+    (10.0, InputTypeError, "a COCO caption id must be an integer, got 10.0"),
+    ("+10", InputError, "a COCO caption id is written with the digits 0-9 only, got '+10'"),
+    (False, InputTypeError, "got False (bool)"),
+])
+def test_bad_caption_ids(coco, value, error, fragment):
+    for lookup in (coco.caption, coco.image_of):
+        with pytest.raises(error, match=re.escape(fragment)):
+            lookup(value)
+
+
+def test_unknown_ids_name_the_id(coco, descriptors):
+    with pytest.raises(UnknownIdError, match="unknown COCO image id 7"):
+        coco.captions_of(7)
+    with pytest.raises(UnknownIdError, match="no descriptor for COCO image id 7"):
+        descriptors.rows_of([139, 7])
+    with pytest.raises(UnknownIdError, match="COCO image id 7 is not in the database"):
+        ImageDatabase([1, 2], np.eye(2, 4)).vector_of(7)
+
+
+def test_path_keyed_database_wants_a_path():
+    database = ImageDatabase(["a.jpg", "b/c.png"], np.eye(2, 4))
+    np.testing.assert_array_equal(database.vector_of(Path("b/c.png")), database.vectors[1])
+    with pytest.raises(InputTypeError, match="keyed by path \\(str\\), got 1 \\(int\\)"):
+        database.vector_of(1)
+
+
+# ----------------------------------------------------------------------------- k, wherever one comes in
+
+BAD_KS = {
+    "float": (2.5, InputTypeError, "got 2.5"),
+    "whole-float": (3.0, InputTypeError, "got 3.0"),
+    "bool": (True, InputTypeError, "got True"),
+    "string": ("3", InputTypeError, "got '3'"),
+    "none": (None, InputTypeError, "got None"),
+    "zero": (0, InputError, "got 0"),
+    "negative": (-1, InputError, "got -1"),
+}
+
+
+def _k_takers(glove):
+    from semsearch.tags import image_tags, similar_words
+
+    text = TextEmbedder.fit(["a dog", "a cat on the beach", "sky"], glove)
+    database = ImageDatabase([1, 2, 3], np.eye(3, 4), text)
+    return {
+        "database.query(text)": lambda k: database.query("dog", k=k),
+        "database.query(vector)": lambda k: database.query(np.ones(4), k=k),
+        "image_tags": lambda k: image_tags(np.ones(4), text, k=k),
+        "similar_words": lambda k: similar_words("dog", text, k=k),
+        "write_submission": lambda k: __import__("semsearch.submission", fromlist=["x"]).write_submission(
+            database, {"q": "dog"}, "never-written.csv", k=k),
+    }
+
+
+@pytest.mark.parametrize("taker", ["database.query(text)", "database.query(vector)", "image_tags", "similar_words",
+                                   "write_submission"])
+@pytest.mark.parametrize("case", list(BAD_KS))
+def test_bad_k_is_refused_everywhere(glove, tmp_path, monkeypatch, taker, case):
+    monkeypatch.chdir(tmp_path)
+    value, error, fragment = BAD_KS[case]
+    with pytest.raises(error) as info:
+        _k_takers(glove)[taker](value)
+    assert f"k must be an integer >= 1, {fragment}" in str(info.value)
+    one_line(info.value)
+    assert not (tmp_path / "never-written.csv").exists()
+
+
+@pytest.mark.parametrize("ks, error, fragment", [
+    ((1, 2.5), InputTypeError, "every k in ks must be an integer >= 1, got 2.5"),
+    ((0,), InputError, "every k in ks must be an integer >= 1, got 0"),
+    (5, InputTypeError, "not one number (5): wrap it in a list"),
+    ((), InputError, "ks is empty"),
+    ((True,), InputTypeError, "got True"),
+])
+def test_bad_ks_lists(ks, error, fragment):
+    from semsearch.evaluate import chance_levels, retrieval_scores
+    from semsearch.submission import score_rankings
+
+    for call in (lambda: retrieval_scores(np.array([1, 2]), 3, ks), lambda: chance_levels(3, ks),
+                 lambda: score_rankings({"q": [1, 2]}, {"q": {2}}, ks)):
+        with pytest.raises(error) as info:
+            call()
+        assert fragment in str(info.value)
+
+
+def test_good_ks_give_the_hand_computed_recall():
+    from semsearch.evaluate import retrieval_scores
+
+    scores = retrieval_scores(np.array([1, 3, 2, 7]), 10, ks=[np.int64(2), 5])
+    assert scores.recall == {2: 0.5, 5: 0.75}  # ranks <= 2: two of four; <= 5: three of four
+    assert scores.mean_reciprocal_rank == pytest.approx((1 + 1 / 3 + 1 / 2 + 1 / 7) / 4)
+
+
+# ----------------------------------------------------------------------------- non-finite numbers in files
+
+
+def _nan_model(tmp_path, where="weight"):
+    model = Autoembedder(4, 4)
+    getattr(model.dense, where).data[(0,) * 2] = np.nan if where == "weight" else np.inf
+    model.save(tmp_path / "m.npz")
+    return tmp_path / "m.npz"
+
+
+def test_model_with_nan_weights_is_refused_on_load(tmp_path):
+    with pytest.raises(InputError) as info:
+        Autoembedder.load(_nan_model(tmp_path))
+    assert "m.npz (weight) holds 1 NaN or infinite value (first at index (0, 0))" in str(info.value)
+    one_line(info.value)
+
+
+def test_model_with_an_inf_bias_is_refused_on_load(tmp_path):
+    with pytest.raises(InputError, match=r"m.npz \(bias\) holds 1 NaN or infinite value"):
+        Autoembedder.load(_nan_model(tmp_path, "bias"))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_database_file_with_non_finite_vectors_is_refused(tmp_path, bad):
+    vectors = np.eye(2, 4)
+    vectors[1, 2] = bad
+    np.savez(tmp_path / "db.npz", format="semsearch-database-1", image_ids=np.array([1, 2]), vectors=vectors,
+             backbone=np.array(""))
+    with pytest.raises(InputError, match=r"db.npz \(vectors\) holds 1 NaN or infinite value \(first at index \(1, 2\)\)"):
+        ImageDatabase.load(tmp_path / "db.npz")
+
+
+def test_descriptor_file_with_nan_is_refused(tmp_path):
+    d = Descriptors({1: np.ones((1, 3)), 2: np.ones((1, 3))})
+    d.save(tmp_path / "d.npz")
+    with np.load(tmp_path / "d.npz") as f:
+        arrays = dict(f)
+    arrays["vectors"][0, 0] = np.nan
+    np.savez(tmp_path / "d.npz", **arrays)
+    with pytest.raises(InputError, match=r"d.npz \(vectors\) holds 1 NaN"):
+        Descriptors.load(tmp_path / "d.npz")
+
+
+def test_model_with_nan_weights_in_memory_cannot_embed(descriptors):
+    model = Autoembedder(6, 4)
+    model.dense.weight.data[2, 1] = np.nan
+    for call in (lambda: embed_images(model, descriptors.vectors), lambda: ImageDatabase.build(model, descriptors)):
+        with pytest.raises(InputError, match="the model's weight holds NaN or inf: it cannot embed images"):
+            call()
+
+
+def test_any_model_giving_nan_embeddings_is_refused(descriptors):
+    class Broken:
+        parameters = ()
+
+        def __call__(self, x):
+            return np.full((len(x), 4), np.nan)
+
+    with pytest.raises(InputError, match="Broken gives NaN or inf embeddings"):
+        embed_images(Broken(), descriptors.vectors)
+
+
+TEXT_FILE_CASES = {
+    "nan-weight": ('{"dog": NaN, "cat": 1.0}', None, "the weight of 'dog' is nan, not a finite number"),
+    "infinite-weight": ('{"dog": Infinity}', None, "the weight of 'dog' is inf, not a finite number"),
+    "string-weight": ('{"dog": "x"}', None, "the weight of 'dog' is 'x', not a number"),
+    "bool-weight": ('{"dog": true}', None, "the weight of 'dog' is True, not a number"),
+    "null-weight": ('{"dog": null}', None, "the weight of 'dog' is None, not a number"),
+    "list-of-weights": ('["dog"]', None, "word weights must be a dict {word: weight}, got list"),
+    "nan-sif-component": ('{"dog": 1.0}', "[NaN, 0, 0, 0]", "common_component must be a unit vector of shape (4,)"),
+    "short-sif-component": ('{"dog": 1.0}', "[1, 0]", "common_component must be a unit vector of shape (4,)"),
+    "text-sif-component": ('{"dog": 1.0}', '"abc"', "common_component must be a unit vector"),
+}
+
+
+@pytest.mark.parametrize("case", list(TEXT_FILE_CASES))
+def test_bad_text_encoder_files(tmp_path, glove, case):
+    weights, component, fragment = TEXT_FILE_CASES[case]
+    extra = f', "common_component": {component}' if component else ""
+    path = tmp_path / "text.json"
+    path.write_text(f'{{"format": "semsearch-text-2", "weighting": "idf", "word_weights": {weights}{extra}}}')
+    with pytest.raises(InputError) as info:
+        TextEmbedder.load(path, glove)
+    assert fragment in str(info.value) and "text.json" in str(info.value)
+    one_line(info.value)
+
+
+# ----------------------------------------------------------------------------- text where a list is expected
+
+
+@pytest.mark.parametrize("texts, error, fragment", [
+    ("a dog", InputTypeError, "not one str ('a dog'): wrap it in a list"),
+    (b"a dog", InputTypeError, "not one str"),
+    (["a dog", None], InputTypeError, "texts[1] is None (NoneType), not a str"),
+    (["a dog", 42], InputTypeError, "texts[1] is 42 (int), not a str"),
+    ([["a", "dog"]], InputTypeError, "texts[0] is ['a', 'dog'] (list), not a str"),
+    (7, InputTypeError, "must be a list of strings, got int"),
+])
+def test_text_encoder_fit_refuses_what_is_not_a_list_of_strings(glove, texts, error, fragment):
+    for weighting in ("idf", "sif", "mean"):
+        with pytest.raises(error) as info:
+            TextEmbedder.fit(texts, glove, weighting=weighting)
+        assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("query, fragment", [(None, "got NoneType"), (5, "got int"), ([None], "query[0] is None")])
+def test_query_with_no_text(glove, query, fragment):
+    database = ImageDatabase([1, 2], np.eye(2, 4), TextEmbedder.fit(["a dog", "a cat"], glove))
+    with pytest.raises(InputTypeError, match=re.escape(fragment)):
+        database.query(query)
+
+
+def test_database_and_text_encoder_of_different_sizes(glove):
+    with pytest.raises(InputError, match="the text encoder makes 4-d vectors but the database holds 6-d ones"):
+        ImageDatabase([1, 2], np.eye(2, 6), TextEmbedder.fit(["a dog"], glove))
+
+
+# ----------------------------------------------------------------------------- submission CSVs
+
+
+CSV_CASES = {
+    "stray-quote-swallows-the-rest": ('query_id,text\nq1,"a dog\nq2,a cat\nq3,a bird\n', 2, "never closed: it would swallow lines 2-4"),
+    "stray-quote-in-the-header": ('"query_id,text\nq1,a dog\n', 1, "never closed: it would swallow lines 1-2"),
+    "text-after-a-closing-quote": ('query_id,text\nq1,"a dog"s\nq2,a cat\n', 2, "',' expected after '\"'"),
+    "bad-header": ("id,caption\nq1,a dog\n", 1, "the header must be query_id,text"),
+    "too-many-fields": ("query_id,text\nq1,a dog, on a beach\n", 2, "quote a text that contains commas"),
+    "empty-text": ("query_id,text\nq1,\n", 2, "has an empty text"),
+    "duplicate-id": ("query_id,text\nq1,a dog\nq1,a cat\n", 3, "already appears on line 2"),
+}
+
+
+@pytest.mark.parametrize("case", list(CSV_CASES))
+def test_bad_queries_files(tmp_path, case):
+    from semsearch.submission import SubmissionError, read_queries
+
+    content, line, fragment = CSV_CASES[case]
+    path = tmp_path / "queries.csv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(SubmissionError) as info:
+        read_queries(path)
+    assert f"line {line}: " in str(info.value) and fragment in str(info.value)
+
+
+def test_quoted_texts_with_commas_quotes_and_newlines_are_read_right(tmp_path):
+    from semsearch.submission import read_queries
+
+    path = tmp_path / "queries.csv"
+    path.write_text('query_id,text\nq1,"a dog, running"\nq2,"a ""big"" cat"\nq3,"two\nlines"\n', encoding="utf-8")
+    assert read_queries(path) == {"q1": "a dog, running", "q2": 'a "big" cat', "q3": "two\nlines"}
+
+
+@pytest.mark.parametrize("token", ["+139", "\u0661\u0663\u0669", "1_39", "139.0", "-139"])
+def test_submission_image_ids_written_oddly_are_refused(tmp_path, token):
+    from semsearch.submission import SubmissionError, read_submission
+
+    path = tmp_path / "submission.csv"
+    path.write_text(f"query_id,image_ids\nq1,{token} 285\n", encoding="utf-8")
+    with pytest.raises(SubmissionError, match=f"line 2: query 'q1': image id '{re.escape(token)}' is not an integer"):
+        read_submission(path)
+
+
+def test_write_submission_onto_its_own_queries_file_is_refused(tmp_path, glove):
+    from semsearch.submission import write_submission
+
+    queries = tmp_path / "queries.csv"
+    queries.write_text("query_id,text\nq1,a dog\n", encoding="utf-8")
+    database = ImageDatabase([1, 2], np.eye(2, 4), TextEmbedder.fit(["a dog", "a cat"], glove))
+    with pytest.raises(InputError, match="submission file .*queries.csv is also an input of this command"):
+        write_submission(database, queries, queries)
+    assert queries.read_text(encoding="utf-8") == "query_id,text\nq1,a dog\n"
+    with pytest.raises(InputError, match="is a folder"):
+        write_submission(database, queries, tmp_path)
+
+
+# ----------------------------------------------------------------------------- approximate index fingerprints
+
+
+def test_index_built_for_other_vectors_of_the_same_size_is_refused(tmp_path):
+    pytest.importorskip("hnswlib")
+    rng = np.random.default_rng(0)
+    first = ImageDatabase(np.arange(40), rng.normal(size=(40, 6)))
+    first.build_index()
+    first.save(tmp_path / "a.npz")
+    other = ImageDatabase(np.arange(40), rng.normal(size=(40, 6)))
+    with pytest.raises(InputError, match="the approximate index was built for other vectors"):
+        ImageDatabase(other.image_ids, other.vectors, index=first.index)
+    other.save(tmp_path / "b.npz")
+    (tmp_path / "b.npz.index").write_bytes((tmp_path / "a.npz.index").read_bytes())  # a stale index beside it
+    with pytest.raises(InputError) as info:
+        ImageDatabase.load(tmp_path / "b.npz")
+    assert "b.npz.index: the approximate index was built for other vectors" in str(info.value)
+    assert "delete it to search exactly" in str(info.value)
+    one_line(info.value)
+    loaded = ImageDatabase.load(tmp_path / "a.npz")  # its own index still fits, after saving and loading
+    assert loaded.index.fingerprint == first.index.fingerprint
+
+
+def test_index_with_no_fingerprint_is_refused():
+    pytest.importorskip("hnswlib")
+    database = ImageDatabase(np.arange(30), np.random.default_rng(1).normal(size=(30, 5)))
+    index = database.build_index()
+    index.fingerprint = None
+    with pytest.raises(InputError, match="records no fingerprint"):
+        ImageDatabase(database.image_ids, database.vectors, index=index)
+
+
+def test_index_of_raw_vectors_fits_the_database_of_those_vectors():
+    pytest.importorskip("hnswlib")
+    from semsearch.index import ApproximateIndex
+
+    raw = np.random.default_rng(2).normal(size=(30, 5))
+    database = ImageDatabase(np.arange(30), raw, index=ApproximateIndex.build(raw))
+    ids, _ = database.query(raw[3], k=1, use_index=True)
+    assert ids[0] == 3
+
+
+# ----------------------------------------------------------------------------- devices and weights
+
+
+@pytest.mark.parametrize("device, fragment", [
+    ("cuda", "this machine has no CUDA GPU that torch can use"),
+    ("cuda:7", "CUDA GPU"),
+    ("tpu", "unknown device 'tpu'"),
+    ("not a device", "unknown device 'not a device'"),
+])
+def test_bad_devices_are_one_line(device, fragment):
+    torch = pytest.importorskip("torch")
+    from semsearch.backbones import _device_name
+
+    if device.startswith("cuda") and torch.cuda.is_available() and device == "cuda":
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(InputError) as info:
+        _device_name(device)
+    assert fragment in str(info.value)
+    one_line(info.value)
+
+
+def test_resnet18_weights_without_internet_is_one_line(monkeypatch):
+    pytest.importorskip("torchvision")
+    import urllib.error
+
+    import torchvision.models
+
+    from semsearch import backbones
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torchvision.models, "resnet18", offline)
+    with pytest.raises(InputError) as info:
+        backbones._resnet18(pretrained=True)
+    assert "ResNet18's ImageNet weights could not be downloaded (URLError" in str(info.value)
+    assert "efficientnet-lite0" in str(info.value)
+    one_line(info.value)

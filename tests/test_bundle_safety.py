@@ -300,6 +300,72 @@ def test_reading_while_saving_always_gives_one_whole_bundle(tmp_path):
     assert len(seen) > 1  # the reads really overlapped the saves
 
 
+def _mid_swap(tmp_path):
+    """The state between a save's two renames: no folder, the old bundle (1) set aside, the new one (2) staged."""
+    folder = tmp_path / "model"
+    save_bundle(folder, *parts(1), info={"marker": 1})
+    save_bundle(tmp_path / "new", *parts(2), info={"marker": 2})
+    aside, staged = tmp_path / ".model.old-test", tmp_path / ".model.tmp-test"
+    os.rename(folder, aside)
+    os.rename(tmp_path / "new", staged)
+    return folder, aside, staged
+
+
+def test_reading_between_the_two_renames_gives_the_old_bundle(tmp_path):
+    folder, aside, staged = _mid_swap(tmp_path)
+    assert markers_of(folder) == (1,) * 4
+
+
+def test_reading_when_the_set_aside_bundle_vanishes_mid_read_gives_the_new_one(tmp_path, monkeypatch):
+    """The flaky race, made deterministic: the save finishes (new in place, old removed) while
+    load_bundle reads the set-aside old folder; it must read again, not fail."""
+    import shutil
+
+    folder, aside, staged = _mid_swap(tmp_path)
+    real_load_folder, calls = bundle._load_folder, []
+
+    def load_folder_while_the_save_finishes(where, shown, glove):
+        calls.append(where)
+        if len(calls) == 1:
+            assert where == aside  # the reader found the old bundle set aside ...
+            os.rename(staged, folder)  # ... and the save completes under it
+            shutil.rmtree(aside)
+        return real_load_folder(where, shown, glove)
+
+    monkeypatch.setattr(bundle, "_load_folder", load_folder_while_the_save_finishes)
+    model, _, database = load_bundle(folder, GLOVE)
+    assert calls == [aside, folder]
+    assert model.dense.weight.data.flat[0] == 2 and database.image_ids[0] // 100_000 == 2
+
+
+def test_reading_when_the_folder_appears_after_a_miss_retries(tmp_path, monkeypatch):
+    folder, aside, staged = _mid_swap(tmp_path)
+    import shutil
+
+    real_resolve, calls = bundle._resolve, []
+
+    def resolve_then_finish_the_save(directory):
+        calls.append(directory)
+        if len(calls) == 1:  # the reader looked, found nothing complete yet ...
+            shutil.rmtree(aside)  # ... (the old one is gone) ...
+            return directory
+        if len(calls) == 2:
+            os.rename(staged, folder)  # ... and then the new one arrives
+        return real_resolve(directory)
+
+    monkeypatch.setattr(bundle, "_resolve", resolve_then_finish_the_save)
+    assert load_bundle(folder, GLOVE)[0].dense.weight.data.flat[0] == 2
+    assert len(calls) >= 2
+
+
+def test_a_missing_folder_with_no_save_under_way_fails_at_once(tmp_path, monkeypatch):
+    real_resolve, calls = bundle._resolve, []
+    monkeypatch.setattr(bundle, "_resolve", lambda directory: calls.append(directory) or real_resolve(directory))
+    with pytest.raises(FileNotFoundError, match="model folder not found"):
+        load_bundle(tmp_path / "nothing", GLOVE)
+    assert len(calls) == 1  # no retrying when no save is under way
+
+
 # ----------------------------------------------------------------------------- what is replaced
 
 

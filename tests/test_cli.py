@@ -81,7 +81,7 @@ def test_python_m_semsearch_and_the_console_script():
     "argv, fragment",
     [
         (["train", "--epochs", "0"], "epochs must be >= 1, got 0"),
-        (["train", "--epochs", "2.5"], "argument --epochs: invalid int value: '2.5'"),
+        (["train", "--epochs", "2.5"], "argument --epochs: expected an integer (digits 0-9), got '2.5'"),
         (["train", "--validation-fraction", "1.5"], "validation_fraction must lie in [0, 1), got 1.5"),
         (["train", "--negatives", "easy"], "argument --negatives: invalid choice: 'easy'"),
         (["eval", "--n-candidates", "0"], "n_candidates must be >= 1, got 0"),

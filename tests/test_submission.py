@@ -100,7 +100,7 @@ def test_scores_match_brute_force(rankings, relevant, ks):
 def test_score_rankings_errors():
     with pytest.raises(ValueError, match="no ranking"):
         score_rankings({"a": [1]}, {"a": {1}, "b": {2}})
-    with pytest.raises(ValueError, match="K must be >= 1"):
+    with pytest.raises(ValueError, match="every k in ks must be an integer >= 1, got 0"):
         score_rankings({"a": [1]}, {"a": {1}}, ks=(0,))
 
 

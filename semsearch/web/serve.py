@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import re
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -25,13 +26,9 @@ DEFAULT_MODEL_DIR = "semsearch-model"
 
 
 def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {text!r}") from None
-    if not 1 <= value <= 65535:
+    if not re.fullmatch(r"[0-9]+", text) or not 1 <= int(text) <= 65535:  # no sign, no other scripts' digits
         raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {text!r}")
-    return value
+    return int(text)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
