@@ -15,6 +15,9 @@ It prints a table of times and of ratios measured in this run, and checks three 
 2. One query (a vector, k = 10) over 82,612 images takes under 1 ms (median).
 3. A batch of 1,000 queries is no slower per query than faiss ``IndexFlatIP`` (k = 10).
 
+Beside target 1 it times one epoch of each in-batch loss (``TrainConfig(loss=...)``: vse0,
+vse++, infonce) against the triple loss on the same synthetic data, as ratios in the same run.
+
 Search is timed twice: with one thread for both NumPy's BLAS and faiss's OpenMP (the fair
 comparison on a busy machine), and with each library's default number of threads.
 
@@ -202,6 +205,23 @@ def time_training(n_triples: int, n_images: int, repeats: int) -> dict:
     return {"wall": wall, "cpu": cpu}
 
 
+def time_losses(n_triples: int, n_images: int, repeats: int, batch_size: int = BATCH) -> dict:
+    """Wall seconds of one ``_train_epoch`` per loss (triple first), interleaved, one BLAS thread."""
+    table = synthetic_table(n_triples, n_images)
+    configs = {loss: CONFIG.replace(loss=loss, batch_size=batch_size, warmup_epochs=0)
+               for loss in ("triple", "vse0", "vse++", "infonce")}  # vse++ timed past its warm-up
+    wall = {loss: [] for loss in configs}
+    with threadpool_limits(limits=1, user_api="blas"):
+        for r in range(repeats):
+            for loss in list(configs)[r % 4 :] + list(configs)[: r % 4]:
+                rng, (model, optim) = np.random.default_rng(r), fresh()
+                triples = make_triples(table.split, seed=rng)
+                start = time.perf_counter()
+                _train_epoch(model, optim, triples, table.caption_vectors, rng, History(), configs[loss], 5)
+                wall[loss].append(time.perf_counter() - start)
+    return wall
+
+
 # --------------------------------------------------------------------------- search
 def time_blocks(functions: dict, repeats: int, pause: float = 0.2) -> dict:
     """Seconds per call of each function, alternating; a pause before each lets the other
@@ -304,6 +324,7 @@ def main() -> None:
     parser.add_argument("--no-text", action="store_true", help="skip the text query (loads GloVe, ~2 s)")
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--skip-search", action="store_true")
+    parser.add_argument("--skip-losses", action="store_true", help="skip the epoch time of each loss")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
@@ -328,6 +349,19 @@ def main() -> None:
         ratio = float(np.median(np.array(wall["semsearch _train_epoch"]) / base_wall))
         print(f"   target <= 1.5x NumPy: {'met' if ratio <= 1.5 else 'NOT met'} ({ratio:.2f}x; "
               f"per-epoch ratios {', '.join(f'{x:.2f}' for x in np.array(wall['semsearch _train_epoch']) / base_wall)})")
+
+    if not args.skip_losses:
+        n_images = max(2, round(args.triples * COCO_TRAIN_IMAGES / COCO_TRAIN_CAPTIONS))
+        print(f"\n1b. One epoch of each loss, {args.triples:,} captions over {n_images:,} images, D = {DIM}, "
+              f"one BLAS thread, {args.repeats} epochs per loss interleaved")
+        print(f"   {'loss':10s}" + "".join(f"{'batch ' + str(b) + ' s':>14s}{'x triple':>10s}" for b in (BATCH, 256)))
+        columns = [time_losses(args.triples, n_images, args.repeats, b) for b in (BATCH, 256)]
+        for loss in columns[0]:
+            cells = ""
+            for wall in columns:
+                times, base = np.array(wall[loss]), np.array(wall["triple"])
+                cells += f"{np.median(times):14.2f}{np.median(times / base):10.2f}"
+            print(f"   {loss:10s}{cells}")
 
     if not args.skip_search:
         table = time_search(args.images, args.queries, args.search_repeats, not args.no_text)

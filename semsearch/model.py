@@ -9,6 +9,9 @@ Training (:func:`semsearch.train.train`) uses a model only through two functions
   MyNN-style model (``__call__`` and ``parameters``) it is ``sum(model(x) * captions, axis=1)``
   through MyGrad's autodiff; a model with a ``similarity`` method (``Autoembedder``: one fused
   operation with a hand-derived gradient, twice as fast) uses that instead.
+- :func:`batch_similarity` ``(model, descriptors (B, D), captions (B, 50)) -> (B, B)``: every
+  caption of a batch with every image of it, ``captions @ model(descriptors).T`` through
+  MyGrad's autodiff, for the in-batch losses (:func:`semsearch.loss.vse_loss`).
 - :func:`embed_images` ``(model, descriptors (N, D)) -> (N, 50)`` NumPy, no graph: evaluation
   and the image database.
 
@@ -219,6 +222,29 @@ def caption_similarity(model, descriptors, captions) -> mg.Tensor:
     if fused is not None:
         return fused(descriptors, captions)
     return mg.sum(model(np.asarray(descriptors, dtype=np.float32)) * captions, axis=1)
+
+
+def batch_similarity(model, descriptors, captions) -> mg.Tensor:
+    """Cosine of every caption of a batch with every image of it, shape (B, B): ``[i, j]`` is
+    caption i with ``model``'s embedding of descriptor j.
+
+    The in-batch losses read it with descriptor j the image of caption j, so the diagonal holds
+    the caption-image pairs. Any MyNN-style model works: ``model(descriptors)`` must give unit
+    rows as a MyGrad tensor, and the gradient flows back into its parameters.
+
+    Parameters
+    ----------
+    descriptors : (B, D) array
+    captions : (B, 50) array of unit rows (``se_text``)
+
+    Example
+    -------
+    >>> model = Autoembedder(4, 3, seed=0)
+    >>> batch_similarity(model, np.eye(4)[:2], np.eye(3)[:2]).shape
+    (2, 2)
+    """
+    images = model(np.asarray(descriptors, dtype=np.float32))
+    return mg.matmul(np.asarray(captions, dtype=np.float32), images.T)
 
 
 def embed_images(model, descriptors, batch_size: int = 65536) -> np.ndarray:

@@ -7,6 +7,11 @@ the cosine of each caption with its good and its bad image
 (:func:`semsearch.loss.loss_accuracy`) with a MyNN optimizer. Every setting is a field of
 :class:`TrainConfig`; the command line makes one flag per field.
 
+``loss="vse0" | "vse++" | "infonce"`` trains on in-batch negatives instead: each step takes B
+captions with their own images, asks the model for the (B, B) cosines of every caption with
+every image of the batch (:func:`semsearch.model.batch_similarity`), and every other image of
+the batch is a bad image (:func:`semsearch.loss.vse_loss`, :func:`semsearch.loss.info_nce_loss`).
+
 Example
 -------
 >>> model = Autoembedder(data.descriptors.dim, seed=0)                    # doctest: +SKIP
@@ -34,11 +39,13 @@ from .backbones import check_same_backbone
 from .checks import _is_integer
 from .dataset import CaptionedImages, Split
 from .errors import InputError, InputTypeError, TrainingError
-from .loss import loss_accuracy
-from .model import caption_similarity, embed_images, parameters_of
+from .loss import DIRECTIONS, info_nce_loss, loss_accuracy, same_image_mask, vse_loss
+from .model import batch_similarity, caption_similarity, embed_images, parameters_of
 from .triples import NEGATIVES, Triples, make_triples
 
 OPTIMIZERS = ("sgd", "adam")
+#: "triple": the course's loss on (caption, good, bad image) triples; the others use the batch.
+LOSSES = ("triple", "vse0", "vse++", "infonce")
 
 
 def _setting(default, help: str, **kwargs):
@@ -61,7 +68,14 @@ class TrainConfig:
     learning_rate: float = _setting(0.5, "optimizer step size")
     momentum: float = _setting(0.9, "SGD momentum (ignored by adam)")
     optimizer: str = _setting("sgd", "MyNN optimizer", choices=OPTIMIZERS)
-    margin: float = _setting(0.25, "margin of the ranking loss")
+    margin: float = _setting(0.25, "margin of the ranking loss (triple, vse0, vse++)")
+    loss: str = _setting(
+        "triple", "triple: one random bad image per caption; vse0: hinges summed over the batch's other images; "
+        "vse++: the hardest of them only; infonce: softmax cross-entropy over the batch", choices=LOSSES,
+    )
+    directions: str = _setting("both", "in-batch losses: caption -> image only, or image -> caption too", choices=DIRECTIONS)
+    warmup_epochs: int = _setting(2, "vse++: epochs of the vse0 loss before the hardest negative only")
+    temperature: float = _setting(0.2, "infonce: divides the cosines before the softmax")
     negatives: str = _setting("random", "how bad images are drawn", choices=NEGATIVES)
     n_candidates: int = _setting(10, "random candidates the hardest bad image is chosen from (negatives=hard)")
     validation_fraction: float = _setting(0.2, "share of images held out for validation; 0 trains on all")
@@ -87,6 +101,14 @@ class TrainConfig:
             raise InputError(f"learning_rate must be > 0, got {self.learning_rate!r}")
         if self.momentum < 0 or self.margin < 0:
             raise InputError(f"momentum and margin must be >= 0, got {self.momentum!r} and {self.margin!r}")
+        if self.warmup_epochs < 0:
+            raise InputError(f"warmup_epochs must be >= 0, got {self.warmup_epochs!r}")
+        if not self.temperature > 0:
+            raise InputError(f"temperature must be > 0, got {self.temperature!r}")
+        if self.loss != "triple" and self.negatives != "random":
+            raise InputError(f"negatives={self.negatives!r} chooses the triple loss's bad image; loss={self.loss!r} uses the whole batch")
+        if self.loss != "triple" and self.batch_size < 2:
+            raise InputError(f"loss={self.loss!r} needs batch_size >= 2 (the other captions' images are the bad ones), got {self.batch_size}")
         if not 0 <= self.validation_fraction < 1:
             raise InputError(f"validation_fraction must lie in [0, 1), got {self.validation_fraction!r}")
 
@@ -152,6 +174,33 @@ def evaluate_triples(model, triples: Triples, caption_vectors: np.ndarray, margi
     return float(loss.item()), accuracy
 
 
+def batch_loss(config: TrainConfig, epoch: int = 0):
+    """The in-batch loss of ``config`` in epoch ``epoch`` (0-based): ``f(sims, same_image) -> (loss, accuracy)``.
+
+    ``vse++`` is the summed ``vse0`` loss for the first ``warmup_epochs`` epochs, then the
+    hardest bad image only.
+    """
+    if config.loss == "infonce":
+        return lambda sims, same: info_nce_loss(sims, same, config.temperature, directions=config.directions)
+    hardest = config.loss == "vse++" and epoch >= config.warmup_epochs
+    return lambda sims, same: vse_loss(sims, same, config.margin, hardest=hardest, directions=config.directions)
+
+
+def evaluate_batches(model, split: Split, caption_vectors: np.ndarray, order: np.ndarray, config: TrainConfig, epoch: int = 0):
+    """Mean in-batch loss and accuracy of the model over ``split`` in fixed batches, without a graph."""
+    images = embed_images(model, split.descriptors)
+    loss_of = batch_loss(config, epoch)
+    losses, accuracies, sizes = [], [], []
+    for start in range(0, len(order), config.batch_size):
+        rows = order[start : start + config.batch_size]
+        good = split.image_rows[rows]
+        loss, accuracy = loss_of(caption_vectors[rows] @ images[good].T, same_image_mask(good))
+        losses.append(loss.item())
+        accuracies.append(accuracy)
+        sizes.append(len(rows))
+    return float(np.average(losses, weights=sizes)), float(np.average(accuracies, weights=sizes))
+
+
 def make_optimizer(config: TrainConfig, parameters):
     """The MyNN optimizer the configuration names: SGD with momentum, or Adam."""
     if config.optimizer == "sgd":
@@ -209,7 +258,10 @@ def train(
         if len(val_split.image_ids) < 2:
             raise InputError(f"validation needs at least 2 images, got {len(val_split.image_ids)}")
         val_captions = text_encoder(val_split.captions).astype(np.float32)
-        validation = (make_triples(val_split, seed=config.seed + 1), val_captions)
+        if config.loss == "triple":
+            validation = (make_triples(val_split, seed=config.seed + 1), val_captions)
+        else:  # fixed batches, drawn once
+            validation = (val_split, val_captions, np.random.default_rng(config.seed + 1).permutation(len(val_split)))
 
     for parameter in parameters:  # a graph left over in a notebook cell may hold them read-only
         if not parameter.data.flags.writeable:
@@ -227,14 +279,17 @@ def train(
                     train_split, negatives=config.negatives, n_candidates=config.n_candidates,
                     caption_vectors=train_captions, seed=rng,
                 )
-                _train_epoch(model, optimizer, triples, train_captions, rng, history, config)
+                _train_epoch(model, optimizer, triples, train_captions, rng, history, config, epoch)
                 if not _still_sound(model, parameters, train_split.descriptors, history.train_loss[-1]):
                     raise TrainingError(
                         f"training diverged in epoch {epoch + 1} (loss {history.train_loss[-1]:.4g}; the image "
                         f"embeddings overflowed to zero, inf or NaN): try a smaller learning rate than {config.learning_rate}"
                     )
                 if validation is not None:
-                    val_loss, val_accuracy = evaluate_triples(model, *validation, config.margin)
+                    if config.loss == "triple":
+                        val_loss, val_accuracy = evaluate_triples(model, *validation, config.margin)
+                    else:
+                        val_loss, val_accuracy = evaluate_batches(model, *validation, config, epoch)
                     history.val_loss.append(val_loss)
                     history.val_accuracy.append(val_accuracy)
                 bar.set_postfix(loss=f"{history.train_loss[-1]:.4f}", acc=f"{history.train_accuracy[-1]:.3f}")
@@ -259,17 +314,28 @@ def _still_sound(model, parameters, descriptors: np.ndarray, loss: float) -> boo
     return bool(np.isfinite(norms).all() and (norms > 0.5).all())
 
 
-def _train_epoch(model, optimizer, triples: Triples, caption_vectors, rng, history: History, config: TrainConfig) -> None:
-    """One pass over every training triple, in a random order, in batches."""
+def _train_epoch(model, optimizer, triples: Triples, caption_vectors, rng, history: History, config: TrainConfig, epoch: int = 0) -> None:
+    """One pass over every training triple, in a random order, in batches.
+
+    With an in-batch loss each batch uses only the triples' captions and good images: the bad
+    images are the batch's other images.
+    """
     order = rng.permutation(len(triples))
     losses, accuracies, sizes = [], [], []
+    in_batch = config.loss != "triple"
+    loss_of = batch_loss(config, epoch) if in_batch else None
     # MyGrad's memory guard (making a graph's arrays read-only until backward) costs more than a
     # batch's arithmetic; it is safe off: the optimizer writes to the weights only after backward.
     with mg.mem_guard_off:
         for start in range(0, len(order), config.batch_size):
             rows = order[start : start + config.batch_size]
-            sim_good, sim_bad = triple_similarities(model, triples, caption_vectors, rows)
-            loss, accuracy = loss_accuracy(sim_good, sim_bad, config.margin)
+            if in_batch:
+                good = triples.good_rows[rows]
+                sims = batch_similarity(model, triples.split.descriptors[good], caption_vectors[rows])
+                loss, accuracy = loss_of(sims, same_image_mask(good))
+            else:
+                sim_good, sim_bad = triple_similarities(model, triples, caption_vectors, rows)
+                loss, accuracy = loss_accuracy(sim_good, sim_bad, config.margin)
             loss.backward()
             optimizer.step()
             losses.append(loss.item())

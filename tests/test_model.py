@@ -224,3 +224,39 @@ def test_a_two_layer_model_trains_on_real_data(real_data):
     assert not np.array_equal(model.first.weight.data, first_before)  # the hidden layer was trained
     assert history.val_accuracy[0] < history.val_accuracy[-1]
     assert history.val_accuracy[-1] >= 0.75, history.val_accuracy
+
+
+@pytest.mark.parametrize("make_model", [lambda: Autoembedder(6, 3, seed=2), lambda: TwoLayer(6, 3, hidden=5, seed=2)])
+def test_batch_similarity_is_every_caption_with_every_image_and_differentiates_the_model(make_model):
+    """(B, B) cosines through the model; the gradient reaches its weights (finite differences)."""
+    from semsearch.loss import same_image_mask, vse_loss
+    from semsearch.model import batch_similarity, caption_similarity
+
+    model = make_model()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, 6)).astype(np.float32)
+    c = l2_normalize_rows(rng.normal(size=(4, 3))).astype(np.float32)
+    sims = batch_similarity(model, x, c)
+    np.testing.assert_allclose(sims.data, c @ model(x).data.T, atol=1e-6)
+    np.testing.assert_allclose(np.diagonal(sims.data), caption_similarity(model, x, c).data, atol=1e-6)
+    same = same_image_mask([0, 1, 1, 2])
+    loss, _ = vse_loss(sims, same, 0.5)  # margin 0.5: most hinges active, away from kinks
+    loss.backward()
+    weight = model.parameters[0]
+    analytic = np.array(weight.grad, dtype=np.float64)
+    original = weight.data.astype(np.float64).copy()
+
+    def loss_at(w):
+        weight.data = w.astype(np.float32)
+        with mg.no_autodiff:
+            value = float(vse_loss(batch_similarity(model, x, c), same, 0.5)[0])
+        weight.data = original.astype(np.float32)
+        return value
+
+    numeric = np.zeros_like(original)
+    for index in np.ndindex(original.shape):
+        step = np.zeros_like(original)
+        step[index] = 1e-3
+        numeric[index] = (loss_at(original + step) - loss_at(original - step)) / 2e-3
+    np.testing.assert_allclose(analytic, numeric, atol=2e-3)
+    assert np.abs(analytic).max() > 1e-2  # a real gradient, not zeros matching zeros

@@ -157,6 +157,7 @@ def test_config_defaults_are_the_documented_ones():
     assert (config.epochs, config.batch_size, config.learning_rate, config.momentum) == (30, 32, 0.5, 0.9)
     assert (config.optimizer, config.margin, config.negatives, config.n_candidates) == ("sgd", 0.25, "random", 10)
     assert (config.validation_fraction, config.seed) == (0.2, 0)
+    assert (config.loss, config.directions, config.warmup_epochs, config.temperature) == ("triple", "both", 2, 0.2)
     assert TrainConfig.from_dict(config.as_dict()) == config
     assert config.replace(epochs=3).epochs == 3 and config.epochs == 30
 
@@ -224,3 +225,85 @@ def test_training_draws_the_triples_make_triples_makes(synthetic, monkeypatch):
     train(Autoembedder(data.descriptors.dim, seed=0), data, embedder, data.image_ids, epochs=3, progress=False)
     assert len(drawn) == 3
     assert all(np.all(t.good_rows != t.bad_rows) for t in drawn)
+
+
+IN_BATCH = [{"loss": "vse0"}, {"loss": "vse++", "warmup_epochs": 1}, {"loss": "infonce", "temperature": 0.2},
+            {"loss": "vse0", "directions": "caption", "batch_size": 128}]
+
+
+@pytest.mark.parametrize("options", IN_BATCH)
+def test_in_batch_losses_recover_a_known_linear_map(synthetic, options):
+    data, embedder = synthetic
+    train_ids, held_out = split_images(data.image_ids, validation_fraction=0.2, seed=0)
+    model = Autoembedder(data.descriptors.dim, seed=0)
+    history = train(model, data, embedder, train_ids, held_out, epochs=20, progress=False, **options)
+    after = evaluate(model, data, embedder, held_out)
+    assert after.recall[1] >= 0.85, str(after)
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert history.val_accuracy[-1] >= max(history.val_accuracy[0], 0.95)  # in-batch R@1 on held-out batches
+    for values in history.as_dict().values():
+        assert len(values) == 20 and all(np.isfinite(values))
+
+
+@pytest.mark.parametrize("options", IN_BATCH[:3])
+def test_in_batch_losses_are_deterministic_given_the_seed(synthetic, options):
+    data, embedder = synthetic
+    train_ids, _ = split_images(data.image_ids, seed=0)
+    weights = []
+    for seed in (5, 5, 6):
+        model = Autoembedder(data.descriptors.dim, seed=0)
+        train(model, data, embedder, train_ids, epochs=2, seed=seed, progress=False, **options)
+        weights.append(model.dense.weight.data.copy())
+    np.testing.assert_array_equal(weights[0], weights[1])
+    assert not np.array_equal(weights[0], weights[2])
+
+
+def test_vse_plus_plus_is_vse0_during_its_warmup(synthetic):
+    data, embedder = synthetic
+    train_ids, _ = split_images(data.image_ids, seed=0)
+    weights = {}
+    for options in ({"loss": "vse0"}, {"loss": "vse++", "warmup_epochs": 2}, {"loss": "vse++", "warmup_epochs": 1}):
+        model = Autoembedder(data.descriptors.dim, seed=0)
+        train(model, data, embedder, train_ids, epochs=2, progress=False, **options)
+        weights[options["loss"], options.get("warmup_epochs")] = model.dense.weight.data.copy()
+    np.testing.assert_array_equal(weights["vse0", None], weights["vse++", 2])
+    assert not np.array_equal(weights["vse0", None], weights["vse++", 1])
+
+
+def test_a_batch_of_captions_of_one_image_trains_without_nan():
+    """Two images with 5 captions each, batch 2: many batches hold two captions of one image (loss 0)."""
+    data, embedder = synthetic_data(n_images=2, descriptor_dim=8, seed=3)
+    model = Autoembedder(8, seed=0)
+    for loss in ("vse0", "vse++", "infonce"):
+        history = train(model, data, embedder, data.image_ids, epochs=3, batch_size=2, loss=loss, progress=False)
+        assert all(np.isfinite(history.train_loss))
+
+
+def test_in_batch_losses_train_any_mynn_model(synthetic):
+    """Training goes through the model: a two-layer model without a fused path learns with VSE++."""
+    from test_model import TwoLayer  # tests/ is on sys.path (rootdir conftest, no package)
+
+    data, embedder = synthetic
+    train_ids, held_out = split_images(data.image_ids, seed=0)
+    model = TwoLayer(data.descriptors.dim, embedder.dim, hidden=64, seed=0)
+    before = model.first.weight.data.copy()
+    train(model, data, embedder, train_ids, epochs=15, loss="vse++", warmup_epochs=1, progress=False)
+    assert not np.array_equal(model.first.weight.data, before)
+    assert evaluate(model, data, embedder, held_out).recall[10] >= 0.9
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"loss": "contrastive"}, "loss must be one of"),
+        ({"directions": "image"}, "directions must be one of"),
+        ({"temperature": 0.0}, "temperature must be > 0"),
+        ({"warmup_epochs": -1}, "warmup_epochs must be >= 0"),
+        ({"loss": "vse0", "negatives": "hard"}, "negatives='hard' chooses the triple loss"),
+        ({"loss": "infonce", "batch_size": 1}, "needs batch_size >= 2"),
+    ],
+)
+def test_in_batch_settings_refuse_bad_values(changes, message):
+    with pytest.raises(ValueError) as info:
+        TrainConfig().replace(**changes)
+    assert message in str(info.value)
