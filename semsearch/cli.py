@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import re
 import sys
 import textwrap
@@ -197,15 +196,6 @@ def _print_ranking(keys, scores, captions=None) -> None:
         _say(f"  {rank:4d}  {float(score):6.3f}   {key}" + (f"   {captions[rank - 1]}" if captions else ""))
 
 
-def _image_dir(images: Optional[Path], data: Optional[Path]) -> Optional[Path]:
-    if images is not None:
-        if not images.is_dir():
-            raise FileNotFoundError(f"image folder not found: {images}")
-        return images
-    default = data_dir(data) / "coco" / "images"
-    return default if default.is_dir() else None
-
-
 # --------------------------------------------------------------------------- commands
 
 
@@ -264,35 +254,22 @@ def _cmd_demo(args) -> int:
     from ._io import check_writable, ensure_distinct_output
     from .bundle import check_bundle_target
     from .display import first_caption, result_grid
-    from .paths import find_data_files
-    from .workflow import describe_join, load_data, subsample, train_and_save
+    from .workflow import demo_data, subsample, train_and_save
 
     root = data_dir(args.data)
     check_writable(args.out, "demo folder", folder=True)  # before training: where the model and grids go
     check_bundle_target(args.out / "model")
     ensure_distinct_output(args.out, [root] if root.exists() else [], "--out")
-    try:
-        caption_files, descriptor_file = find_data_files(root)
-    except FileNotFoundError as missing:
-        if args.data is not None or ENV_VAR in os.environ:  # a folder was named: it must be there
-            raise
-        from . import sample  # a fresh machine: the sample shipped inside the package
-
-        data, text_encoder, image_dir, files = sample.load(), sample.text_encoder(), sample.image_dir(), {"data": "sample"}
-        _say(f"no data folder at {root}/ (nor $SEMSEARCH_DATA): using the embedded sample, semsearch.sample")
-    else:
-        _say(f"data folder: {root}", f"captions:    {', '.join(c.name for c in caption_files)}",
-             f"descriptors: {descriptor_file.relative_to(root) if descriptor_file.is_relative_to(root) else descriptor_file}")
-        data, text_encoder = load_data(caption_files, descriptor_file, encoder_name=args.text_encoder)
-        image_dir, files = _image_dir(None, root), dict(captions=[str(c) for c in caption_files], descriptors=str(descriptor_file))
-    _say(f"joined:      {describe_join(data)}")
+    demo = demo_data(args.data, args.text_encoder)
+    data, text_encoder = demo.data, demo.text_encoder
+    _say(*demo.lines)
     if len(data.image_ids) > args.max_images:
         data = subsample(data, args.max_images, args.seed)
         _say(f"using {args.max_images} of them, drawn at random (--max-images)")
     config = TrainConfig(seed=args.seed)
     n_val = int(round(config.validation_fraction * len(data.image_ids)))  # as split_images counts
     _say(f"\ntraining on {len(data.image_ids) - n_val} images, validating on {n_val} (default settings) ...")
-    run = train_and_save(data, text_encoder, config, args.out / "model", info=files, progress=sys.stderr.isatty())
+    run = train_and_save(data, text_encoder, config, args.out / "model", info=demo.info, progress=sys.stderr.isatty())
     _say(f"after {len(run.history.train_loss)} epochs: train loss {run.history.train_loss[-1]:.4f}, "
          f"validation triple accuracy {run.history.val_accuracy[-1]:.3f}", run.scores.format("validation"),
          f"database:    {len(run.database)} images embedded; model saved to {run.model_dir}/")
@@ -303,7 +280,7 @@ def _cmd_demo(args) -> int:
         _say(f'  top hit {int(ids[0])}: "{first_caption(data.captions, ids[0])}"')
         slug = f"{n}-" + (re.sub(r"[^a-z0-9]+", "-", query.lower()).strip("-")[:60] or "query")
         grid = result_grid(ids, sims, query, args.out / f"{slug}.png", coco=None if args.no_download else data.captions,
-                           image_dir=image_dir, ncols=min(args.k, 3))
+                           image_dir=demo.image_dir, ncols=min(args.k, 3))
         _say(f"  grid: {grid}")
     _say(f'\nnext: semsearch search "your words" --model {run.model_dir} --out grid.png')
     return 0

@@ -108,10 +108,10 @@ def _open_target(args):
         database = load_search(db)
         return database, database.root, "photos", None, str(db)
     if args.model is not None:
-        from .cli import _image_dir
+        from .workflow import image_folder
 
         _, _, database = load_bundle(args.model)
-        return database, _image_dir(args.images, args.data), "coco", args.model, str(args.model)
+        return database, image_folder(args.images, args.data), "coco", args.model, str(args.model)
     from . import sample
 
     _, _, database = load_bundle(sample.model_dir())

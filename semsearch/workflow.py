@@ -29,7 +29,7 @@ from .encoders import TextEncoder, fit_text_encoder
 from .errors import InputError
 from .evaluate import RetrievalScores, evaluate
 from .model import Autoembedder
-from .paths import find_data_files  # noqa: F401  (part of this module's API: the first step)
+from .paths import ENV_VAR, data_dir, find_data_files
 from .train import History, TrainConfig, train
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -173,3 +173,53 @@ def evaluation_ids(model, data: CaptionedImages, info: Dict[str, Any], *, everyt
         return val_ids, "the model's validation images", ""
     note = f"note: {int((~have).sum())} of the model's {len(val_ids)} validation images are not in this data" if not everything and len(val_ids) else ""
     return data.image_ids, "all images (training images included)", note
+
+
+def image_folder(images: Optional[PathLike], data: Optional[PathLike] = None) -> Optional[Path]:
+    """The COCO image folder: ``images`` (which must exist), else ``DATA/coco/images`` if there is one."""
+    if images is not None:
+        if not Path(images).is_dir():
+            raise FileNotFoundError(f"image folder not found: {images}")
+        return Path(images)
+    default = data_dir(data) / "coco" / "images"
+    return default if default.is_dir() else None
+
+
+@dataclass
+class DemoData:
+    """What ``semsearch demo`` runs on, and the lines that say so."""
+
+    data: CaptionedImages
+    text_encoder: TextEncoder
+    image_dir: Optional[Path]
+    info: Dict[str, Any]
+    lines: List[str]
+
+
+def demo_data(data_folder: Optional[PathLike] = None, encoder_name: str = "idf") -> DemoData:
+    """The data folder's files, joined, with ``se_text`` fitted; or, on a fresh machine, the sample.
+
+    When no folder is named (``data_folder`` None and no ``$SEMSEARCH_DATA``) and ``./data``
+    holds no data, the embedded sample (:mod:`semsearch.sample`) is used with its shipped text
+    encoder (IDF over all val2017 captions; another ``encoder_name`` is fitted on its captions).
+    A folder that is named must hold the data.
+    """
+    root = data_dir(data_folder)
+    try:
+        caption_files, descriptor_file = find_data_files(root)
+    except FileNotFoundError:
+        if data_folder is not None or ENV_VAR in os.environ:
+            raise
+        from . import sample
+
+        data = sample.load()
+        text_encoder = sample.text_encoder() if encoder_name == "idf" else fit_text_encoder(
+            data.captions.captions(data.captions.caption_ids), encoder_name)
+        line = f"no data folder at {root}/ (nor ${ENV_VAR}): using the embedded sample, semsearch.sample"
+        return DemoData(data, text_encoder, sample.image_dir(), {"data": "semsearch.sample"}, [line, f"joined:      {describe_join(data)}"])
+    data, text_encoder = load_data(caption_files, descriptor_file, encoder_name=encoder_name)
+    shown = descriptor_file.relative_to(root) if descriptor_file.is_relative_to(root) else descriptor_file
+    lines = [f"data folder: {root}", f"captions:    {', '.join(c.name for c in caption_files)}",
+             f"descriptors: {shown}", f"joined:      {describe_join(data)}"]
+    info = dict(captions=[str(c) for c in caption_files], descriptors=str(descriptor_file))
+    return DemoData(data, text_encoder, image_folder(None, root), info, lines)
