@@ -127,6 +127,8 @@ def test_unknown_words_are_shown(browser, server):
 
     wait = WebDriverWait(browser, 30)
     browser.get(server + "/?q=" + "qwzx%20blorft")  # the page runs a query from its URL
-    message = wait.until(lambda d: d.find_element(By.ID, "message").text or None)
-    assert "qwzx" in message and "blorft" in message
+    # "searching…" shows first; wait for the answer, which must name both unknown words
+    message = wait.until(lambda d: (lambda text: text if text and "searching" not in text else None)(
+        d.find_element(By.ID, "message").text))
+    assert "qwzx" in message and "blorft" in message, message
     assert browser.find_elements(By.CSS_SELECTOR, "#results .result") == []
