@@ -40,6 +40,7 @@ from .checks import _is_integer
 from .dataset import CaptionedImages, Split
 from .errors import InputError, InputTypeError, TrainingError
 from .loss import DIRECTIONS, info_nce_loss, loss_accuracy, same_image_mask, vse_loss
+from .regularisation import SCHEDULES, add_weight_decay, decayed_parameters, scheduled_learning_rate
 from .model import batch_similarity, caption_similarity, embed_images, parameters_of
 from .triples import NEGATIVES, Triples, make_triples
 
@@ -76,6 +77,8 @@ class TrainConfig:
     directions: str = _setting("both", "in-batch losses: caption -> image only, or image -> caption too", choices=DIRECTIONS)
     warmup_epochs: int = _setting(2, "vse++: epochs of the vse0 loss before the hardest negative only")
     temperature: float = _setting(0.2, "infonce: divides the cosines before the softmax")
+    weight_decay: float = _setting(0.0, "L2 penalty on the weights (not biases): lam * W is added to their gradient")
+    lr_schedule: str = _setting("constant", "constant step size, or cosine: half a cosine from learning_rate down to 0", choices=SCHEDULES)
     negatives: str = _setting("random", "how bad images are drawn", choices=NEGATIVES)
     n_candidates: int = _setting(10, "random candidates the hardest bad image is chosen from (negatives=hard)")
     validation_fraction: float = _setting(0.2, "share of images held out for validation; 0 trains on all")
@@ -101,6 +104,8 @@ class TrainConfig:
             raise InputError(f"learning_rate must be > 0, got {self.learning_rate!r}")
         if self.momentum < 0 or self.margin < 0:
             raise InputError(f"momentum and margin must be >= 0, got {self.momentum!r} and {self.margin!r}")
+        if self.weight_decay < 0:
+            raise InputError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
         if self.warmup_epochs < 0:
             raise InputError(f"warmup_epochs must be >= 0, got {self.warmup_epochs!r}")
         if not self.temperature > 0:
@@ -275,6 +280,7 @@ def train(
         # A batch's matrices are small: BLAS threads cost more in handing work around than they save.
         with threadpool_limits(limits=1, user_api="blas"):
             for epoch in bar:
+                optimizer.learning_rate = scheduled_learning_rate(config.learning_rate, epoch, config.epochs, config.lr_schedule)
                 triples = make_triples(
                     train_split, negatives=config.negatives, n_candidates=config.n_candidates,
                     caption_vectors=train_captions, seed=rng,
@@ -324,6 +330,7 @@ def _train_epoch(model, optimizer, triples: Triples, caption_vectors, rng, histo
     losses, accuracies, sizes = [], [], []
     in_batch = config.loss != "triple"
     loss_of = batch_loss(config, epoch) if in_batch else None
+    decayed = decayed_parameters(parameters_of(model)) if config.weight_decay else ()
     # MyGrad's memory guard (making a graph's arrays read-only until backward) costs more than a
     # batch's arithmetic; it is safe off: the optimizer writes to the weights only after backward.
     with mg.mem_guard_off:
@@ -337,6 +344,7 @@ def _train_epoch(model, optimizer, triples: Triples, caption_vectors, rng, histo
                 sim_good, sim_bad = triple_similarities(model, triples, caption_vectors, rows)
                 loss, accuracy = loss_accuracy(sim_good, sim_bad, config.margin)
             loss.backward()
+            add_weight_decay(decayed, config.weight_decay)
             optimizer.step()
             losses.append(loss.item())
             accuracies.append(accuracy)

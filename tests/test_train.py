@@ -158,6 +158,7 @@ def test_config_defaults_are_the_documented_ones():
     assert (config.optimizer, config.margin, config.negatives, config.n_candidates) == ("sgd", 0.25, "random", 10)
     assert (config.validation_fraction, config.seed) == (0.2, 0)
     assert (config.loss, config.directions, config.warmup_epochs, config.temperature) == ("triple", "both", 2, 0.2)
+    assert (config.weight_decay, config.lr_schedule) == (0.0, "constant")
     assert TrainConfig.from_dict(config.as_dict()) == config
     assert config.replace(epochs=3).epochs == 3 and config.epochs == 30
 
