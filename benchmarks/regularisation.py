@@ -173,6 +173,16 @@ def main() -> None:
     if confirmed:
         text += ["", "## Confirmation: fresh splits, seeds 3, 4, 5 (settings fixed before these runs)", ""]
         text += table(runner, confirmed, CONFIRMATION_SEEDS)
+    text += ["", "## Conclusion", "",
+             "Weight decay only hurts here: the image embedding is L2-normalised, so shrinking the weight (not the "
+             "bias) changes no ranking except by making the bias dominate, and acts as a larger effective step. What "
+             "helps is a cosine learning-rate schedule with more epochs: the noisy constant-rate SGD ends far from a "
+             "minimum rather than over-fitted (fewer epochs at a constant rate are worse, not better). The candidate "
+             "chosen on seeds 0-2 (cosine, lr 1.0, 60 epochs; the course's triple loss) is confirmed on the fresh "
+             "seeds 3-5 with a clear paired R@1 gain and became the default (`TrainConfig`). Against issue 14's target "
+             "(R@1 >= 0.30, R@10 >= 0.87): R@1 is met on the fresh seeds (0.309) but not on the selection seeds "
+             "(0.291); R@10 (0.866 / 0.867) stays just short. In-batch losses with the schedule (InfoNCE, VSE++) "
+             "do not beat it for IDF."]
     (out / "regularisation.md").write_text("\n".join(text) + "\n")
     print("\n".join(text))
     print(f"({time.time() - start:.0f} s wall)")
