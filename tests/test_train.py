@@ -154,12 +154,13 @@ def test_a_leftover_graph_does_not_block_training(synthetic):
 
 def test_config_defaults_are_the_documented_ones():
     config = TrainConfig()
-    assert (config.epochs, config.batch_size, config.learning_rate, config.momentum) == (30, 32, 0.5, 0.9)
+    assert (config.epochs, config.batch_size, config.learning_rate, config.momentum) == (60, 32, 1.0, 0.9)
     assert (config.optimizer, config.margin, config.negatives, config.n_candidates) == ("sgd", 0.25, "random", 10)
     assert (config.validation_fraction, config.seed) == (0.2, 0)
     assert (config.loss, config.directions, config.warmup_epochs, config.temperature) == ("triple", "both", 2, 0.2)
+    assert (config.weight_decay, config.lr_schedule) == (0.0, "cosine")
     assert TrainConfig.from_dict(config.as_dict()) == config
-    assert config.replace(epochs=3).epochs == 3 and config.epochs == 30
+    assert config.replace(epochs=3).epochs == 3 and config.epochs == 60
 
 
 @pytest.mark.parametrize(
