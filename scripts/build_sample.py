@@ -76,8 +76,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="data folder with coco/images and coco/annotations")
     parser.add_argument("--out", type=Path, default=ROOT / "semsearch" / "sample")
+    parser.add_argument("--model-only", action="store_true", help="only retrain the shipped model (e.g. after the defaults change)")
     args = parser.parse_args(argv)
     annotations_dir, image_dir = args.data / "coco" / "annotations", args.data / "coco" / "images"
+    if args.model_only:
+        return 0 if train_sample_model(args.out, annotations_dir / "captions_val2017.json") <= MAX_MODEL_BYTES else 1
     caption_files = sorted(annotations_dir.glob("captions_*2017*.json"))
     images, annotations, licences = redistributable_images(caption_files, image_dir)
     ids = sorted(images)
@@ -129,16 +132,18 @@ def train_sample_model(out: Path, idf_captions: Path) -> int:
     from semsearch.bundle import save_bundle
     from semsearch.database import ImageDatabase
     from semsearch.text import TextEmbedder
+    from semsearch.train import TrainConfig
     from semsearch.workflow import train_model
 
     corpus = CocoCaptions.load(idf_captions)
     text_encoder = TextEmbedder.fit(corpus.captions(corpus.caption_ids))
     data = join(CocoCaptions.load(out / "captions.json"), Descriptors.load(out / "descriptors.npz"))
-    model, history = train_model(data, text_encoder, data.image_ids, None, seed=0)
+    config = TrainConfig(seed=0)  # the library's defaults, on every image of the sample
+    model, history = train_model(data, text_encoder, data.image_ids, None, config)
     database = ImageDatabase.build(model, data.descriptors, text_encoder)
     info = {"backbone": "efficientnet-lite0", "trained_on": "semsearch sample", "n_images": int(len(data.image_ids)),
             "idf_corpus": f"{idf_captions.name} ({len(corpus.caption_ids)} captions)", "seed": 0,
-            "final_train_loss": float(history.train_loss[-1])}
+            "training": config.as_dict(), "final_train_loss": float(history.train_loss[-1])}
     folder = save_bundle(out / "model", model, text_encoder, database, info=info)
     size = sum(p.stat().st_size for p in folder.iterdir())
     print(f"model: {folder} ({size / 1e6:.2f} MB), train loss {history.train_loss[-1]:.4f}")
