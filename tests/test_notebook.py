@@ -117,3 +117,26 @@ def test_beyond_notebook_is_in_sync_and_runs(real_data, python3_kernel, monkeypa
     for expected in ("learned:", "tags:", "tfidf", "'map':"):
         assert expected in text
     assert "recall@10" in text or "hnswlib is not installed" in text
+
+
+def test_notebook_runs_on_a_course_shaped_data_folder(real_data, python3_kernel, monkeypatch, tmp_path):
+    """The capstone notebook on a small folder shaped like the course's (what `semsearch fetch` leaves).
+
+    2014 and 2017 caption files with overlapping images, `resnet18_features.pkl` with random
+    512-d descriptors, no pictures: every cell must run (the scores sit at chance).
+    """
+    import sys
+
+    nbclient = pytest.importorskip("nbclient", reason="needs the notebook extra: pip install -e .[notebook]")
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import make_full_size_data as maker
+
+    sys.path.pop(0)
+    folder = tmp_path / "course-data"
+    maker.make_data_folder(folder, Path(real_data) / "coco" / "annotations" / "captions_val2017.json", maker.Sizes.scaled(1500))
+    monkeypatch.setenv("SEMSEARCH_DATA", str(folder))
+    nb = jupytext.read(SOURCE)
+    nbclient.NotebookClient(nb, kernel_name=python3_kernel, timeout=300, resources={"metadata": {"path": str(REPO)}}).execute()
+    outputs = "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs)
+    assert "captions_train2014.json" in outputs and "resnet18_features.pkl" in outputs
+    assert "(1, 512)" in outputs or "512" in outputs
