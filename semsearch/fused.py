@@ -63,11 +63,14 @@ class CosineGap(Cosine):
 
     The descriptors are the B good images then the B bad ones (2B rows), the captions the B
     captions twice. The margin ranking loss depends on the two similarities only through this
-    gap, so training needs one graph node per batch instead of two, and MyGrad's bookkeeping is
-    paid once. Its arithmetic is exactly that of two :class:`Cosine` nodes, one per half (a
-    matrix product's rows can depend, at the last bit, on how many rows it has), and the gap's
-    gradient ``g`` is ``+g`` for the good and ``-g`` for the bad images, as the loss gives
-    them: training gives the same weights, bit for bit.
+    gap, so training needs one graph node per batch instead of two (MyGrad's bookkeeping is
+    paid once) and one matrix product for the 2B rows each way, as the hand-derived NumPy loop
+    of ``benchmarks/speed.py`` does. The gap's gradient ``g`` is ``+g`` for the good images and
+    ``-g`` for the bad ones, as the loss gives them to two nodes.
+
+    A product of 2B rows rounds a few rows differently, in the last bit, from two products of
+    B rows: trained weights agree with two separate nodes' to ~3e-7 after 30 epochs, as two
+    runs of the same code do (tested per step to 1e-6).
     """
 
     def __call__(self, weight, bias, descriptors, captions, eps=EPS):
@@ -75,14 +78,7 @@ class CosineGap(Cosine):
         n = len(both) // 2
         return both[:n] - both[n:]
 
-    def dense(self, x, weight, bias):
-        n = len(x) // 2
-        return np.concatenate([x[:n] @ weight + bias, x[n:] @ weight + bias])
-
     def backward_var(self, grad, index, **kwargs):
         if self.dh is None:
             self.dh = self.grad_h(np.concatenate([grad, -grad]))  # d gap / d s: +1 good, -1 bad
-        n, x, dh = len(self.x) // 2, self.x, self.dh
-        if index == 0:
-            return x[:n].T @ dh[:n] + x[n:].T @ dh[n:]
-        return dh[:n].sum(axis=0, keepdims=True) + dh[n:].sum(axis=0, keepdims=True)
+        return self.x.T @ self.dh if index == 0 else self.dh.sum(axis=0, keepdims=True)

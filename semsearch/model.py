@@ -168,8 +168,8 @@ class Autoembedder:
         """Cosine of each caption with its good image minus that with its bad image, shape (B,).
 
         Equals ``self.similarity(descriptors[good_rows], captions) -
-        self.similarity(descriptors[bad_rows], captions)`` in value and gradient, bit for bit,
-        as one graph node (:class:`semsearch.fused.CosineGap`). For training only: the
+        self.similarity(descriptors[bad_rows], captions)`` in value and gradient (to the last
+        bit or so), as one graph node (:class:`semsearch.fused.CosineGap`). For training only: the
         finiteness of ``descriptors`` (N, D), checked where they were loaded, is not checked
         again for every batch (a NaN would make the gap NaN, which the loss refuses).
         """
