@@ -2,7 +2,7 @@
 
 Team task: *create the MyNN model*.
 
-Training (:func:`semsearch.train.train`) uses a model only through two functions here:
+Training (:func:`semsearch.train.train`) uses a model only through these functions:
 
 - :func:`caption_similarity` ``(model, descriptors (B, D), captions (B, 50)) -> (B,)``: the cosine
   of each image's embedding with its caption, a MyGrad tensor to differentiate. For any
