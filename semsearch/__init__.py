@@ -26,12 +26,12 @@ Each capstone team task has one module:
 ``semsearch.submission``  ranked-submission CSVs: write, check by line, Recall@K and mAP
 ========================  =========================================================
 """
-from .bundle import load_bundle, save_bundle
-from .coco import CocoCaptions
-from .database import ImageDatabase
-from .dataset import CaptionedImages, Split, join, kfold_images, split_images
-from .descriptors import Descriptors
-from .encoders import TextEncoder, fit_text_encoder, load_text_encoder
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+
 from .errors import (
     InputError,
     InputTypeError,
@@ -43,27 +43,50 @@ from .errors import (
     UnknownQueryError,
     UnsafeFileError,
 )
-from .evaluate import RetrievalScores, evaluate
-from .loss import loss_accuracy
-from .model import Autoembedder
-from .paths import data_dir, find_data_files
-from .text import TextEmbedder, tokenize
-from .train import History, TrainConfig, train
-from .triples import Triples, make_triples
-from .workflow import load_data
 
 __version__ = "0.1.0"
 
-_LAZY = {"show_images": "display", "save_figure": "display"}  # matplotlib is imported on first use
+#: Every other public name -> the module that defines it, imported on first use (PEP 562), so
+#: that ``import semsearch`` stays light: searching a saved model never imports MyGrad, MyNN,
+#: SciPy, gensim or matplotlib (``semsearch search`` starts in a fraction of a second).
+_LAZY = {
+    "load_bundle": "bundle", "save_bundle": "bundle", "CocoCaptions": "coco", "ImageDatabase": "database",
+    "CaptionedImages": "dataset", "Split": "dataset", "join": "dataset", "kfold_images": "dataset",
+    "split_images": "dataset", "Descriptors": "descriptors", "TextEncoder": "encoders",
+    "fit_text_encoder": "encoders", "load_text_encoder": "encoders", "RetrievalScores": "evaluate",
+    "evaluate": "evaluate", "loss_accuracy": "loss", "Autoembedder": "model", "data_dir": "paths",
+    "find_data_files": "paths", "TextEmbedder": "text", "tokenize": "text", "History": "train",
+    "TrainConfig": "train", "train": "train", "Triples": "triples", "make_triples": "triples",
+    "load_data": "workflow", "show_images": "display", "save_figure": "display",
+}
+#: Names that are both a function and a module: ``semsearch.train`` is the function (as it was
+#: when this file imported everything), however ``semsearch.train`` the module was imported.
+_FUNCTIONS_OVER_MODULES = ("train", "evaluate")
 
 
 def __getattr__(name: str):
     if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value  # the next access does not come here
+        return value
     raise AttributeError(f"module 'semsearch' has no attribute {name!r}")
 
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
+class _Package(types.ModuleType):
+    """Keeps ``semsearch.train`` and ``semsearch.evaluate`` the functions when the import
+    system binds the submodules of those names on the package."""
+
+    def __setattr__(self, name, value):
+        if name in _FUNCTIONS_OVER_MODULES and isinstance(value, types.ModuleType):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "Autoembedder", "CaptionedImages", "CocoCaptions", "Descriptors", "History", "ImageDatabase", "InputError",

@@ -31,7 +31,6 @@ from . import __version__
 from .argtypes import finite_float, integer, output_path, positive_int
 from .errors import SemsearchError
 from .paths import ENV_VAR, data_dir
-from .train import TrainConfig
 
 #: Queries the demo runs when none is given; all fit the 239 images of the shared data.
 DEMO_QUERIES = ("a kitchen with a stove and a sink", "people skiing down a snowy hill", "a baseball player swinging a bat")
@@ -73,8 +72,16 @@ def _add_text_encoder_option(p) -> None:
                    help="se_text: IDF-, SIF- or mean-weighted GloVe, or MiniLM (extra [minilm]) (default %(default)s)")
 
 
-def _add_config_options(p) -> None:
-    """One flag per :class:`TrainConfig` field, with its default and help."""
+def _add_config_options(p, chosen: Optional[str]) -> None:
+    """One flag per :class:`TrainConfig` field, with its default and help.
+
+    Only for the command being run (``chosen``; None: all): importing the training code loads
+    MyGrad, which would slow down every other command, ``search`` included.
+    """
+    if chosen not in (p.prog.split()[-1], None):
+        return
+    from .train import TrainConfig
+
     g = p.add_argument_group("training (semsearch.train.TrainConfig)")
     for f in dataclasses.fields(TrainConfig):
         kind = {"int": integer, "float": finite_float}.get(str(f.type), str)  # checked, not coerced
@@ -83,7 +90,9 @@ def _add_config_options(p) -> None:
     _add_text_encoder_option(g)
 
 
-def _config(args) -> TrainConfig:
+def _config(args):
+    from .train import TrainConfig
+
     return TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
 
 
@@ -126,7 +135,7 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
                      "semsearch train --data data --out my-model --epochs 20", _cmd_train)
     _add_data_options(p)
     p.add_argument("--out", metavar="MODEL_DIR", type=output_path, default=Path(DEFAULT_MODEL_DIR), help="default %(default)s")
-    _add_config_options(p)
+    _add_config_options(p, chosen)
 
     _add_elsewhere(sub, ("index", "search", "serve", "classify"), chosen)
 
@@ -141,7 +150,7 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
     p.add_argument("--protocol", choices=("all", "1k", "5k"), default="all",
                    help="with --model: every caption of the images (all), or COCO's published protocols on 5,000 of "
                         "them: 5 folds of 1,000 images (1k) or all 5,000 (5k), 5 captions each (default %(default)s)")
-    _add_config_options(p)
+    _add_config_options(p, chosen)
 
     p = _add_command(sub, "demo", "train, evaluate and search the data folder (or the shipped sample)",
                      "Find the caption files and a descriptor pickle in the data folder, train with the default settings "
@@ -266,6 +275,8 @@ def _cmd_demo(args) -> int:
     if len(data.image_ids) > args.max_images:
         data = subsample(data, args.max_images, args.seed)
         _say(f"using {args.max_images} of them, drawn at random (--max-images)")
+    from .train import TrainConfig
+
     config = TrainConfig(seed=args.seed)
     n_val = int(round(config.validation_fraction * len(data.image_ids)))  # as split_images counts
     _say(f"\ntraining on {len(data.image_ids) - n_val} images, validating on {n_val} (default settings) ...")

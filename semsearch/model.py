@@ -2,13 +2,17 @@
 
 Team task: *create the MyNN model*.
 
-Training (:func:`semsearch.train.train`) uses a model only through two functions here:
+Training (:func:`semsearch.train.train`) uses a model only through these functions:
 
 - :func:`caption_similarity` ``(model, descriptors (B, D), captions (B, 50)) -> (B,)``: the cosine
   of each image's embedding with its caption, a MyGrad tensor to differentiate. For any
   MyNN-style model (``__call__`` and ``parameters``) it is ``sum(model(x) * captions, axis=1)``
   through MyGrad's autodiff; a model with a ``similarity`` method (``Autoembedder``: one fused
   operation with a hand-derived gradient, twice as fast) uses that instead.
+- :func:`similarity_gap` ``(model, descriptors (N, D), good_rows (B,), bad_rows (B,), captions
+  (B, 50)) -> (B,)``: the cosine of each caption with its good image minus that with its bad
+  one, all the triple loss needs. It is :func:`caption_similarity` twice; the ``Autoembedder``
+  computes it as one fused node.
 - :func:`batch_similarity` ``(model, descriptors (B, D), captions (B, 50)) -> (B, B)``: every
   caption of a batch with every image of it, ``captions @ model(descriptors).T`` through
   MyGrad's autodiff, for the in-batch losses (:func:`semsearch.loss.vse_loss`).
@@ -19,6 +23,7 @@ So a student's own model (say dense -> relu -> dense, then unit rows) trains as 
 
 Example
 -------
+>>> import mygrad as mg
 >>> model = Autoembedder(512, seed=0)
 >>> model(np.ones((4, 512), dtype=np.float32)).shape
 (4, 50)
@@ -30,18 +35,17 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from typing import Iterator, Tuple, Union
+from typing import TYPE_CHECKING, Iterator, Optional, Tuple, Union
 
-import mygrad as mg
 import numpy as np
-from mygrad.operation_base import Operation
-from mynn.initializers import glorot_normal
-from mynn.layers.dense import dense
 
 from ._io import load_npz, save_npz
 from .backbones import as_backbone_info, backbone_to_json, check_same_backbone, read_backbone_record
 from .errors import InputError, InputTypeError
-from .vectors import EPS, l2_normalize_rows
+from .vectors import is_tensor, l2_normalize_rows
+
+if TYPE_CHECKING:  # MyGrad and MyNN are imported when a model is trained or called, not to search
+    import mygrad as mg
 
 PathLike = Union[str, "os.PathLike[str]"]
 FORMAT = "semsearch-autoembedder-1"
@@ -56,33 +60,6 @@ def _numpy_global_seed(seed: int) -> Iterator[None]:
         yield
     finally:
         np.random.set_state(state)
-
-
-class _Cosine(Operation):
-    """``sum(l2_normalize_rows(x @ weight + bias) * captions, axis=1)`` as one MyGrad operation.
-
-    Written with MyGrad functions (dense layer, row normalisation, dot product) this is about ten
-    graph nodes, and at batch 32 MyGrad's bookkeeping for them costs more than the arithmetic.
-    Here it is one node with its gradient derived by hand; MyGrad still chains it into the loss
-    and delivers ``weight.grad`` and ``bias.grad`` to the optimizer. It must equal
-    :meth:`Autoembedder.__call__` followed by the dot product (tested to 1e-6, with gradients).
-    """
-
-    def __call__(self, weight, bias, descriptors, captions, eps=EPS):
-        self.variables = (weight, bias)  # the tensors that receive a gradient
-        self.x, self.c, self.eps, self.dh = descriptors, captions, eps, None
-        self.h = descriptors @ weight.data + bias.data  # the dense layer, (B, 50)
-        self.norms = np.sqrt(np.einsum("ij,ij->i", self.h, self.h))  # |h|
-        # s = (h / (|h| + eps)) . c, the cosine similarity (as l2_normalize_rows normalises)
-        self.s = np.einsum("ij,ij->i", self.h, captions) / (self.norms + eps)
-        return self.s
-
-    def backward_var(self, grad, index, **kwargs):
-        if self.dh is None:  # dL/dh, shared by the weight and the bias
-            # ds/dh = (c - h s / |h|) / (|h| + eps), one row per caption
-            n = self.norms
-            self.dh = (grad / (n + self.eps))[:, None] * (self.c - self.h * (self.s / n)[:, None])
-        return self.x.T @ self.dh if index == 0 else self.dh.sum(axis=0, keepdims=True)
 
 
 class Autoembedder:
@@ -108,8 +85,38 @@ class Autoembedder:
         self.backbone = as_backbone_info(backbone)
         if self.backbone is not None and self.backbone["dim"] != int(input_dim):
             raise InputError(f"input_dim={input_dim}, but backbone {self.backbone['backbone']} makes {self.backbone['dim']}-d descriptors")
-        with _numpy_global_seed(seed):
-            self.dense = dense(int(input_dim), int(output_dim), weight_initializer=glorot_normal)
+        self._shape, self._seed = (int(input_dim), int(output_dim)), seed
+        self._dense = None  # the MyNN layer, made on first use (see `dense`)
+        self._weights: Optional[Tuple[np.ndarray, np.ndarray]] = None  # weights read by `load`, until then
+
+    @property
+    def dense(self):
+        """The MyNN ``dense(D, 50)`` layer (``glorot_normal`` weights drawn from ``seed``).
+
+        It is made on first use, so that loading a model to search with (which needs only
+        :meth:`embed`, in NumPy) does not import MyGrad; the weights are the same either way.
+        """
+        if self._dense is None:
+            from mynn.initializers import glorot_normal
+            from mynn.layers.dense import dense
+
+            with _numpy_global_seed(self._seed):
+                layer = dense(*self._shape, weight_initializer=glorot_normal)
+            if self._weights is not None:
+                layer.weight.data[...], layer.bias.data[...] = self._weights
+                self._weights = None
+            self._dense = layer
+        return self._dense
+
+    @dense.setter
+    def dense(self, layer) -> None:
+        self._dense, self._weights = layer, None
+
+    def weight_arrays(self) -> Tuple[np.ndarray, np.ndarray]:
+        """The weight (D, 50) and bias (1, 50) as NumPy arrays, without making the MyNN layer."""
+        if self._dense is None and self._weights is not None:
+            return self._weights
+        return self.dense.weight.data, self.dense.bias.data
 
     def check_backbone(self, descriptors, what: str = "embedding descriptors") -> None:
         """Refuse ``descriptors`` (a :class:`~semsearch.descriptors.Descriptors`) from another backbone."""
@@ -117,11 +124,11 @@ class Autoembedder:
 
     @property
     def input_dim(self) -> int:
-        return self.dense.weight.shape[0]
+        return self._shape[0]
 
     @property
     def output_dim(self) -> int:
-        return self.dense.weight.shape[1]
+        return self._shape[1]
 
     @property
     def parameters(self) -> Tuple[mg.Tensor, ...]:
@@ -148,16 +155,40 @@ class Autoembedder:
         """Cosine of each embedded descriptor with its caption, shape (B,): fused and fast.
 
         Equals ``mg.sum(self(descriptors) * captions, axis=1)`` in value and gradient, as one
-        graph node (:class:`_Cosine`).
+        graph node (:class:`semsearch.fused.Cosine`).
         """
+        import mygrad as mg
+
+        from .fused import Cosine
+
         weight, bias = self.parameters
-        return mg.execute_op(_Cosine, weight, bias, op_args=(self.check_input(descriptors), np.asarray(captions)))
+        return mg.execute_op(Cosine, weight, bias, op_args=(self.check_input(descriptors), np.asarray(captions)))
+
+    def similarity_gap(self, descriptors, good_rows, bad_rows, captions):
+        """Cosine of each caption with its good image minus that with its bad image, shape (B,).
+
+        Equals ``self.similarity(descriptors[good_rows], captions) -
+        self.similarity(descriptors[bad_rows], captions)`` in value and gradient (to the last
+        bit or so), as one graph node (:class:`semsearch.fused.CosineGap`). For training only: the
+        finiteness of ``descriptors`` (N, D), checked where they were loaded, is not checked
+        again for every batch (a NaN would make the gap NaN, which the loss refuses).
+        """
+        import mygrad as mg
+
+        from .fused import CosineGap
+
+        if descriptors.ndim != 2 or descriptors.shape[1] != self.input_dim:
+            raise InputError(f"descriptors must have shape (N, {self.input_dim}), got {np.shape(descriptors)}")
+        x = descriptors.take(np.concatenate([good_rows, bad_rows]), axis=0).astype(np.float32, copy=False)
+        captions = np.asarray(captions)
+        weight, bias = self.parameters
+        return mg.execute_op(CosineGap, weight, bias, op_args=(x, np.concatenate([captions, captions])))
 
     def embed(self, descriptors, batch_size: int = 65536) -> np.ndarray:
         """Like calling the model, but returns a float32 NumPy array and builds no graph."""
         descriptors = self.check_input(descriptors)
         self.check_weights()
-        w, b = self.dense.weight.data, self.dense.bias.data
+        w, b = self.weight_arrays()
         out = np.empty((len(descriptors), self.output_dim), dtype=np.float32)
         for start in range(0, len(descriptors), batch_size):
             out[start : start + batch_size] = l2_normalize_rows(descriptors[start : start + batch_size] @ w + b)
@@ -165,8 +196,8 @@ class Autoembedder:
 
     def check_weights(self) -> None:
         """Raise InputError if a weight is NaN or inf (every embedding would be wrong)."""
-        for name, parameter in zip(("weight", "bias"), self.parameters):
-            if not np.isfinite(parameter.data).all():
+        for name, array in zip(("weight", "bias"), self.weight_arrays()):
+            if not np.isfinite(array).all():
                 raise InputError(
                     f"the model's {name} holds NaN or inf: it cannot embed images "
                     "(did its training diverge? train it again with a smaller learning rate)"
@@ -174,7 +205,7 @@ class Autoembedder:
 
     def check_input(self, descriptors) -> np.ndarray:
         """Return descriptors as a float32 (N, D) array, or raise ValueError saying what is wrong."""
-        data = descriptors.data if isinstance(descriptors, mg.Tensor) else np.asarray(descriptors)
+        data = descriptors.data if is_tensor(descriptors) else np.asarray(descriptors)
         if data.ndim == 1:
             data = data[None]
         if data.ndim != 2 or data.shape[1] != self.input_dim:
@@ -186,7 +217,8 @@ class Autoembedder:
     # ----------------------------------------------------------------- saving
     def save(self, path: PathLike) -> None:
         """Write the weights and the backbone record to a ``.npz`` file, atomically."""
-        save_npz(path, FORMAT, weight=self.dense.weight.data, bias=self.dense.bias.data,
+        weight, bias = self.weight_arrays()
+        save_npz(path, FORMAT, weight=weight, bias=bias,
                  backbone=np.array(backbone_to_json(self.backbone)))
 
     @classmethod
@@ -199,8 +231,8 @@ class Autoembedder:
             model = cls(*weight.shape, backbone=read_backbone_record(path))
         except InputError as e:
             raise InputError(f"{path}: {e}") from None
-        model.dense.weight.data[...] = weight
-        model.dense.bias.data[...] = bias
+        # as the layer's own float32 arrays would hold them; the layer is made on first use
+        model._weights = (weight.astype(np.float32), bias.astype(np.float32))
         return model
 
 
@@ -221,7 +253,37 @@ def caption_similarity(model, descriptors, captions) -> mg.Tensor:
     fused = getattr(model, "similarity", None)
     if fused is not None:
         return fused(descriptors, captions)
+    import mygrad as mg
+
     return mg.sum(model(np.asarray(descriptors, dtype=np.float32)) * captions, axis=1)
+
+
+def similarity_gap(model, descriptors, good_rows, bad_rows, captions):
+    """Cosine of each caption with its good image minus that with its bad image, shape (B,).
+
+    The margin ranking loss of a triple depends only on this gap:
+    ``loss_accuracy(gap, 0, margin)`` is ``loss_accuracy(sim_good, sim_bad, margin)``.
+
+    Parameters
+    ----------
+    model : Autoembedder, or any MyNN-style model
+        Its ``similarity_gap`` method if it has one (the ``Autoembedder``: one fused node),
+        else :func:`caption_similarity` of the good images minus that of the bad ones.
+    descriptors : (N, D) array
+        Every image of the split; ``good_rows`` and ``bad_rows`` (B,) pick rows of it.
+    captions : (B, 50) array of unit rows (``se_text``)
+
+    Example
+    -------
+    >>> model = Autoembedder(4, 3, seed=0)
+    >>> similarity_gap(model, np.eye(4), [0, 1], [2, 3], np.eye(3)[:2]).shape
+    (2,)
+    """
+    fused = getattr(model, "similarity_gap", None)
+    if fused is not None:
+        return fused(descriptors, np.asarray(good_rows), np.asarray(bad_rows), captions)
+    descriptors = np.asarray(descriptors)
+    return caption_similarity(model, descriptors[good_rows], captions) - caption_similarity(model, descriptors[bad_rows], captions)
 
 
 def batch_similarity(model, descriptors, captions) -> mg.Tensor:
@@ -243,6 +305,8 @@ def batch_similarity(model, descriptors, captions) -> mg.Tensor:
     >>> batch_similarity(model, np.eye(4)[:2], np.eye(3)[:2]).shape
     (2, 2)
     """
+    import mygrad as mg
+
     images = model(np.asarray(descriptors, dtype=np.float32))
     return mg.matmul(np.asarray(captions, dtype=np.float32), images.T)
 
@@ -255,6 +319,8 @@ def embed_images(model, descriptors, batch_size: int = 65536) -> np.ndarray:
     embed = getattr(model, "embed", None)
     if embed is not None:
         return embed(descriptors)
+    import mygrad as mg
+
     descriptors = np.asarray(descriptors, dtype=np.float32)
     parts = []
     with mg.no_autodiff:
@@ -272,6 +338,6 @@ def parameters_of(model) -> tuple:
     if parameters is None:
         raise InputTypeError(f"a model needs a 'parameters' attribute (its MyGrad tensors), {type(model).__name__} has none")
     parameters = tuple(parameters)
-    if not parameters or not all(isinstance(p, mg.Tensor) for p in parameters):
+    if not parameters or not all(is_tensor(p) for p in parameters):
         raise InputTypeError(f"{type(model).__name__}.parameters must be MyGrad tensors, got {parameters!r:.80}")
     return parameters

@@ -14,7 +14,7 @@ Example
 -------
 >>> caption_files, descriptor_file = find_data_files()      # doctest: +SKIP
 >>> [f.name for f in caption_files], descriptor_file.name   # doctest: +SKIP
-(['captions_train2014.json', 'captions_val2014.json'], 'resnet18_features.pkl')
+(['captions_train2014.json'], 'resnet18_features.pkl')
 """
 from __future__ import annotations
 
@@ -53,8 +53,10 @@ def find_data_files(data_dir_path: Optional[Union[str, os.PathLike]] = None) -> 
 
     Caption files are ``coco/annotations/captions_{train,val}<year>[_suffix].json``. COCO 2017
     re-splits the 2014 images: the same image id appears in both releases under another file
-    name and URL. Only one release is used, the one that matches the descriptors: 2014 with
-    the course's ``resnet18_features.pkl`` (it covers train2014), else the newest one there is.
+    name and URL. Only the files whose images the descriptors cover are used: with the course's
+    ``resnet18_features.pkl`` (82,612 train2014 images) the ``captions_train2014*.json`` files
+    alone (the val2014 images have no descriptor there: its 202,654 captions would only cost
+    memory and time before the join drops them), else every file of the newest release there is.
     (:meth:`semsearch.coco.CocoCaptions.load` does merge files of both releases correctly,
     but loading both is slower and adds nothing for these descriptors.)
     The descriptor pickle is ``resnet18_features.pkl``, else the first ``*.pkl`` in
@@ -85,5 +87,7 @@ def find_data_files(data_dir_path: Optional[Union[str, os.PathLike]] = None) -> 
             by_year.setdefault(match.group(1), []).append(path)
     if not by_year:
         raise FileNotFoundError(f"no captions_*.json in {annotations}: run `semsearch fetch` (see data/README.md)")
-    year = "2014" if descriptor.name == COURSE_DESCRIPTORS and "2014" in by_year else max(by_year)
-    return by_year[year], descriptor
+    if descriptor.name == COURSE_DESCRIPTORS and "2014" in by_year:
+        train2014 = [path for path in by_year["2014"] if path.name.startswith("captions_train2014")]
+        return train2014 or by_year["2014"], descriptor
+    return by_year[max(by_year)], descriptor

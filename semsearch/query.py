@@ -115,11 +115,12 @@ def embed_queries(queries: Sequence[str], text_encoder: Callable) -> np.ndarray:
     queries = list(queries)
     parsed = [parse_query(q) for q in queries]
     plain = [i for i, p in enumerate(parsed) if len(p) == 1 and p[0][0] == 1.0]
-    for i in plain:
-        text_encoder.check_known(parsed[i][0][1])
     rows = {}
     if plain:
         vectors = np.asarray(text_encoder([parsed[i][0][1] for i in plain]), dtype=np.float32)  # unit rows already
+        for i, vector in zip(plain, vectors):
+            if not vector.any():  # no known word: check_known says why (embedding once, not twice)
+                text_encoder.check_known(parsed[i][0][1])
         rows.update(zip(plain, vectors))
     for i, parts in enumerate(parsed):
         if i not in rows:

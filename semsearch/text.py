@@ -32,7 +32,6 @@ from collections import Counter
 from typing import Dict, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
-import scipy.sparse
 
 from ._io import atomic_write, load_npz, save_npz
 from .paths import require_file
@@ -92,11 +91,13 @@ def sif_weights(texts: Iterable[str], a: float = 1e-3) -> Dict[str, float]:
     return {word: a / (a + n / total) for word, n in counts.items()}
 
 
-def count_matrix(token_lists: Sequence[List[str]], vocabulary: Dict[str, int]) -> scipy.sparse.csr_matrix:
+def count_matrix(token_lists: Sequence[List[str]], vocabulary: Dict[str, int]) -> "scipy.sparse.csr_matrix":
     """How often each vocabulary word occurs in each token list, shape (N_texts, V) float32.
 
     Tokens outside ``vocabulary`` are ignored.
     """
+    import scipy.sparse  # here: a query embeds without SciPy (see TextEmbedder._weighted_averages)
+
     lookup = vocabulary.get
     rows = [[r for r in map(lookup, tokens) if r is not None] for tokens in token_lists]
     indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
@@ -108,7 +109,7 @@ def count_matrix(token_lists: Sequence[List[str]], vocabulary: Dict[str, int]) -
     return counts
 
 
-def word_counts(texts: Sequence[str], vocabulary: Dict[str, int]) -> scipy.sparse.csr_matrix:
+def word_counts(texts: Sequence[str], vocabulary: Dict[str, int]) -> "scipy.sparse.csr_matrix":
     """How often each vocabulary word occurs in each text, shape (N_texts, V) float32.
 
     >>> word_counts(["a dog and a cat", "a bird"], {"a": 0, "cat": 1, "dog": 2}).toarray()
@@ -121,6 +122,8 @@ def word_counts(texts: Sequence[str], vocabulary: Dict[str, int]) -> scipy.spars
 WEIGHTINGS = ("idf", "sif", "mean")
 #: Texts tokenised at a time: the Python token lists of 414,113 captions at once take ~0.4 GB.
 EMBED_BLOCK = 16384
+#: Up to this many texts (a query) are summed word by word, without building a sparse matrix.
+FEW_TEXTS = 8
 
 
 class TextEmbedder:
@@ -265,6 +268,10 @@ class TextEmbedder:
         of tokens changes no direction; SIF needs it to estimate its common component.
         """
         out = np.empty((len(texts), self.dim), dtype=np.float32)
+        if len(texts) <= FEW_TEXTS:  # a query: a sparse matrix costs more than the sum
+            for i, text in enumerate(texts):
+                out[i] = self._weighted_sum(tokenize(text))
+            return out
         for start in range(0, len(texts), EMBED_BLOCK):  # bounded memory: the token lists of one block
             tokens = [tokenize(t) for t in texts[start : start + EMBED_BLOCK]]
             counts = count_matrix(tokens, self.vocabulary)
@@ -272,6 +279,15 @@ class TextEmbedder:
             n_tokens = np.fromiter(map(len, tokens), dtype=np.float32, count=len(tokens))
             out[start : start + len(tokens)] = sums / np.maximum(n_tokens, 1)[:, None]
         return out
+
+    def _weighted_sum(self, tokens: List[str]) -> np.ndarray:
+        """One text's row of :meth:`_weighted_averages`, shape (50,): the same float32 sum in the
+        same order (vocabulary index ascending, each word times its count) as the sparse product."""
+        counts = Counter(r for r in map(self.vocabulary.get, tokens) if r is not None)
+        total = np.zeros(self.dim, dtype=np.float32)
+        for row in sorted(counts):
+            total += np.float32(counts[row]) * self.word_vectors[row]
+        return total / np.float32(max(len(tokens), 1))
 
     # ----------------------------------------------------------------- saving
     def save(self, path: PathLike) -> None:

@@ -40,8 +40,8 @@ from .checks import _is_integer
 from .dataset import CaptionedImages, Split
 from .errors import InputError, InputTypeError, TrainingError
 from .loss import DIRECTIONS, info_nce_loss, loss_accuracy, same_image_mask, vse_loss
+from .model import batch_similarity, caption_similarity, embed_images, parameters_of, similarity_gap
 from .regularisation import SCHEDULES, add_weight_decay, decayed_parameters, scheduled_learning_rate
-from .model import batch_similarity, caption_similarity, embed_images, parameters_of
 from .triples import NEGATIVES, Triples, make_triples
 
 OPTIMIZERS = ("sgd", "adam")
@@ -347,8 +347,9 @@ def _train_epoch(model, optimizer, triples: Triples, caption_vectors, rng, histo
                 sims = batch_similarity(model, triples.split.descriptors[good], caption_vectors[rows])
                 loss, accuracy = loss_of(sims, same_image_mask(good))
             else:
-                sim_good, sim_bad = triple_similarities(model, triples, caption_vectors, rows)
-                loss, accuracy = loss_accuracy(sim_good, sim_bad, config.margin)
+                # the loss needs only sim_good - sim_bad: one fused graph node for an Autoembedder
+                gap = similarity_gap(model, triples.split.descriptors, triples.good_rows[rows], triples.bad_rows[rows], caption_vectors[rows])
+                loss, accuracy = loss_accuracy(gap, mg.Tensor(np.zeros(len(rows), gap.dtype), constant=True), config.margin)
             loss.backward()
             add_weight_decay(decayed, config.weight_decay)
             optimizer.step()

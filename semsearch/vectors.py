@@ -10,7 +10,8 @@ array([[0.6, 0.8],
 """
 from __future__ import annotations
 
-import mygrad as mg
+import sys
+
 import numpy as np
 
 #: Norms below this count as zero.
@@ -22,13 +23,22 @@ def row_norms(x: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]
 
 
+def is_tensor(x) -> bool:
+    """Whether ``x`` is a MyGrad tensor, without importing MyGrad (it cannot be one if MyGrad
+    was never imported: searching a saved model never needs it)."""
+    mygrad = sys.modules.get("mygrad")
+    return mygrad is not None and isinstance(x, mygrad.Tensor)
+
+
 def l2_normalize_rows(x, eps: float = EPS):
     """Each row of ``x`` (N, M) over its own L2 norm; NumPy in -> NumPy out, MyGrad -> MyGrad.
 
     On MyGrad tensors it is differentiable (``x / (|x| + eps)``); on arrays a zero row stays
     zero. Shape (M,) is treated as one row and returned as (M,).
     """
-    if isinstance(x, mg.Tensor):
+    if is_tensor(x):
+        import mygrad as mg
+
         return x / (mg.sqrt(mg.sum(x**2, axis=1, keepdims=True)) + eps)
     x = np.asarray(x)
     if x.ndim == 1:

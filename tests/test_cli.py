@@ -5,6 +5,7 @@ import contextlib
 import io
 import pickle
 import re
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -286,3 +287,18 @@ def test_train_and_search_with_the_sif_encoder(real_data, tmp_path, capsys):
     capsys.readouterr()
     assert main(["search", "a baseball player swinging a bat", "--model", str(model_dir), "-k", "3"]) == 0
     assert len([line for line in capsys.readouterr().out.splitlines() if line.strip()]) >= 3
+
+
+def test_search_loads_no_training_or_plotting_library(tmp_path):
+    """A cold `semsearch search` on a saved model folder stays fast: no MyGrad, SciPy, gensim or matplotlib."""
+    code = (
+        "import sys\n"
+        "from semsearch.cli import main\n"
+        "assert main(['search', 'a dog on the grass', '-k', '2']) == 0\n"
+        "print('LOADED', sorted(m for m in ('mygrad', 'mynn', 'scipy', 'gensim', 'matplotlib', 'torch') if m in sys.modules))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "SEMSEARCH_DATA"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "top 2 of 154 images in the embedded sample" in result.stdout
+    assert result.stdout.strip().endswith("LOADED []"), result.stdout

@@ -72,7 +72,7 @@ def test_descriptors_are_keyed_by_train2014_ids(small_folder):
     value = next(iter(features.values()))
     assert value.shape == (1, 512) and value.dtype == np.float32 and (value >= 0).all()
     caption_files, descriptor_file = find_data_files(small_folder)
-    assert [p.name for p in caption_files] == ["captions_train2014.json", "captions_val2014.json"]
+    assert [p.name for p in caption_files] == ["captions_train2014.json"]  # the descriptors' images only
     assert descriptor_file.name == "resnet18_features.pkl"
 
 

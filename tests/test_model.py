@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import mygrad as mg
 import numpy as np
 import pytest
@@ -260,3 +262,94 @@ def test_batch_similarity_is_every_caption_with_every_image_and_differentiates_t
         numeric[index] = (loss_at(original + step) - loss_at(original - step)) / 2e-3
     np.testing.assert_allclose(analytic, numeric, atol=2e-3)
     assert np.abs(analytic).max() > 1e-2  # a real gradient, not zeros matching zeros
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 9), st.integers(1, 5), st.integers(0, 10_000))
+def test_similarity_gap_is_good_minus_bad_similarity(b, d, e, seed):
+    """One fused node: the loss, accuracy and gradients of two similarity nodes (to 1e-6)."""
+    import mygrad as mg
+
+    from semsearch.loss import loss_accuracy
+    from semsearch.model import similarity_gap
+
+    rng = np.random.default_rng(seed)
+    descriptors = np.abs(rng.normal(size=(b + 3, d))).astype(np.float32)
+    good, bad = rng.integers(0, b + 3, size=b), rng.integers(0, b + 3, size=b)
+    c = l2_normalize_rows(rng.normal(size=(b, e))).astype(np.float32)
+    results = []
+    for fused in (True, False):
+        model = Autoembedder(d, e, seed=seed)
+        if fused:
+            gap = similarity_gap(model, descriptors, good, bad, c)
+            loss, accuracy = loss_accuracy(gap, mg.Tensor(np.zeros(b, np.float32), constant=True), 0.25)
+            values = gap.data.copy()
+        else:  # the triple loss as it reads: two similarities
+            sim_good, sim_bad = model.similarity(descriptors[good], c), model.similarity(descriptors[bad], c)
+            loss, accuracy = loss_accuracy(sim_good, sim_bad, 0.25)
+            values = sim_good.data - sim_bad.data
+        loss.backward()
+        results.append((values, loss.item(), accuracy, model.dense.weight.grad.copy(), model.dense.bias.grad.copy()))
+    (gap, loss, accuracy, grad_w, grad_b), (gap2, loss2, accuracy2, grad_w2, grad_b2) = results
+    np.testing.assert_allclose(gap, gap2, atol=1e-6)
+    np.testing.assert_allclose([loss, *grad_w.ravel(), *grad_b.ravel()], [loss2, *grad_w2.ravel(), *grad_b2.ravel()], atol=1e-6)
+    assert accuracy == accuracy2 or np.abs(gap).min() < 1e-6  # only a tie at the last bit could flip
+    assert gap.shape == (b,)
+
+
+def test_similarity_gap_of_any_model_uses_autodiff():
+    from semsearch.model import caption_similarity, similarity_gap
+
+    model = TwoLayer(6, 3, hidden=5, seed=2)
+    rng = np.random.default_rng(0)
+    x, c = rng.normal(size=(5, 6)).astype(np.float32), l2_normalize_rows(rng.normal(size=(2, 3))).astype(np.float32)
+    gap = similarity_gap(model, x, [0, 4], [3, 3], c)
+    expected = caption_similarity(model, x[[0, 4]], c).data - caption_similarity(model, x[[3, 3]], c).data
+    np.testing.assert_allclose(gap.data, expected, atol=1e-6)
+    gap.sum().backward()
+    assert model.first.weight.grad is not None  # the gradient reaches the student's layers
+
+
+def test_similarity_gap_refuses_descriptors_of_another_size():
+    from semsearch.model import similarity_gap
+
+    with pytest.raises(ValueError, match=r"descriptors must have shape \(N, 4\), got \(3, 5\)"):
+        similarity_gap(Autoembedder(4, 2), np.ones((3, 5), np.float32), [0], [1], np.ones((1, 2), np.float32))
+
+
+def test_the_dense_layer_made_on_first_use_has_the_seeded_weights():
+    """Made lazily (a loaded model searches without MyGrad), the layer is what MyNN draws from the seed."""
+    from mynn.initializers import glorot_normal
+    from mynn.layers.dense import dense
+
+    state = np.random.get_state()
+    np.random.seed(7)
+    expected = dense(6, 3, weight_initializer=glorot_normal)
+    np.random.set_state(state)
+    model = Autoembedder(6, 3, seed=7)
+    np.random.seed(123)  # the global generator's state between making and using the model does not matter
+    np.testing.assert_array_equal(model.dense.weight.data, expected.weight.data)
+    np.testing.assert_array_equal(model.dense.bias.data, expected.bias.data)
+    assert model.input_dim == 6 and model.output_dim == 3
+
+
+def test_a_loaded_model_embeds_without_mygrad_and_trains_from_its_weights(tmp_path):
+    import subprocess
+    import sys
+
+    model = Autoembedder(6, 3, seed=1)
+    x = np.random.default_rng(0).normal(size=(4, 6)).astype(np.float32)
+    model.save(tmp_path / "m.npz")
+    np.save(tmp_path / "x.npy", x)
+    code = ("import sys, numpy as np; from semsearch.model import Autoembedder; "
+            f"m = Autoembedder.load({str(tmp_path / 'm.npz')!r}); e = m.embed(np.load({str(tmp_path / 'x.npy')!r})); "
+            "print('mygrad' in sys.modules, 'mynn' in sys.modules); np.save(sys.argv[1], e)")
+    import semsearch
+
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "e.npy")], capture_output=True, text=True, check=True,
+                         cwd=Path(semsearch.__file__).parents[1])  # this semsearch, not another installed one
+    assert out.stdout.split() == ["False", "False"]
+    np.testing.assert_allclose(np.load(tmp_path / "e.npy"), model.embed(x), atol=1e-7)
+    loaded = Autoembedder.load(tmp_path / "m.npz")  # and its MyNN layer, made now, holds the saved weights
+    np.testing.assert_array_equal(loaded.dense.weight.data, model.dense.weight.data)
+    np.testing.assert_array_equal(loaded.parameters[1].data, model.dense.bias.data)

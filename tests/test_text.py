@@ -390,3 +390,28 @@ def test_vocabulary_vectors_round_trip(tmp_path, glove):
     np.testing.assert_array_equal(loaded(texts), text_encoder(texts))
     with np.load(tmp_path / "vectors.npz", allow_pickle=False) as f:  # plain arrays, no pickle
         assert f["words"].dtype.kind == "U"
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(["dog", "cat", "frisbee", "the", "a", "beach", "zzz", "Dog!", ""]),
+                         max_size=12).map(" ".join), min_size=1, max_size=20),
+       st.sampled_from(["idf", "sif", "mean"]))
+def test_a_few_texts_embed_exactly_as_among_many(texts, weighting):
+    """Up to FEW_TEXTS texts (a query) are summed word by word, more through a sparse matrix:
+    the same float32 sums in the same order, so a query embeds bit for bit as a caption does."""
+    from semsearch import text as text_module
+
+    words = ["dog", "cat", "frisbee", "the", "a", "beach", "catching", "and", "on"]
+    glove = KeyedVectors(vector_size=50)
+    glove.add_vectors(words, np.random.default_rng(0).normal(size=(len(words), 50)).astype(np.float32))
+    corpus = ["a dog catching a frisbee", "the cat on the beach", "a dog and a cat", "frisbee on the beach"]
+    encoder = TextEmbedder.fit(corpus, glove, weighting=weighting)
+    repeated = texts * (text_module.FEW_TEXTS + 1)  # more than FEW_TEXTS: the sparse route
+    sums_many = encoder._weighted_averages(repeated)[: len(texts)]
+    sums_few = np.concatenate([encoder._weighted_averages(texts[i : i + 2]) for i in range(0, len(texts), 2)])
+    np.testing.assert_array_equal(sums_few, sums_many)
+    many, few = encoder(repeated)[: len(texts)], encoder(texts[0])
+    if weighting == "sif":  # its projection (a BLAS product) rounds by batch size, as it always did
+        np.testing.assert_allclose(few, many[0], atol=1e-7)
+    else:
+        np.testing.assert_array_equal(few, many[0])
