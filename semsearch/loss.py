@@ -66,6 +66,29 @@ def loss_accuracy(sim_good, sim_bad, margin: float) -> Tuple[mg.Tensor, float]:
     return loss, accuracy
 
 
+def gap_loss_accuracy(gap: mg.Tensor, margin: float) -> Tuple[mg.Tensor, float]:
+    """:func:`loss_accuracy` from ``gap = sim_good - sim_bad`` (B,), without its input checks.
+
+    The same MyGrad ``margin_ranking_loss`` (of the gap against 0, ``y = +1``), for training's
+    inner loop, where the inputs are known to be well formed and a NaN is caught at the end of
+    the epoch (:func:`semsearch.train.train` stops with ``TrainingError`` and restores the
+    weights). Accuracy: the fraction of positive gaps.
+
+    >>> loss, acc = gap_loss_accuracy(mg.tensor([0.8, -0.2]), margin=0.25)
+    >>> round(float(loss), 4), acc
+    (0.225, 0.5)
+    """
+    return margin_ranking_loss(gap, _zeros(len(gap)), 1, margin), float(np.mean(gap.data > 0))
+
+
+def _zeros(n: int, _cache: dict = {}) -> np.ndarray:  # noqa: B006 - a cache of read-only zeros by length
+    if n not in _cache:
+        zeros = np.zeros(n)
+        zeros.flags.writeable = False
+        _cache[n] = zeros
+    return _cache[n]
+
+
 def same_image_mask(image_rows) -> np.ndarray:
     """``mask[i, j]``: captions i and j of a batch belong to the same image, shape (B, B) bool.
 

@@ -39,7 +39,7 @@ from .backbones import check_same_backbone
 from .checks import _is_integer
 from .dataset import CaptionedImages, Split
 from .errors import InputError, InputTypeError, TrainingError
-from .loss import DIRECTIONS, info_nce_loss, loss_accuracy, same_image_mask, vse_loss
+from .loss import DIRECTIONS, gap_loss_accuracy, info_nce_loss, loss_accuracy, same_image_mask, vse_loss
 from .model import batch_similarity, caption_similarity, embed_images, parameters_of, similarity_gap
 from .regularisation import SCHEDULES, add_weight_decay, decayed_parameters, scheduled_learning_rate
 from .triples import NEGATIVES, Triples, make_triples
@@ -349,7 +349,7 @@ def _train_epoch(model, optimizer, triples: Triples, caption_vectors, rng, histo
             else:
                 # the loss needs only sim_good - sim_bad: one fused graph node for an Autoembedder
                 gap = similarity_gap(model, triples.split.descriptors, triples.good_rows[rows], triples.bad_rows[rows], caption_vectors[rows])
-                loss, accuracy = loss_accuracy(gap, mg.Tensor(np.zeros(len(rows), gap.dtype), constant=True), config.margin)
+                loss, accuracy = gap_loss_accuracy(gap, config.margin)
             loss.backward()
             add_weight_decay(decayed, config.weight_decay)
             optimizer.step()
