@@ -212,10 +212,29 @@ def evaluate_batches(model, split: Split, caption_vectors: np.ndarray, order: np
     return float(np.average(losses, weights=sizes)), float(np.average(accuracies, weights=sizes))
 
 
+class MomentumSGD(SGD):
+    """MyNN's SGD with momentum, the same update, without the pass its own weight decay makes.
+
+    ``mynn.optimizers.SGD.step`` starts each weight's update from ``-weight_decay * weight``, a new
+    array even when the decay is 0; at batch 32 that is a tenth of a step. Here (decay 0, as
+    semsearch uses it: its own ``weight_decay`` goes into the gradient) the update is MyNN's
+    ``v = momentum * v - lr * grad; param += v``, bit for bit (tested).
+    """
+
+    def step(self):
+        if self.weight_decay or self.momentum == 0:
+            return super().step()
+        for param, moment in zip(self.params, self.param_moments):
+            if param.grad is not None:
+                moment *= self.momentum
+                moment -= self.learning_rate * param.grad
+                param.data += moment
+
+
 def make_optimizer(config: TrainConfig, parameters):
     """The MyNN optimizer the configuration names: SGD with momentum, or Adam."""
     if config.optimizer == "sgd":
-        return SGD(parameters, learning_rate=config.learning_rate, momentum=config.momentum)
+        return MomentumSGD(parameters, learning_rate=config.learning_rate, momentum=config.momentum)
     return Adam(parameters, learning_rate=config.learning_rate)
 
 

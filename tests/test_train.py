@@ -308,3 +308,23 @@ def test_in_batch_settings_refuse_bad_values(changes, message):
     with pytest.raises(ValueError) as info:
         TrainConfig().replace(**changes)
     assert message in str(info.value)
+
+
+def test_momentum_sgd_is_mynn_sgd_bit_for_bit():
+    """The lean step gives exactly MyNN's SGD update, step after step."""
+    import mygrad as mg
+    from mynn.optimizers.sgd import SGD
+
+    from semsearch.train import MomentumSGD
+
+    rng = np.random.default_rng(0)
+    start = [rng.normal(size=(7, 3)), rng.normal(size=(1, 3))]
+    ours, theirs = [mg.tensor(a.copy()) for a in start], [mg.tensor(a.copy()) for a in start]
+    a, b = MomentumSGD(ours, learning_rate=0.5, momentum=0.9), SGD(theirs, learning_rate=0.5, momentum=0.9)
+    for step in range(5):
+        grads = [rng.normal(size=x.shape) for x in start]
+        for params, opt in ((ours, a), (theirs, b)):
+            sum(mg.sum(param * grad) for param, grad in zip(params, grads)).backward()  # param.grad = grad
+            opt.step()
+        for x, y in zip(ours, theirs):
+            np.testing.assert_array_equal(x.data, y.data)
