@@ -225,7 +225,8 @@ def _cmd_train(args) -> int:
     _say(f"trained on {len(run.train_ids)} images{held_out}", str(run.history))
     if run.scores is not None:
         _say(run.scores.format("validation"))
-    _say(f"saved {run.model_dir}/ (model.npz, text.json, database.npz with {len(run.database)} images, bundle.json)")
+    files = ", ".join(sorted(path.name for path in run.model_dir.iterdir()))
+    _say(f"saved {run.model_dir}/ ({files}; the database holds {len(run.database)} images)")
     return 0
 
 

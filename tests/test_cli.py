@@ -161,7 +161,7 @@ def test_train_prints_epochs_and_recall_and_saves_the_bundle(trained):
     assert re.search(r"^\s+3\s+\d+\.\d{4}\s+\d\.\d{3}\s+\d+\.\d{4}\s+\d\.\d{3}$", out, re.M)  # epoch 3 row
     for label in ("Recall@1", "Recall@5", "Recall@10", "median rank", "MRR", "chance"):
         assert label in out
-    assert "database.npz with 239 images" in out
+    assert "the database holds 239 images" in out and "text_vectors.npz" in out
 
 
 def test_search_prints_ranked_ids(trained, real_data):
