@@ -316,8 +316,10 @@ def test_real_captions_as_queries_agree_with_evaluate(real_data, tmp_path):
     assert scores["n_queries"] == reference.n_queries == len(caption_ids)
     for k in (1, 5, 10):
         assert scores[f"recall@{k}"] == pytest.approx(reference.recall[k])
-    # one relevant image per query and a full ranking: AP = 1 / rank, so mAP = MRR
-    assert scores["map"] == pytest.approx(reference.mean_reciprocal_rank)
+    # one relevant image per query and a full ranking: AP = 1 / rank, so mAP = MRR. The two rank
+    # scores from two matrix products (database @ queries, queries @ database) whose last bits can
+    # differ with BLAS threading: a near-tie deep in a ranking may flip, moving MRR by ~1e-5.
+    assert scores["map"] == pytest.approx(reference.mean_reciprocal_rank, abs=1e-4)
     assert scores["recall@10"] > 2 * 10 / len(image_ids)  # well above chance
 
     first = path.read_text().splitlines()[1]
