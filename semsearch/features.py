@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from .checks import check_image_ids
 from .descriptors import Descriptors
 from .errors import InputError, InputTypeError
 from .images import IMAGE_SUFFIXES, failure_reason, open_image
+from .keys import coco_id_from_filename
 
 PathLike = Union[str, "os.PathLike[str]"]
 ENGINES = ("local", "ray")
@@ -54,7 +54,7 @@ ENGINES = ("local", "ray")
 
 
 def image_id_from_path(path: PathLike) -> int:
-    """The COCO image id in a file name: the trailing integer of its stem.
+    """The COCO image id of a file named as COCO names its images (:mod:`semsearch.keys`).
 
     Examples
     --------
@@ -63,16 +63,16 @@ def image_id_from_path(path: PathLike) -> int:
     >>> image_id_from_path("COCO_train2014_000000000009.jpg")
     9
     """
-    match = re.search(r"(\d+)$", Path(path).stem)
-    if match is None:
-        raise InputError(f"no COCO image id at the end of the file name: {path}")
-    return int(match.group(1))
+    coco_id = coco_id_from_filename(path)
+    if coco_id is None:
+        raise InputError(f"{path} is not named as COCO names its images (000000000139.jpg, COCO_train2014_000000000139.jpg)")
+    return coco_id
 
 
 def find_images(image_dir: PathLike) -> dict[int, Path]:
     """Map COCO image id -> image file, for the image files directly in ``image_dir``.
 
-    Files whose name does not end in ``<digits>`` + an image suffix are ignored.
+    Files not named as COCO names its images are ignored: ``IMG_0139.jpg`` is not image 139.
 
     Raises
     ------
@@ -86,9 +86,9 @@ def find_images(image_dir: PathLike) -> dict[int, Path]:
         raise FileNotFoundError(f"image folder not found: {image_dir}")
     images: dict[int, Path] = {}
     for path in sorted(image_dir.iterdir()):
-        if path.suffix.lower() not in IMAGE_SUFFIXES or not re.search(r"\d$", path.stem):
+        coco_id = coco_id_from_filename(path)
+        if coco_id is None:
             continue
-        coco_id = image_id_from_path(path)
         if coco_id in images:
             raise InputError(f"two images with COCO id {coco_id}: {images[coco_id]} and {path}")
         images[coco_id] = path

@@ -132,6 +132,8 @@ def test_image_id_from_path():
     assert image_id_from_path("COCO_val2014_000000581929.jpg") == 581929
     with pytest.raises(ValueError, match="cat.jpg"):
         image_id_from_path("cat.jpg")
+    with pytest.raises(ValueError, match="IMG_0139.jpg is not named as COCO names its images"):
+        image_id_from_path("IMG_0139.jpg")  # a holiday photo is not COCO image 139
 
 
 def test_describe_equals_batch_extraction(image_dir, reference):
