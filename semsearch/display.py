@@ -54,15 +54,6 @@ class ImageNotFoundError(SemsearchError, FileNotFoundError):
 # --------------------------------------------------------------------------- image lookup
 
 
-def image_file_name(coco_id: int) -> str:
-    """Return the file name used for a COCO image: its id as 12 digits plus ``.jpg``.
-
-    >>> image_file_name(139)
-    '000000000139.jpg'
-    """
-    return coco_file_name(coco_id)
-
-
 def find_local_image(coco_id: int, image_dir: PathLike) -> Optional[Path]:
     """Return the path of image ``coco_id`` in ``image_dir``, or ``None`` if it is not there.
 
@@ -70,10 +61,10 @@ def find_local_image(coco_id: int, image_dir: PathLike) -> Optional[Path]:
     ``COCO_train2014_000000000139.jpg`` / ``COCO_val2014_000000000139.jpg`` (COCO 2014).
     """
     image_dir = Path(image_dir)
-    plain = image_dir / image_file_name(coco_id)
+    plain = image_dir / coco_file_name(coco_id)
     if plain.is_file():
         return plain
-    matches = sorted(image_dir.glob(f"*_{image_file_name(coco_id)}"))
+    matches = sorted(image_dir.glob(f"*_{coco_file_name(coco_id)}"))
     return matches[0] if matches else None
 
 
@@ -120,23 +111,37 @@ def load_image(
     >>> np.asarray(img).shape                                        # doctest: +SKIP
     (426, 640, 3)
     """
+    return _read_image(locate_image(coco_id, image_dir=image_dir, cache_dir=cache_dir, url=url), coco_id)
+
+
+def locate_image(
+    coco_id: int,
+    *,
+    image_dir: Optional[PathLike] = None,
+    cache_dir: Optional[PathLike] = None,
+    url: Optional[str] = None,
+) -> Path:
+    """The file of COCO image ``coco_id``, looked for as :func:`load_image` says (downloading it if need be).
+
+    Raises
+    ------
+    ImageNotFoundError
+        No local file and no ``url``, or the download failed.
+    """
     coco_id = check_image_id(coco_id)
     if image_dir is not None:
         path = find_local_image(coco_id, image_dir)
         if path is not None:
-            return _read_image(path, coco_id)
-
+            return path
     cache_dir = Path(cache_dir if cache_dir is not None else DEFAULT_CACHE_DIR).expanduser()
-    cached = cache_dir / image_file_name(coco_id)
+    cached = cache_dir / coco_file_name(coco_id)
     if cached.is_file():
-        return _read_image(cached, coco_id)
-
+        return cached
     if url is None:
         where = f"{image_dir} or {cache_dir}" if image_dir is not None else str(cache_dir)
         raise ImageNotFoundError(f"image {coco_id} not found in {where} (and no url given)")
-
     _download(url, cached, coco_id)
-    return _read_image(cached, coco_id)
+    return cached
 
 
 def _read_image(path: Path, coco_id: int) -> Image.Image:

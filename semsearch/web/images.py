@@ -141,22 +141,13 @@ class CocoImageFiles:
 
     def path_of(self, coco_id: int) -> Optional[Path]:
         """The local file of image ``coco_id`` (downloading it into the cache if need be), or None."""
-        from ..display import ImageNotFoundError, _download, find_local_image, image_file_name
+        from ..display import ImageNotFoundError, locate_image
 
         coco_id = int(coco_id)  # the path is built from this integer only
-        if self.image_dir is not None:
-            path = find_local_image(coco_id, self.image_dir)
-            if path is not None:
-                return path
-        cached = self.cache_dir / image_file_name(coco_id)
-        if cached.is_file():
-            return cached
-        url = self.urls.get(coco_id)
-        if not url or coco_id in self._failed:
-            return None
+        url = None if coco_id in self._failed else self.urls.get(coco_id)
         try:
-            _download(url, cached, coco_id)
+            return locate_image(coco_id, image_dir=self.image_dir, cache_dir=self.cache_dir, url=url)
         except ImageNotFoundError:
-            self._failed.add(coco_id)
+            if url is not None:
+                self._failed.add(coco_id)
             return None
-        return cached
