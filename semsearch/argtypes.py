@@ -33,6 +33,13 @@ def integer(text: str) -> int:
     return int(text)
 
 
+def port(text: str) -> int:
+    """A TCP port number, 1-65535."""
+    if not re.fullmatch(r"[0-9]+", text) or not 1 <= int(text) <= 65535:  # no sign, no other scripts' digits
+        raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {text!r}")
+    return int(text)
+
+
 def positive_int(text: str) -> int:
     """An integer >= 1."""
     if not re.fullmatch(r"[0-9]+", text) or int(text) < 1:

@@ -36,6 +36,7 @@ from .paths import require_file
 from .errors import InputError, InputTypeError, MissingExtraError
 from .images import open_image
 from .keys import coco_id_from_filename
+from .vectors import row_norms
 
 PathLike = Union[str, "os.PathLike[str]"]
 SPACES = ("descriptor", "learned")
@@ -170,9 +171,9 @@ def cosine_scores(query: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     query_norm = np.linalg.norm(query)
     if query_norm == 0:
         raise InputError("the query vector is all zeros: it is equally similar to every image")
-    row_norms = np.sqrt(np.einsum("nd,nd->n", vectors, vectors))
+    norms = row_norms(vectors)[:, 0]
     dots = vectors @ (query / query_norm)
-    return np.divide(dots, row_norms, out=np.zeros_like(dots), where=row_norms > 0)
+    return np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
 
 
 def similar_images(

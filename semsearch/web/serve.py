@@ -14,21 +14,15 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import re
 import sys
 from pathlib import Path
 from typing import List, Optional
 
+from ..argtypes import port
 from ..errors import MissingExtraError
 from ..paths import ENV_VAR, data_dir, find_data_files
 
 DEFAULT_MODEL_DIR = "semsearch-model"
-
-
-def _port(text: str) -> int:
-    if not re.fullmatch(r"[0-9]+", text) or not 1 <= int(text) <= 65535:  # no sign, no other scripts' digits
-        raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {text!r}")
-    return int(text)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -48,7 +42,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--captions", nargs="+", metavar="JSON", type=Path,
                    help="caption files: a caption under each image, and where to download it (default: DATA/coco/annotations)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s: this machine only)")
-    p.add_argument("--port", type=_port, default=8000, help="default %(default)s")
+    p.add_argument("--port", type=port, default=8000, help="default %(default)s")
     p.set_defaults(run=run)
     return p
 
