@@ -1,4 +1,4 @@
-"""The image text_encoder ``se_image``: one MyNN dense layer, descriptor (D,) -> unit vector (50,).
+"""The image embedder ``se_image``: one MyNN dense layer, descriptor (D,) -> unit vector (50,).
 
 Team task: *create the MyNN model*.
 

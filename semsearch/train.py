@@ -1,10 +1,12 @@
-"""Training the image text_encoder with MyGrad on (caption, good image, bad image) triples.
+"""Training the image embedder with MyGrad on (caption, good image, bad image) triples.
 
 Team task: *train the model*. Each epoch draws fresh triples with
 :func:`semsearch.triples.make_triples`; each step takes a batch of them, asks the model for
-the cosine of each caption with its good and its bad image
-(:func:`semsearch.model.caption_similarity`), and lowers the margin ranking loss
-(:func:`semsearch.loss.loss_accuracy`) with a MyNN optimizer. Every setting is a field of
+each caption's cosine with its good image minus that with its bad image
+(:func:`semsearch.model.similarity_gap`: one fused node for an ``Autoembedder``, two
+:func:`semsearch.model.caption_similarity` through MyGrad autodiff for any other model), and
+lowers the margin ranking loss (:func:`semsearch.loss.gap_loss_accuracy`, the same as
+:func:`semsearch.loss.loss_accuracy`) with a MyNN optimizer. Every setting is a field of
 :class:`TrainConfig`; the command line makes one flag per field.
 
 ``loss="vse0" | "vse++" | "infonce"`` trains on in-batch negatives instead: each step takes B
@@ -40,7 +42,7 @@ from .checks import _is_integer
 from .dataset import CaptionedImages, Split
 from .errors import InputError, InputTypeError, TrainingError
 from .loss import DIRECTIONS, gap_loss_accuracy, info_nce_loss, loss_accuracy, same_image_mask, vse_loss
-from .model import batch_similarity, caption_similarity, embed_images, parameters_of, similarity_gap
+from .model import batch_similarity, embed_images, parameters_of, similarity_gap
 from .regularisation import SCHEDULES, add_weight_decay, decayed_parameters, scheduled_learning_rate
 from .triples import NEGATIVES, Triples, make_triples
 
@@ -161,19 +163,6 @@ class History:
                 line += f"  {self.val_loss[e]:8.4f}  {self.val_accuracy[e]:7.3f}"
             lines.append(line)
         return "\n".join(lines)
-
-
-def triple_similarities(model, triples: Triples, caption_vectors: np.ndarray, rows=slice(None)):
-    """Cosine of each chosen caption with its good and with its bad image: two (B,) tensors.
-
-    ``rows`` picks the triples (a slice or an index array); training passes one batch.
-    """
-    captions = caption_vectors[rows]
-    descriptors = triples.split.descriptors
-    return (
-        caption_similarity(model, descriptors[triples.good_rows[rows]], captions),
-        caption_similarity(model, descriptors[triples.bad_rows[rows]], captions),
-    )
 
 
 def evaluate_triples(model, triples: Triples, caption_vectors: np.ndarray, margin: float):
