@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import re
 import sys
 import textwrap
@@ -310,6 +311,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("semsearch: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `semsearch search ... --paths | head`: the reader has all it wants
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141
     except USER_ERRORS as e:
         message = " ".join(str(e).split()) or type(e).__name__
         print(f"semsearch: error: {message}", file=sys.stderr)

@@ -302,3 +302,13 @@ def test_search_loads_no_training_or_plotting_library(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "top 2 of 154 images in the embedded sample" in result.stdout
     assert result.stdout.strip().endswith("LOADED []"), result.stdout
+
+
+def test_output_into_a_closed_pipe_is_no_traceback(tmp_path):
+    """`semsearch search ... --paths | head`: a reader that stops early gets no BrokenPipeError traceback."""
+    env = {k: v for k, v in os.environ.items() if k != "SEMSEARCH_DATA"}
+    # `true` exits without reading, long before semsearch writes: every write meets a closed pipe
+    result = subprocess.run(f'"{sys.executable}" -m semsearch search "a dog" -k 50 --paths | true; echo "status ${{PIPESTATUS[0]}}"',
+                            shell=True, executable="/bin/bash", cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "status 141"  # as `yes | true`: killed by the closed pipe, quietly
+    assert result.stderr == "", result.stderr
