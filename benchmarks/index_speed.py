@@ -56,4 +56,8 @@ def main(images_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("images_dir", help="a folder of images (copied to a temporary folder first)")
+    main(parser.parse_args().images_dir)
