@@ -44,8 +44,8 @@ setup(
         "heic": ["pillow-heif>=0.13"],
     },
     entry_points={
-        "console_scripts": ["semsearch=semsearch.cli:main"],
+        "console_scripts": ["semsearch=semsearch.cli.commands:main"],
         # the CogWorks Week 3 language benchmark finds capstone submissions in this group
-        "cogworks.submissions.v2": ["semsearch = semsearch.benchmark:create_search_adapter"],
+        "cogworks.submissions.v2": ["semsearch = semsearch.routes.benchmark:create_search_adapter"],
     },
 )

@@ -21,7 +21,7 @@ import torch
 
 from semsearch.backbones import BACKBONES, load_backbone
 from semsearch.features import describe_files
-from semsearch.images import open_image
+from semsearch.common.images import open_image
 
 
 def main() -> None:

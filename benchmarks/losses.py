@@ -8,7 +8,7 @@ Run by hand (it is not a test)::
 Protocol: as ``benchmarks/quality.py``. ``kfold_images(image_ids, 5, seed=s)`` for s in 0, 1, 2
 gives 15 train/validation splits by image; each run trains ``Autoembedder(D, seed=s)`` with
 ``TrainConfig(seed=s, ...)`` on ~191 images and scores text -> image retrieval on the ~48
-held-out ones (:func:`semsearch.evaluate.evaluate`). For each text encoder (``idf``, ``sif``,
+held-out ones (:func:`semsearch.evaluation.evaluate`). For each text encoder (``idf``, ``sif``,
 ``minilm``) the reference is today's defaults (``TrainConfig()``: triple loss, batch 32, margin
 0.25) with that encoder. Every other row changes the loss, the batch size (32 / 128 / 256) and
 the loss's own setting (the margin for vse0 / vse++, the temperature for infonce), over a small
@@ -36,9 +36,9 @@ from typing import Dict, List
 import numpy as np
 
 from semsearch.dataset import kfold_images
-from semsearch.evaluate import evaluate
+from semsearch.evaluation import evaluate
 from semsearch.paths import find_data_files
-from semsearch.train import TrainConfig
+from semsearch.training import TrainConfig
 from semsearch.workflow import load_data, train_model
 
 BATCHES = (32, 128, 256)

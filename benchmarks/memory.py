@@ -50,9 +50,9 @@ def main(argv=None) -> int:
     step = Steps()
     from semsearch.bundle import load_bundle, read_info, save_bundle
     from semsearch.database import ImageDatabase
-    from semsearch.evaluate import evaluate
+    from semsearch.evaluation import evaluate
     from semsearch.paths import find_data_files
-    from semsearch.train import TrainConfig
+    from semsearch.training import TrainConfig
     from semsearch.workflow import evaluation_ids, load_data, split, train_model
 
     step("imports")

@@ -10,11 +10,11 @@ shared data, 1280-d EfficientNet-Lite0 descriptors) are split 5-fold *by image* 
 ``kfold_images(image_ids, 5, seed=s)`` for every seed ``s``; each fold trains
 ``Autoembedder(D, seed=s)`` with ``train(..., seed=s)`` on 4/5 of the images and scores text ->
 image retrieval on the held-out ~48 images (every caption of them a query,
-:func:`semsearch.evaluate.evaluate`). With 3 seeds that is 15 runs per configuration;
+:func:`semsearch.evaluation.evaluate`). With 3 seeds that is 15 runs per configuration;
 tables give mean +- std (ddof 1) over them, and the paired difference to the library
 defaults over the same 15 folds (mean +- standard error, and in how many of the runs the
 configuration is better / worse). The caption baselines
-(:mod:`semsearch.baselines`) are scored on the same folds.
+(:mod:`semsearch.routes.baselines`) are scored on the same folds.
 
 Protocol (text side). All captions of captions_val2017.json (25,014 over 5,000 images): each
 caption is a query, its own image the target, every image scored by its *other* captions
@@ -40,12 +40,12 @@ from typing import Dict, List, Optional
 import numpy as np
 
 import semsearch as ss
-from semsearch.baselines import caption_baseline_scores, caption_to_image_retrieval
-from semsearch.evaluate import chance_levels, evaluate
+from semsearch.routes.baselines import caption_baseline_scores, caption_to_image_retrieval
+from semsearch.evaluation import chance_levels, evaluate
 from semsearch.glove import load_glove
 from semsearch.paths import data_dir
 from semsearch.text import inverse_document_frequency
-from semsearch.train import TrainConfig
+from semsearch.training import TrainConfig
 
 DEFAULTS = {k: v for k, v in TrainConfig().as_dict().items() if k not in ('validation_fraction', 'seed')}
 
@@ -66,7 +66,7 @@ def config(name: str, *, kind: str = "train", descriptors: str = "raw", weightin
 
 
 def all_configs(quick: bool) -> Dict[str, dict]:
-    """id -> configuration. ``default`` trains with :data:`semsearch.train.DEFAULTS` as they are."""
+    """id -> configuration. ``default`` trains with :data:`semsearch.training.DEFAULTS` as they are."""
     d = DEFAULTS
     c: Dict[str, dict] = {}
     c["chance"] = config("chance", kind="chance")

@@ -11,7 +11,7 @@ Protocol, in two honest halves (issue 14):
 - **selection**: every configuration of the grid is trained on ``kfold_images(image_ids, 5,
   seed=s)`` for s in 0, 1, 2 (15 splits by image; ~191 training, ~48 held-out images each;
   ``Autoembedder(D, seed=s)``, ``TrainConfig(seed=s, ...)``) and scored text -> image on the
-  held-out images (:func:`semsearch.evaluate.evaluate`), paired against the defaults before
+  held-out images (:func:`semsearch.evaluation.evaluate`), paired against the defaults before
   issue 14 (``BASE``: constant lr 0.5, 30 epochs) on the same 15 splits. The best rows of this
   grid are optimistic: they were picked on the splits they are scored on.
 - **confirmation**: the settings chosen from the selection tables (``CONFIRM`` below, fixed
@@ -37,9 +37,9 @@ from typing import Dict, List
 import numpy as np
 
 from semsearch.dataset import kfold_images
-from semsearch.evaluate import evaluate
+from semsearch.evaluation import evaluate
 from semsearch.paths import find_data_files
-from semsearch.train import TrainConfig
+from semsearch.training import TrainConfig
 from semsearch.workflow import load_data, train_model
 
 METRICS = ("recall@1", "recall@10", "mrr")

@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from semsearch.baselines import caption_baseline_scores
-from semsearch.captioner import caption_quality, generated_caption_scores, train_captioner
-from semsearch.classifier import ConSE, ImageNetClassifier
+from semsearch.routes.baselines import caption_baseline_scores
+from semsearch.routes.captioner import caption_quality, generated_caption_scores, train_captioner
+from semsearch.routes.classifier import ConSE, ImageNetClassifier
 from semsearch.coco import CocoCaptions
 from semsearch.dataset import kfold_images
-from semsearch.evaluate import evaluate
+from semsearch.evaluation import evaluate
 from semsearch.workflow import find_data_files, load_data, train_model
 
 KEYS = ("recall@1", "recall@5", "recall@10", "median_rank", "mrr")

@@ -11,7 +11,7 @@ It prints a table of times and of ratios measured in this run, and checks three 
    with hand-derived gradients of the same model (dense D -> 50, row L2-normalise, cosine
    with the caption vector, margin ranking loss, SGD with momentum 0.9, as MyNN does it).
    The "obvious" MyGrad loop (good and bad images through the layer separately) is timed
-   too. All loops run with one BLAS thread, as ``semsearch.train.train`` does.
+   too. All loops run with one BLAS thread, as ``semsearch.training.train`` does.
 2. One query (a vector, k = 10) over 82,612 images takes under 1 ms (median).
 3. A batch of 1,000 queries is no slower per query than faiss ``IndexFlatIP`` (k = 10).
 
@@ -41,7 +41,7 @@ from threadpoolctl import threadpool_limits
 from semsearch.database import ImageDatabase
 from semsearch.model import Autoembedder
 from semsearch.dataset import Split
-from semsearch.train import History, TrainConfig, _train_epoch
+from semsearch.training import History, TrainConfig, _train_epoch
 from semsearch.triples import make_triples
 
 COCO_TRAIN_CAPTIONS = 414_113  # captions of COCO train2014: one triple each

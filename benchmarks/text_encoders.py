@@ -10,13 +10,13 @@ Two measurements, each printed as a Markdown table and written to ``--out``:
 - **text side**: caption -> image retrieval with no model at all, over the 5,000 val2017
   images and their 25,014 captions. Every caption is a query; each image is scored by its
   *other* captions (the query never reads itself), ``mean`` or ``max`` over them of the
-  cosine with the query (:func:`semsearch.baselines.caption_baseline_scores`). It says how
+  cosine with the query (:func:`semsearch.routes.baselines.caption_baseline_scores`). It says how
   well the text space itself separates images, i.e. the ceiling of the image side.
 - **image side**: the 239 images that have descriptors (EfficientNet-Lite0, D = 1280),
   5 folds by image (:func:`semsearch.dataset.kfold_images`) for each seed: a fresh
-  ``Autoembedder(1280, dim)`` is trained on 4 folds with :func:`semsearch.train.train`
+  ``Autoembedder(1280, dim)`` is trained on 4 folds with :func:`semsearch.training.train`
   (its defaults but the learning rate) and scored on the held-out fold with
-  :func:`semsearch.evaluate.evaluate` (~48 images, chance Recall@1 ~ 0.02). Mean +- std
+  :func:`semsearch.evaluation.evaluate` (~48 images, chance Recall@1 ~ 0.02). Mean +- std
   over the folds x seeds runs.
 
 GloVe encoders are fitted on every caption of the caption files given (as
@@ -36,11 +36,11 @@ import numpy as np
 from semsearch.coco import CocoCaptions
 from semsearch.dataset import join, kfold_images
 from semsearch.descriptors import Descriptors
-from semsearch.evaluate import evaluate
+from semsearch.evaluation import evaluate
 from semsearch.model import Autoembedder
 from semsearch.paths import data_dir
 from semsearch.text import TextEmbedder
-from semsearch.train import train
+from semsearch.training import train
 
 VAL = Path("coco/annotations/captions_val2017.json")
 TRAIN_MINI = Path("coco/annotations/captions_train2017_mini.json")
@@ -83,7 +83,7 @@ def minilm_vectors(texts: List[str], cache: Path, batch_size: int) -> np.ndarray
             if f["texts"].tolist() == texts:
                 print(f"MiniLM vectors of {len(texts)} texts read from {cache}", file=sys.stderr)
                 return f["vectors"]
-    from semsearch.minilm import MiniLMEncoder
+    from semsearch.routes.minilm import MiniLMEncoder
 
     started = time.perf_counter()
     encoder = MiniLMEncoder(batch_size=batch_size, progress=True)
@@ -115,7 +115,7 @@ def build_encoders(names: Iterable[str], corpus: List[str], cache: Path, batch_s
 # --------------------------------------------------------------------------- the two sides
 def text_side(coco: CocoCaptions, encoders: Dict[str, object], reduces: Sequence[str]) -> List[dict]:
     """Caption -> image retrieval over all images of ``coco`` by their other captions."""
-    from semsearch.baselines import caption_baseline_scores
+    from semsearch.routes.baselines import caption_baseline_scores
 
     rows = []
     for name, encoder in encoders.items():

@@ -112,7 +112,7 @@ def load(base: str, n_requests: int, n_clients: int, k: int, deadline: float):
 
 def in_process(n_images: int, n_requests: int, k: int) -> float:
     """Seconds per search called directly: the reference, no HTTP."""
-    from semsearch.explain import explain
+    from semsearch.routes.explain import explain
 
     database, text_encoder = build(n_images)
     start = time.perf_counter()

@@ -37,8 +37,8 @@ from semsearch.backbones import load_backbone  # noqa: E402
 from semsearch.coco import CocoCaptions  # noqa: E402
 from semsearch.dataset import join  # noqa: E402
 from semsearch.descriptors import Descriptors  # noqa: E402
-from semsearch.keys import coco_file_name  # noqa: E402
-from semsearch.images import open_image  # noqa: E402
+from semsearch.common.keys import coco_file_name  # noqa: E402
+from semsearch.common.images import open_image  # noqa: E402
 
 REDISTRIBUTABLE = (
     "Attribution License",
@@ -132,7 +132,7 @@ def train_sample_model(out: Path, idf_captions: Path) -> int:
     from semsearch.bundle import save_bundle
     from semsearch.database import ImageDatabase
     from semsearch.text import TextEmbedder
-    from semsearch.train import TrainConfig
+    from semsearch.training import TrainConfig
     from semsearch.workflow import train_model
 
     corpus = CocoCaptions.load(idf_captions)

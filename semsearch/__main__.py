@@ -1,6 +1,6 @@
-"""``python -m semsearch``: the same as the ``semsearch`` command (see :mod:`semsearch.cli`)."""
+"""``python -m semsearch``: the same as the ``semsearch`` command (see :mod:`semsearch.cli.commands`)."""
 import sys
 
-from .cli import main
+from semsearch.cli.commands import main
 
 sys.exit(main())

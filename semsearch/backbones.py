@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Union
 
 import numpy as np
 
-from .errors import InputError, InputTypeError, MissingExtraError
+from semsearch.errors import InputError, InputTypeError, MissingExtraError
 
 if TYPE_CHECKING:  # only for type hints: torch is imported lazily
     import torch
@@ -330,6 +330,6 @@ def _efficientnet_lite0(pretrained: bool):
         transforms.ToTensor(),
         transforms.Normalize(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
     ])
-    from ._pooled import PooledFeatures
+    from semsearch.common.pooled import PooledFeatures
 
     return PooledFeatures(network), transform

@@ -46,12 +46,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
-from ._io import atomic_write, check_writable, sha256_of_file as _sha256
-from .database import ImageDatabase
-from .encoders import load_text_encoder
-from .model import Autoembedder
-from .text import TextEmbedder
-from .errors import InputError, SaveConflictError
+from semsearch.common.files import atomic_write, check_writable, sha256_of_file as _sha256
+from semsearch.database import ImageDatabase
+from semsearch.encoders import load_text_encoder
+from semsearch.model import Autoembedder
+from semsearch.text import TextEmbedder
+from semsearch.errors import InputError, SaveConflictError
 
 PathLike = Union[str, "os.PathLike[str]"]
 FORMAT = "semsearch-bundle-1"

@@ -21,10 +21,10 @@ from typing import Dict, Iterable, List, Union
 
 import numpy as np
 
-from .keys import coco_id_from_filename
-from .paths import require_file
-from .checks import check_caption_id, check_image_id
-from .errors import InputError, UnknownIdError
+from semsearch.common.keys import coco_id_from_filename
+from semsearch.paths import require_file
+from semsearch.common.checks import check_caption_id, check_image_id
+from semsearch.errors import InputError, UnknownIdError
 
 PathLike = Union[str, "os.PathLike[str]"]
 

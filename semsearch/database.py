@@ -3,7 +3,7 @@
 Team tasks: *build the image database* and *query top-k*.
 
 Large databases (``SIZE_THRESHOLD`` = 200,000 images or more, or any size with
-``use_index=True``) are searched with an approximate index instead (:mod:`semsearch.index`,
+``use_index=True``) are searched with an approximate index instead (:mod:`semsearch.routes.ann`,
 ``pip install semsearch[ann]``), saved beside the database as ``<database>.index``.
 
 Example
@@ -23,16 +23,16 @@ from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ._io import load_npz, save_npz
-from .coco import UnknownIdError
-from .descriptors import Descriptors
-from .backbones import as_backbone_info, backbone_to_json, check_same_backbone, read_backbone_record
-from .index import SIZE_THRESHOLD
-from .checks import check_image_id, check_image_ids, check_k, check_texts
-from .errors import InputError, InputTypeError
-from .model import embed_images
-from .vectors import l2_normalize_rows, row_norms
-from .query import embed_queries
+from semsearch.common.files import load_npz, save_npz
+from semsearch.coco import UnknownIdError
+from semsearch.descriptors import Descriptors
+from semsearch.backbones import as_backbone_info, backbone_to_json, check_same_backbone, read_backbone_record
+from semsearch.routes.ann import SIZE_THRESHOLD
+from semsearch.common.checks import check_image_id, check_image_ids, check_k, check_texts
+from semsearch.errors import InputError, InputTypeError
+from semsearch.model import embed_images
+from semsearch.common.vectors import l2_normalize_rows, row_norms
+from semsearch.query import embed_queries
 
 PathLike = Union[str, "os.PathLike[str]"]
 FORMAT = "semsearch-database-1"
@@ -74,7 +74,7 @@ class ImageDatabase:
     One key notion serves both kinds of collection: COCO data is keyed by COCO id (int64;
     ``image_ids`` is the same array), a folder of photos by each file's path relative to the
     folder (a NumPy unicode array, e.g. ``'2023/beach/IMG_0139.jpg'``; see
-    :mod:`semsearch.photos`). :meth:`query` returns keys.
+    :mod:`semsearch.photos.folder`). :meth:`query` returns keys.
 
     Parameters
     ----------
@@ -84,7 +84,7 @@ class ImageDatabase:
         Image embeddings; rows are normalised to unit length here.
     text_encoder : TextEmbedder, optional
         Needed to query with text rather than vectors.
-    index : semsearch.index.ApproximateIndex, optional
+    index : semsearch.routes.ann.ApproximateIndex, optional
         An approximate index of ``vectors`` (its row i is image i); see :meth:`build_index`.
     backbone : str, dict or None, optional
         The network whose descriptors were embedded (set by :meth:`build`); images added
@@ -139,10 +139,10 @@ class ImageDatabase:
     def build_index(self, **options):
         """Build (or rebuild) the approximate index of the vectors and return it.
 
-        ``options`` as in :meth:`semsearch.index.ApproximateIndex.build`, e.g. ``n_threads=4``
+        ``options`` as in :meth:`semsearch.routes.ann.ApproximateIndex.build`, e.g. ``n_threads=4``
         (faster; one thread, the default, makes the index deterministic).
         """
-        from .index import ApproximateIndex
+        from semsearch.routes.ann import ApproximateIndex
 
         self.index = ApproximateIndex.build(self.vectors, **options)
         return self.index
@@ -264,7 +264,7 @@ class ImageDatabase:
             raise InputError(f"{path}: {e}") from None
         index = None
         if index_path_of(path).is_file():
-            from .index import ApproximateIndex
+            from semsearch.routes.ann import ApproximateIndex
 
             try:
                 index = ApproximateIndex.load(index_path_of(path))
@@ -280,7 +280,7 @@ class ImageDatabase:
 
 def _check_index_fits(index, given: np.ndarray, unit: np.ndarray) -> None:
     """Refuse an approximate index that was not built for these vectors (as given, or normalised)."""
-    from .index import fingerprint
+    from semsearch.routes.ann import fingerprint
 
     if len(index) != len(unit) or index.dim != unit.shape[1]:
         raise InputError(f"the index holds {len(index)} vectors of dim {index.dim}, not {len(unit)} of dim {unit.shape[1]}")

@@ -16,11 +16,11 @@ from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from .checks import check_image_ids
+from semsearch.common.checks import check_image_ids
 
-from .coco import CocoCaptions
-from .descriptors import Descriptors
-from .errors import InputError
+from semsearch.coco import CocoCaptions
+from semsearch.descriptors import Descriptors
+from semsearch.errors import InputError
 
 
 @dataclass

@@ -32,12 +32,12 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Union
 
 import numpy as np
 
-from ._io import load_npz, save_npz
-from .backbones import BACKBONES, as_backbone_info, backbone_info, check_same_backbone
-from .checks import check_image_id, check_image_ids
-from .errors import InputError, UnknownIdError
-from .paths import require_file
-from .safe_pickle import load_descriptor_pickle
+from semsearch.common.files import load_npz, save_npz
+from semsearch.backbones import BACKBONES, as_backbone_info, backbone_info, check_same_backbone
+from semsearch.common.checks import check_image_id, check_image_ids
+from semsearch.errors import InputError, UnknownIdError
+from semsearch.paths import require_file
+from semsearch.common.safe_pickle import load_descriptor_pickle
 
 FORMAT = "semsearch-descriptors-1"
 _ZIP_MAGIC = b"PK\x03\x04"  # how a .npz (a zip archive) starts

@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Mapping, Optional, Sequence, Union
 import numpy as np
 from PIL import Image
 
-from semsearch._io import atomic_write, check_writable
-from .checks import check_image_id
-from .errors import InputError, SemsearchError
-from .keys import coco_file_name
-from .images import image_format_of, open_image
+from semsearch.common.files import atomic_write, check_writable
+from semsearch.common.checks import check_image_id
+from semsearch.errors import InputError, SemsearchError
+from semsearch.common.keys import coco_file_name
+from semsearch.common.images import image_format_of, open_image
 
 if TYPE_CHECKING:  # only for type hints; importing pyplot here could fix the backend
     from matplotlib.axes import Axes
@@ -279,7 +279,7 @@ def show_images(
 
 def _read_file(path: Path) -> Image.Image:
     """An image file as RGB, or ImageNotFoundError saying why not (shown in its cell)."""
-    from .images import open_image
+    from semsearch.common.images import open_image
 
     try:
         return open_image(path)

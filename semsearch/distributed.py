@@ -22,9 +22,9 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .backbones import Backbone, check_backbone_name, load_backbone
-from .errors import InputError, MissingExtraError
-from .images import failure_reason, open_image
+from semsearch.backbones import Backbone, check_backbone_name, load_backbone
+from semsearch.errors import InputError, MissingExtraError
+from semsearch.common.images import failure_reason, open_image
 
 PathLike = Union[str, "os.PathLike[str]"]
 

@@ -8,7 +8,7 @@ loads itself. Two kinds exist:
 class                                       dim    ``ENCODERS`` names
 ==========================================  =====  ==========================================
 :class:`semsearch.text.TextEmbedder`        50     ``"idf"`` (the course's), ``"sif"``, ``"mean"``
-:class:`semsearch.minilm.MiniLMEncoder`     384    ``"minilm"`` (extra ``[minilm]``)
+:class:`semsearch.routes.minilm.MiniLMEncoder`     384    ``"minilm"`` (extra ``[minilm]``)
 ==========================================  =====  ==========================================
 
 Each class owns its file format (its ``FORMAT``); :func:`load_text_encoder` reads a file's
@@ -29,10 +29,10 @@ from typing import List, Optional, Protocol, Sequence, Union, runtime_checkable
 
 import numpy as np
 
-from .errors import InputError
-from .minilm import MiniLMEncoder
-from .paths import require_file
-from .text import TextEmbedder
+from semsearch.errors import InputError
+from semsearch.routes.minilm import MiniLMEncoder
+from semsearch.paths import require_file
+from semsearch.text import TextEmbedder
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -85,7 +85,7 @@ def fit_text_encoder(texts, name: str = "idf", glove=None) -> TextEncoder:
     """A text encoder fitted on ``texts`` (the caption corpus).
 
     ``"idf"``, ``"sif"`` and ``"mean"`` are GloVe :class:`TextEmbedder` weightings (50-d);
-    ``"minilm"`` is the pretrained :class:`~semsearch.minilm.MiniLMEncoder` (384-d, needs the
+    ``"minilm"`` is the pretrained :class:`~semsearch.routes.minilm.MiniLMEncoder` (384-d, needs the
     ``minilm`` extra), which has nothing to fit.
     """
     if name not in ENCODERS:

@@ -37,14 +37,14 @@ from typing import Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tup
 
 import numpy as np
 
-from ._io import check_writable
-from .argtypes import non_negative_int, output_path, positive_int
-from .backbones import BACKBONES, DEFAULT_BACKBONE, Backbone, check_same_backbone, describe_backbone, load_backbone
-from .checks import check_image_ids
-from .descriptors import Descriptors
-from .errors import InputError, InputTypeError
-from .images import IMAGE_SUFFIXES, failure_reason, open_image
-from .keys import coco_id_from_filename
+from semsearch.common.files import check_writable
+from semsearch.cli.argtypes import non_negative_int, output_path, positive_int
+from semsearch.backbones import BACKBONES, DEFAULT_BACKBONE, Backbone, check_same_backbone, describe_backbone, load_backbone
+from semsearch.common.checks import check_image_ids
+from semsearch.descriptors import Descriptors
+from semsearch.errors import InputError, InputTypeError
+from semsearch.common.images import IMAGE_SUFFIXES, failure_reason, open_image
+from semsearch.common.keys import coco_id_from_filename
 
 PathLike = Union[str, "os.PathLike[str]"]
 ENGINES = ("local", "ray")
@@ -54,7 +54,7 @@ ENGINES = ("local", "ray")
 
 
 def image_id_from_path(path: PathLike) -> int:
-    """The COCO image id of a file named as COCO names its images (:mod:`semsearch.keys`).
+    """The COCO image id of a file named as COCO names its images (:mod:`semsearch.common.keys`).
 
     Examples
     --------
@@ -222,7 +222,7 @@ def describe_files(
     if engine not in ENGINES:
         raise InputError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     if engine == "ray":
-        from .distributed import describe_files_ray
+        from semsearch.distributed import describe_files_ray
 
         return describe_files_ray(paths, backbone, batch_size=batch_size, progress=progress, **ray_options)
     if ray_options:

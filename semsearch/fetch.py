@@ -56,8 +56,8 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import urlsplit
 
-from .paths import data_dir as _data_dir
-from .errors import InputError, SemsearchError
+from semsearch.paths import data_dir as _data_dir
+from semsearch.errors import InputError, SemsearchError
 
 PathLike = Union[str, "os.PathLike[str]"]
 

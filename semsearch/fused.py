@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from mygrad.operation_base import Operation
 
-from .vectors import EPS
+from semsearch.common.vectors import EPS
 
 
 class Cosine(Operation):

@@ -27,9 +27,9 @@ from typing import Optional, Tuple, Union
 
 import numpy as np
 
-from ._io import atomic_write, sha256_of_file
-from .paths import require_file
-from .errors import InputError
+from semsearch.common.files import atomic_write, sha256_of_file
+from semsearch.paths import require_file
+from semsearch.errors import InputError
 
 PathLike = Union[str, "os.PathLike[str]"]
 

@@ -29,7 +29,7 @@ from typing import Tuple
 import mygrad as mg
 import numpy as np
 from mygrad.nnet.losses import margin_ranking_loss
-from .errors import InputError
+from semsearch.errors import InputError
 
 DIRECTIONS = ("caption", "both")
 
@@ -71,7 +71,7 @@ def gap_loss_accuracy(gap: mg.Tensor, margin: float) -> Tuple[mg.Tensor, float]:
 
     The same MyGrad ``margin_ranking_loss`` (of the gap against 0, ``y = +1``), for training's
     inner loop, where the inputs are known to be well formed and a NaN is caught at the end of
-    the epoch (:func:`semsearch.train.train` stops with ``TrainingError`` and restores the
+    the epoch (:func:`semsearch.training.train` stops with ``TrainingError`` and restores the
     weights). Accuracy: the fraction of positive gaps.
 
     >>> loss, acc = gap_loss_accuracy(mg.tensor([0.8, -0.2]), margin=0.25)

@@ -2,7 +2,7 @@
 
 Team task: *create the MyNN model*.
 
-Training (:func:`semsearch.train.train`) uses a model only through these functions:
+Training (:func:`semsearch.training.train`) uses a model only through these functions:
 
 - :func:`caption_similarity` ``(model, descriptors (B, D), captions (B, 50)) -> (B,)``: the cosine
   of each image's embedding with its caption, a MyGrad tensor to differentiate. For any
@@ -39,10 +39,10 @@ from typing import TYPE_CHECKING, Iterator, Optional, Tuple, Union
 
 import numpy as np
 
-from ._io import load_npz, save_npz
-from .backbones import as_backbone_info, backbone_to_json, check_same_backbone, read_backbone_record
-from .errors import InputError, InputTypeError
-from .vectors import is_tensor, l2_normalize_rows
+from semsearch.common.files import load_npz, save_npz
+from semsearch.backbones import as_backbone_info, backbone_to_json, check_same_backbone, read_backbone_record
+from semsearch.errors import InputError, InputTypeError
+from semsearch.common.vectors import is_tensor, l2_normalize_rows
 
 if TYPE_CHECKING:  # MyGrad and MyNN are imported when a model is trained or called, not to search
     import mygrad as mg
@@ -139,7 +139,7 @@ class Autoembedder:
         """Make the weights writable again, for an optimizer.
 
         MyGrad keeps a tensor's memory read-only while a graph that used it is alive, e.g.
-        ``out = model(x)`` left in a notebook cell. :func:`semsearch.train.train` calls this
+        ``out = model(x)`` left in a notebook cell. :func:`semsearch.training.train` calls this
         first, so such a leftover graph cannot make the optimizer step fail.
         """
         for parameter in self.parameters:
@@ -159,7 +159,7 @@ class Autoembedder:
         """
         import mygrad as mg
 
-        from .fused import Cosine
+        from semsearch.fused import Cosine
 
         weight, bias = self.parameters
         return mg.execute_op(Cosine, weight, bias, op_args=(self.check_input(descriptors), np.asarray(captions)))
@@ -175,7 +175,7 @@ class Autoembedder:
         """
         import mygrad as mg
 
-        from .fused import CosineGap
+        from semsearch.fused import CosineGap
 
         if descriptors.ndim != 2 or descriptors.shape[1] != self.input_dim:
             raise InputError(f"descriptors must have shape (N, {self.input_dim}), got {np.shape(descriptors)}")

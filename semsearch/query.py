@@ -36,8 +36,8 @@ from typing import Callable, List, Sequence, Tuple
 
 import numpy as np
 
-from .errors import InputError, InputTypeError, UnknownQueryError
-from .vectors import EPS, l2_normalize_rows
+from semsearch.errors import InputError, InputTypeError, UnknownQueryError
+from semsearch.common.vectors import EPS, l2_normalize_rows
 
 #: An operator: "+" or "-" with white space on both sides, or at the start of the query.
 _OPERATOR = re.compile(r"(?:^|(?<=\s))([+-])(?=\s|$)")

@@ -1,7 +1,7 @@
 """Regularising the training step: L2 weight decay and a learning-rate schedule.
 
 With ~200 training images a dense layer of 1280 x 50 weights overfits quickly (R@1 falls from
-30 to 60 epochs). Two standard remedies, both options of :class:`semsearch.train.TrainConfig`:
+30 to 60 epochs). Two standard remedies, both options of :class:`semsearch.training.TrainConfig`:
 
 - **weight decay** (``weight_decay = lam``): the loss gains ``lam / 2 * sum(W ** 2)`` over every
   weight matrix ``W`` (not the biases), so its gradient gains ``lam * W``.
@@ -30,7 +30,7 @@ from typing import Sequence, Tuple
 
 import mygrad as mg
 
-from .errors import InputError
+from semsearch.errors import InputError
 
 #: "constant": every epoch steps with ``learning_rate``; "cosine": half a cosine down towards 0.
 SCHEDULES = ("constant", "cosine")

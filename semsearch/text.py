@@ -33,11 +33,11 @@ from typing import Dict, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 
-from ._io import atomic_write, load_npz, save_npz
-from .paths import require_file
-from .vectors import l2_normalize_rows
-from .checks import check_texts
-from .errors import InputError, InputTypeError, UnknownQueryError
+from semsearch.common.files import atomic_write, load_npz, save_npz
+from semsearch.paths import require_file
+from semsearch.common.vectors import l2_normalize_rows
+from semsearch.common.checks import check_texts
+from semsearch.errors import InputError, InputTypeError, UnknownQueryError
 
 PathLike = Union[str, "os.PathLike[str]"]
 _PUNCTUATION = re.compile(r"[^\w\s]|_")  # any Unicode punctuation or symbol, e.g. ' - ’ — $
@@ -156,7 +156,7 @@ class TextEmbedder:
 
     def __init__(self, word_weights: Dict[str, float], glove=None, *, common_component=None, weighting: str = "idf"):
         if glove is None:
-            from .glove import load_glove
+            from semsearch.glove import load_glove
 
             glove = load_glove()
         if weighting not in WEIGHTINGS:
@@ -211,7 +211,7 @@ class TextEmbedder:
         (:class:`VocabularyVectors`); asking for ``glove`` then loads the packaged 400,000.
         """
         if isinstance(self._glove, VocabularyVectors):
-            from .glove import load_glove
+            from semsearch.glove import load_glove
 
             self._glove = load_glove()
         return self._glove

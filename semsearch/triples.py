@@ -20,9 +20,9 @@ from typing import Optional, Union
 
 import numpy as np
 
-from .checks import check_k
-from .dataset import Split
-from .errors import InputError
+from semsearch.common.checks import check_k
+from semsearch.dataset import Split
+from semsearch.errors import InputError
 
 NEGATIVES = ("random", "hard")
 
@@ -119,7 +119,7 @@ def make_triples(
 ) -> Triples:
     """One triple per caption of ``split``: its own image, and a bad image from the same split.
 
-    This is what :func:`semsearch.train.train` calls every epoch to draw fresh bad images.
+    This is what :func:`semsearch.training.train` calls every epoch to draw fresh bad images.
 
     Parameters
     ----------

@@ -20,17 +20,17 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .bundle import save_bundle
-from .coco import CocoCaptions
-from .database import ImageDatabase
-from .dataset import CaptionedImages, join, kfold_images, split_images
-from .descriptors import Descriptors
-from .encoders import TextEncoder, fit_text_encoder
-from .errors import InputError
-from .evaluate import RetrievalScores, evaluate
-from .model import Autoembedder
-from .paths import ENV_VAR, data_dir, find_data_files
-from .train import History, TrainConfig, train
+from semsearch.bundle import save_bundle
+from semsearch.coco import CocoCaptions
+from semsearch.database import ImageDatabase
+from semsearch.dataset import CaptionedImages, join, kfold_images, split_images
+from semsearch.descriptors import Descriptors
+from semsearch.encoders import TextEncoder, fit_text_encoder
+from semsearch.errors import InputError
+from semsearch.evaluation import RetrievalScores, evaluate
+from semsearch.model import Autoembedder
+from semsearch.paths import ENV_VAR, data_dir, find_data_files
+from semsearch.training import History, TrainConfig, train
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -210,7 +210,7 @@ def demo_data(data_folder: Optional[PathLike] = None, encoder_name: str = "idf")
     except FileNotFoundError:
         if data_folder is not None or ENV_VAR in os.environ:
             raise
-        from . import sample
+        from semsearch import sample
 
         data = sample.load()
         text_encoder = sample.text_encoder() if encoder_name == "idf" else fit_text_encoder(

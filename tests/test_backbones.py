@@ -73,7 +73,7 @@ def test_database_refuses_another_backbone_and_keeps_its_own(tmp_path):
 def test_evaluate_refuses_another_backbone(real_data):
     from semsearch.coco import CocoCaptions
     from semsearch.dataset import join
-    from semsearch.evaluate import evaluate
+    from semsearch.evaluation import evaluate
 
     coco = CocoCaptions.load(real_data / "coco/annotations/captions_val2017.json")
     data = join(coco, Descriptors.load(real_data / "descriptors/effnet_lite0_coco_mini.pkl"), warn=False)

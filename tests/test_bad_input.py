@@ -18,14 +18,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from semsearch._io import check_writable, ensure_distinct_output
+from semsearch.common.files import check_writable, ensure_distinct_output
 from semsearch.bundle import check_bundle_target, save_bundle
 from semsearch.coco import CocoCaptions
 from semsearch.descriptors import Descriptors
 from semsearch.display import save_figure
 from semsearch.errors import InputError, InputTypeError, SemsearchError, UnknownIdError, UnsafeFileError
-from semsearch.images import open_image
-from semsearch.similar import similar_images
+from semsearch.common.images import open_image
+from semsearch.routes.similar import similar_images
 
 
 def one_line(error: BaseException) -> None:
@@ -430,7 +430,7 @@ def test_similar_images_bad_image_file(tmp_path, descriptors, monkeypatch, conte
     import semsearch
 
     monkeypatch.setattr(semsearch, "features", fake, raising=False)
-    monkeypatch.setattr("semsearch.similar.backbone_info", lambda name: {"backbone": name, "dim": 6})
+    monkeypatch.setattr("semsearch.routes.similar.backbone_info", lambda name: {"backbone": name, "dim": 6})
     path = tmp_path / "holiday.jpg"
     path.write_bytes(content)
     with pytest.raises(InputError) as info:
@@ -488,7 +488,7 @@ BAD_IDS = {
 
 def _lookups(coco, descriptors):
     from semsearch.display import load_image, show_images
-    from semsearch.keys import coco_file_name
+    from semsearch.common.keys import coco_file_name
 
     database = ImageDatabase([1, 2, 3], np.eye(3, 4))
     return {
@@ -574,7 +574,7 @@ BAD_KS = {
 
 
 def _k_takers(glove):
-    from semsearch.tags import image_tags, similar_words
+    from semsearch.routes.tags import image_tags, similar_words
 
     text = TextEmbedder.fit(["a dog", "a cat on the beach", "sky"], glove)
     database = ImageDatabase([1, 2, 3], np.eye(3, 4), text)
@@ -583,7 +583,7 @@ def _k_takers(glove):
         "database.query(vector)": lambda k: database.query(np.ones(4), k=k),
         "image_tags": lambda k: image_tags(np.ones(4), text, k=k),
         "similar_words": lambda k: similar_words("dog", text, k=k),
-        "write_submission": lambda k: __import__("semsearch.submission", fromlist=["x"]).write_submission(
+        "write_submission": lambda k: __import__("semsearch.routes.submission", fromlist=["x"]).write_submission(
             database, {"q": "dog"}, "never-written.csv", k=k),
     }
 
@@ -609,8 +609,8 @@ def test_bad_k_is_refused_everywhere(glove, tmp_path, monkeypatch, taker, case):
     ((True,), InputTypeError, "got True"),
 ])
 def test_bad_ks_lists(ks, error, fragment):
-    from semsearch.evaluate import chance_levels, retrieval_scores
-    from semsearch.submission import score_rankings
+    from semsearch.evaluation import chance_levels, retrieval_scores
+    from semsearch.routes.submission import score_rankings
 
     for call in (lambda: retrieval_scores(np.array([1, 2]), 3, ks), lambda: chance_levels(3, ks),
                  lambda: score_rankings({"q": [1, 2]}, {"q": {2}}, ks)):
@@ -620,7 +620,7 @@ def test_bad_ks_lists(ks, error, fragment):
 
 
 def test_good_ks_give_the_hand_computed_recall():
-    from semsearch.evaluate import retrieval_scores
+    from semsearch.evaluation import retrieval_scores
 
     scores = retrieval_scores(np.array([1, 3, 2, 7]), 10, ks=[np.int64(2), 5])
     assert scores.recall == {2: 0.5, 5: 0.75}  # ranks <= 2: two of four; <= 5: three of four
@@ -760,7 +760,7 @@ CSV_CASES = {
 
 @pytest.mark.parametrize("case", list(CSV_CASES))
 def test_bad_queries_files(tmp_path, case):
-    from semsearch.submission import SubmissionError, read_queries
+    from semsearch.routes.submission import SubmissionError, read_queries
 
     content, line, fragment = CSV_CASES[case]
     path = tmp_path / "queries.csv"
@@ -771,7 +771,7 @@ def test_bad_queries_files(tmp_path, case):
 
 
 def test_quoted_texts_with_commas_quotes_and_newlines_are_read_right(tmp_path):
-    from semsearch.submission import read_queries
+    from semsearch.routes.submission import read_queries
 
     path = tmp_path / "queries.csv"
     path.write_text('query_id,text\nq1,"a dog, running"\nq2,"a ""big"" cat"\nq3,"two\nlines"\n', encoding="utf-8")
@@ -780,7 +780,7 @@ def test_quoted_texts_with_commas_quotes_and_newlines_are_read_right(tmp_path):
 
 @pytest.mark.parametrize("token", ["+139", "\u0661\u0663\u0669", "1_39", "139.0", "-139"])
 def test_submission_image_ids_written_oddly_are_refused(tmp_path, token):
-    from semsearch.submission import SubmissionError, read_submission
+    from semsearch.routes.submission import SubmissionError, read_submission
 
     path = tmp_path / "submission.csv"
     path.write_text(f"query_id,image_ids\nq1,{token} 285\n", encoding="utf-8")
@@ -789,7 +789,7 @@ def test_submission_image_ids_written_oddly_are_refused(tmp_path, token):
 
 
 def test_write_submission_onto_its_own_queries_file_is_refused(tmp_path, glove):
-    from semsearch.submission import write_submission
+    from semsearch.routes.submission import write_submission
 
     queries = tmp_path / "queries.csv"
     queries.write_text("query_id,text\nq1,a dog\n", encoding="utf-8")
@@ -835,7 +835,7 @@ def test_index_with_no_fingerprint_is_refused():
 
 def test_index_of_raw_vectors_fits_the_database_of_those_vectors():
     pytest.importorskip("hnswlib")
-    from semsearch.index import ApproximateIndex
+    from semsearch.routes.ann import ApproximateIndex
 
     raw = np.random.default_rng(2).normal(size=(30, 5))
     database = ImageDatabase(np.arange(30), raw, index=ApproximateIndex.build(raw))

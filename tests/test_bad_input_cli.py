@@ -2,7 +2,7 @@
 status 2, nothing written and no work done; a bug (an exception that is no SemsearchError)
 still shows its traceback.
 
-Every case runs ``semsearch.cli.main`` in this process. Output paths are checked before any
+Every case runs ``semsearch.cli.commands.main`` in this process. Output paths are checked before any
 data is read, so the cases need no real data: the inputs are placeholder files that a
 command would fail to read if it ever got that far.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from semsearch import cli
+from semsearch.cli import commands as cli
 from semsearch.errors import UnknownIdError
 
 

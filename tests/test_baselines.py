@@ -1,4 +1,4 @@
-"""Tests of semsearch.baselines: text -> image retrieval by reading the images' captions.
+"""Tests of semsearch.routes.baselines: text -> image retrieval by reading the images' captions.
 
 The tiny corpus below has three images; every expected score was worked out by hand
 (``r = 1/sqrt(2)``). Image 30 has a single caption: when that caption is the query, the
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from gensim.models import KeyedVectors
 
-from semsearch.baselines import (
+from semsearch.routes.baselines import (
     caption_baseline_scores,
     caption_image_scores,
     caption_to_image_retrieval,

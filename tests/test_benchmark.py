@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semsearch.benchmark import MODEL_ENV, SearchAdapter, create_search_adapter, default_model_dir
+from semsearch.routes.benchmark import MODEL_ENV, SearchAdapter, create_search_adapter, default_model_dir
 
 N_HELD_OUT = 50
 

@@ -1,4 +1,4 @@
-"""Tests of semsearch.captioner: the GRU caption generator, its decoding, saving and retrieval route.
+"""Tests of semsearch.routes.captioner: the GRU caption generator, its decoding, saving and retrieval route.
 
 numba compiles MyGrad's GRU once per process and dtype (10-25 s here), so every trained or
 differentiated model below is float64.
@@ -13,7 +13,7 @@ pytest.importorskip("numba")
 
 import mygrad as mg  # noqa: E402
 
-from semsearch.captioner import (  # noqa: E402
+from semsearch.routes.captioner import (  # noqa: E402
     END, PARAMETER_NAMES, START, CaptionGenerator, CaptionVocabulary, caption_quality,
     generated_caption_scores, glove_embeddings, train_captioner,
 )

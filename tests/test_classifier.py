@@ -1,4 +1,4 @@
-"""Tests of semsearch.classifier: ImageNet probabilities on descriptors, tags, ConSE."""
+"""Tests of semsearch.routes.classifier: ImageNet probabilities on descriptors, tags, ConSE."""
 from __future__ import annotations
 
 import pickle
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from semsearch.classifier import ConSE, ImageNetClassifier, softmax_rows
+from semsearch.routes.classifier import ConSE, ImageNetClassifier, softmax_rows
 from semsearch.errors import InputError, InputTypeError, UnsafeFileError
 from semsearch.text import TextEmbedder
 
@@ -171,7 +171,7 @@ def test_efficientnet_classifier_on_real_descriptors_names_what_the_captions_say
 
 def test_conse_route_beats_chance_on_a_real_fold(real, effnet_cache):
     from semsearch.dataset import kfold_images
-    from semsearch.evaluate import evaluate
+    from semsearch.evaluation import evaluate
 
     coco, data = real
     encoder = TextEmbedder.fit(coco.captions(coco.caption_ids))
@@ -186,7 +186,7 @@ def test_conse_route_beats_chance_on_a_real_fold(real, effnet_cache):
 def test_classify_command_prints_tags_and_refuses_bad_ids(real_data, capsys):
     import argparse
 
-    from semsearch.classify_cli import add_parser, run
+    from semsearch.cli.classify import add_parser, run
 
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers())

@@ -1,4 +1,4 @@
-"""Tests for the ``semsearch`` command line (semsearch.cli), mostly run in-process via main()."""
+"""Tests for the ``semsearch`` command line (semsearch.cli.commands), mostly run in-process via main()."""
 from __future__ import annotations
 
 import contextlib
@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semsearch import cli
-from semsearch.cli import DEMO_QUERIES, main
+from semsearch.cli import commands as cli
+from semsearch.cli.commands import DEMO_QUERIES, main
 from semsearch.coco import UnknownIdError
 
 COMMANDS = ("features", "train", "search", "eval", "demo", "fetch")
@@ -277,7 +277,7 @@ def test_train_and_search_with_the_sif_encoder(real_data, tmp_path, capsys):
     import json
 
     from semsearch.bundle import load_bundle
-    from semsearch.cli import main
+    from semsearch.cli.commands import main
 
     model_dir = tmp_path / "model"
     assert main(["train", "--data", str(real_data), "--out", str(model_dir), "--epochs", "2", "--text-encoder", "sif"]) == 0
@@ -293,7 +293,7 @@ def test_search_loads_no_training_or_plotting_library(tmp_path):
     """A cold `semsearch search` on a saved model folder stays fast: no MyGrad, SciPy, gensim or matplotlib."""
     code = (
         "import sys\n"
-        "from semsearch.cli import main\n"
+        "from semsearch.cli.commands import main\n"
         "assert main(['search', 'a dog on the grass', '-k', '2']) == 0\n"
         "print('LOADED', sorted(m for m in ('mygrad', 'mynn', 'scipy', 'gensim', 'matplotlib', 'torch') if m in sys.modules))\n"
     )

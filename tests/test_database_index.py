@@ -1,4 +1,4 @@
-"""ImageDatabase with an approximate index (semsearch.index, needs hnswlib)."""
+"""ImageDatabase with an approximate index (semsearch.routes.ann, needs hnswlib)."""
 import numpy as np
 import pytest
 

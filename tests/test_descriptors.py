@@ -270,7 +270,7 @@ def test_save_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         f.write(b"PK\x03\x04half a zip")
         raise RuntimeError("disk full")
 
-    import semsearch._io as io_module
+    import semsearch.common.files as io_module
 
     monkeypatch.setattr(io_module.np, "savez", failing_savez)
     with pytest.raises(RuntimeError, match="disk full"):

@@ -54,7 +54,7 @@ def test_index_on_ray_writes_the_local_database(cluster, real_data, tmp_path):
     """`semsearch index --engine ray`: the same descriptors and embeddings as the local path."""
     import shutil
 
-    from semsearch.photos import PhotoDatabase, index_folder
+    from semsearch.photos.folder import PhotoDatabase, index_folder
 
     folder = tmp_path / "photos"
     folder.mkdir()

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from gensim.models import KeyedVectors
 
-from semsearch import minilm
+from semsearch.routes import minilm
 from semsearch.encoders import CLASSES, TextEncoder, load_text_encoder, text_encoder_format
-from semsearch.minilm import MiniLMEncoder
+from semsearch.routes.minilm import MiniLMEncoder
 from semsearch.text import TextEmbedder
 
 MINILM_FORMAT = MiniLMEncoder.FORMAT
@@ -95,7 +95,7 @@ def test_minilm_marker_with_another_model_is_refused(tmp_path: Path):
 
 def test_core_imports_need_no_torch():
     code = (
-        "import sys, semsearch, semsearch.encoders, semsearch.minilm, semsearch.train, semsearch.database\n"
+        "import sys, semsearch, semsearch.encoders, semsearch.routes.minilm, semsearch.training, semsearch.database\n"
         "heavy = [m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

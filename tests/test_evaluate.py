@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from semsearch.evaluate import chance_levels, retrieval_scores, target_ranks
+from semsearch.evaluation import chance_levels, retrieval_scores, target_ranks
 
 
 def test_ranks_by_hand():
@@ -59,8 +59,8 @@ from semsearch.coco import CocoCaptions, ImageInfo  # noqa: E402
 from semsearch.dataset import CaptionedImages  # noqa: E402
 from semsearch.descriptors import Descriptors  # noqa: E402
 from semsearch.errors import InputError  # noqa: E402
-from semsearch.evaluate import evaluate, first_captions, protocol_folds  # noqa: E402
-from semsearch.vectors import l2_normalize_rows  # noqa: E402
+from semsearch.evaluation import evaluate, first_captions, protocol_folds  # noqa: E402
+from semsearch.common.vectors import l2_normalize_rows  # noqa: E402
 
 
 class IdentityModel:

@@ -1,4 +1,4 @@
-"""Tests for semsearch.explain: word shares that add up to the database's cosine score."""
+"""Tests for semsearch.routes.explain: word shares that add up to the database's cosine score."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from semsearch.database import ImageDatabase
 from semsearch.errors import InputError, InputTypeError, UnknownQueryError
-from semsearch.explain import explain, is_decomposable
+from semsearch.routes.explain import explain, is_decomposable
 from semsearch.text import TextEmbedder
 
 WORDS = ["dog", "cat", "beach", "a", "on", "red", "bus", "the", "frisbee", "grass"]

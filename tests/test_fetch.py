@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import semsearch.fetch as fetch_module
-from semsearch.cli import main
+from semsearch.cli.commands import main
 from semsearch.fetch import DEFAULT_WHAT, SOURCES, Download, FetchError, fetch
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semsearch.cli import main
+from semsearch.cli.commands import main
 from semsearch.paths import find_data_files
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))

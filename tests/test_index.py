@@ -1,4 +1,4 @@
-"""Tests of semsearch.index.ApproximateIndex against exact search (needs hnswlib)."""
+"""Tests of semsearch.routes.ann.ApproximateIndex against exact search (needs hnswlib)."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("hnswlib")
 
 from semsearch.database import ImageDatabase  # noqa: E402
-from semsearch.index import ApproximateIndex  # noqa: E402
+from semsearch.routes.ann import ApproximateIndex  # noqa: E402
 
 N, DIM, K = 20_000, 50, 10
 

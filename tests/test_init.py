@@ -48,11 +48,11 @@ def test_searching_a_model_folder_imports_no_heavy_library(tmp_path):
     assert _heavy_imported(code) == "[]"
 
 
-@pytest.mark.parametrize("first", ["import semsearch.train", "from semsearch.train import TrainConfig",
-                                   "import semsearch.evaluate", "import semsearch"])
+@pytest.mark.parametrize("first", ["import semsearch.training", "from semsearch.training import TrainConfig",
+                                   "import semsearch.evaluation", "import semsearch"])
 def test_train_and_evaluate_are_the_functions_whatever_was_imported_first(first):
     code = (f"{first}\nimport semsearch as ss\nfrom semsearch import train, evaluate\n"
             "print(callable(ss.train), ss.train is train, ss.train.__name__, ss.evaluate.__name__, type(evaluate).__name__)")
     assert _run(code).split() == ["True", "True", "train", "evaluate", "function"]
     # and the modules stay importable by name
-    assert "TrainConfig" in _run("from semsearch.train import TrainConfig; print(TrainConfig.__name__)")
+    assert "TrainConfig" in _run("from semsearch.training import TrainConfig; print(TrainConfig.__name__)")

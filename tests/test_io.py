@@ -3,7 +3,7 @@ import stat
 
 import pytest
 
-from semsearch._io import atomic_write
+from semsearch.common.files import atomic_write
 
 
 def test_writes_the_whole_file_with_usual_permissions(tmp_path):

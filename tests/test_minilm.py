@@ -1,4 +1,4 @@
-"""Tests of semsearch.minilm.MiniLMEncoder: skipped unless the ``minilm`` extra is installed."""
+"""Tests of semsearch.routes.minilm.MiniLMEncoder: skipped unless the ``minilm`` extra is installed."""
 from __future__ import annotations
 
 import json
@@ -15,13 +15,13 @@ from semsearch.database import ImageDatabase  # noqa: E402
 from semsearch.dataset import CaptionedImages, split_images  # noqa: E402
 from semsearch.descriptors import Descriptors  # noqa: E402
 from semsearch.encoders import load_text_encoder  # noqa: E402
-from semsearch.evaluate import evaluate  # noqa: E402
-from semsearch.minilm import MODEL_NAME, MiniLMEncoder  # noqa: E402
+from semsearch.evaluation import evaluate  # noqa: E402
+from semsearch.routes.minilm import MODEL_NAME, MiniLMEncoder  # noqa: E402
 
 FORMAT = MiniLMEncoder.FORMAT
 from semsearch.model import Autoembedder  # noqa: E402
 from semsearch.text import UnknownQueryError  # noqa: E402
-from semsearch.train import train  # noqa: E402
+from semsearch.training import train  # noqa: E402
 
 TEXTS = [
     "a dog runs on the beach",

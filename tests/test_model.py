@@ -213,11 +213,11 @@ def test_embed_images_works_for_any_model():
 def test_a_two_layer_model_trains_on_real_data(real_data):
     """Training goes through the model: a hidden layer written in the test is trained, and helps."""
     from semsearch.paths import find_data_files
-    from semsearch.train import train
+    from semsearch.training import train
     from semsearch.workflow import load_data, split
 
     data, text_encoder = load_data(*find_data_files(real_data))
-    from semsearch.train import TrainConfig
+    from semsearch.training import TrainConfig
 
     train_ids, val_ids = split(data, TrainConfig())
     model = TwoLayer(data.descriptors.dim, text_encoder.dim, hidden=64, seed=0)

@@ -15,7 +15,7 @@ from semsearch.database import ImageDatabase
 from semsearch.descriptors import Descriptors
 from semsearch.errors import InputError
 from semsearch.model import Autoembedder
-from semsearch.photos import PhotoDatabase, image_query, index_folder, load_search
+from semsearch.photos.folder import PhotoDatabase, image_query, index_folder, load_search
 from semsearch.text import TextEmbedder
 
 HERE = Path(__file__).parent

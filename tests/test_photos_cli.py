@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 
 from semsearch import sample
-from semsearch.cli import _Parser
+from semsearch.cli.commands import _Parser
 from semsearch.errors import InputError, UnknownQueryError
-from semsearch import cli
-from semsearch.photos_cli import add_index_parser, add_search_parser
+from semsearch.cli import commands as cli
+from semsearch.cli.photos import add_index_parser, add_search_parser
 
 
 def main(argv):

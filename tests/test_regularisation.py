@@ -14,8 +14,8 @@ from semsearch.descriptors import Descriptors
 from semsearch.errors import InputError, InputTypeError
 from semsearch.model import Autoembedder
 from semsearch.regularisation import SCHEDULES, add_weight_decay, decayed_parameters, scheduled_learning_rate
-from semsearch.train import TrainConfig, train
-from semsearch.vectors import l2_normalize_rows
+from semsearch.training import TrainConfig, train
+from semsearch.common.vectors import l2_normalize_rows
 
 
 # ------------------------------------------------------------------ weight decay
@@ -192,7 +192,7 @@ def test_training_steps_with_the_scheduled_rate_of_each_epoch(tiny, monkeypatch)
             rates.append(self.learning_rate)
             super().step()
 
-    monkeypatch.setattr(importlib.import_module("semsearch.train"), "make_optimizer", lambda config, parameters: RecordingSGD(
+    monkeypatch.setattr(importlib.import_module("semsearch.training"), "make_optimizer", lambda config, parameters: RecordingSGD(
         parameters, learning_rate=config.learning_rate, momentum=config.momentum))
     trained(tiny, epochs=4, batch_size=64, learning_rate=0.8, lr_schedule="cosine")  # one step per epoch
     np.testing.assert_allclose(rates, [0.8 * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(4)])

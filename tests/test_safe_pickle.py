@@ -12,7 +12,7 @@ import pytest
 
 from semsearch.descriptors import Descriptors
 from semsearch.errors import InputError, UnsafeFileError
-from semsearch.safe_pickle import PINNED, load_descriptor_pickle
+from semsearch.common.safe_pickle import PINNED, load_descriptor_pickle
 
 
 class _System:
@@ -206,6 +206,6 @@ def test_malicious_storage_bytes_run_nothing(tmp_path):
 
 
 def test_core_import_does_not_import_torch():
-    code = "import semsearch, semsearch.safe_pickle, semsearch.descriptors, sys; print('torch' in sys.modules)"
+    code = "import semsearch, semsearch.common.safe_pickle, semsearch.descriptors, sys; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

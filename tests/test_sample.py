@@ -10,7 +10,7 @@ from PIL import Image
 from semsearch import sample
 from semsearch.bundle import load_bundle, read_info
 from semsearch.descriptors import Descriptors
-from semsearch.keys import coco_file_name
+from semsearch.common.keys import coco_file_name
 from semsearch.text import tokenize
 
 ALLOWED = {"Attribution License", "Attribution-ShareAlike License", "Attribution-NonCommercial License",

@@ -19,10 +19,10 @@ from semsearch.database import ImageDatabase
 from semsearch.dataset import join
 from semsearch.descriptors import Descriptors
 from semsearch.model import Autoembedder
-from semsearch.keys import coco_id_from_filename as coco_id_of_file
-from semsearch.similar import cosine_scores, similar_images
+from semsearch.common.keys import coco_id_from_filename as coco_id_of_file
+from semsearch.routes.similar import cosine_scores, similar_images
 from semsearch.text import TextEmbedder
-from semsearch.train import train
+from semsearch.training import train
 
 PKL = "descriptors/effnet_lite0_coco_mini.pkl"
 IMAGES = "coco/images"
@@ -178,7 +178,7 @@ def test_unseen_image_is_described_then_searched(tmp_path, monkeypatch):
     vector = np.random.default_rng(1).random(6).astype(np.float32)
     calls = []
 
-    def describe(image, backbone, *, pretrained, device):  # gets the image opened by semsearch.images.open_image
+    def describe(image, backbone, *, pretrained, device):  # gets the image opened by semsearch.common.images.open_image
         calls.append((image.mode, image.size, backbone, pretrained, device))
         return vector
 
@@ -187,7 +187,7 @@ def test_unseen_image_is_described_then_searched(tmp_path, monkeypatch):
     Image.new("L", (5, 4)).save(path, format="JPEG")
     descriptors.backbone = None
     # 6-d: no known backbone, so ResNet18 is used; pretend it gives 6 values
-    monkeypatch.setattr("semsearch.similar.backbone_info", lambda name: {"backbone": name, "dim": 6})
+    monkeypatch.setattr("semsearch.routes.similar.backbone_info", lambda name: {"backbone": name, "dim": 6})
     ids, scores = similar_images(path, descriptors, k=4, weights=None, device="cpu")
     assert calls == [("RGB", (5, 4), "resnet18", False, "cpu")]
     assert_is_top_k(ids, scores, descriptors.ids, brute_force(vector, descriptors.vectors), 4)
@@ -215,7 +215,7 @@ def test_unseen_image_without_the_features_extra(tmp_path, monkeypatch):
         raise ImportError("semsearch.features needs torch and torchvision")
 
     fake_features(monkeypatch, 6, describe)  # the module imports, torch does not
-    monkeypatch.setattr("semsearch.similar.backbone_info", lambda name: {"backbone": name, "dim": 6})
+    monkeypatch.setattr("semsearch.routes.similar.backbone_info", lambda name: {"backbone": name, "dim": 6})
     with pytest.raises(ImportError, match=r"holiday.jpg is not in the database.*semsearch\[features\]"):
         similar_images(path, random_descriptors(10, 6))
 

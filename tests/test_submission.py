@@ -13,9 +13,9 @@ from semsearch.coco import CocoCaptions, UnknownIdError
 from semsearch.database import ImageDatabase
 from semsearch.dataset import join
 from semsearch.descriptors import Descriptors
-from semsearch.evaluate import evaluate
+from semsearch.evaluation import evaluate
 from semsearch.model import Autoembedder
-from semsearch.submission import (
+from semsearch.routes.submission import (
     SubmissionError,
     average_precision,
     read_queries,
@@ -26,7 +26,7 @@ from semsearch.submission import (
     write_submission,
 )
 from semsearch.text import TextEmbedder
-from semsearch.train import train
+from semsearch.training import train
 
 
 def write_csv(path, header, rows):

@@ -12,9 +12,9 @@ from semsearch.dataset import join, split_images
 from semsearch.descriptors import Descriptors
 from semsearch.glove import load_glove
 from semsearch.model import Autoembedder
-from semsearch.tags import STOP_WORDS, image_tags, similar_words, text_vector, word_table
+from semsearch.routes.tags import STOP_WORDS, image_tags, similar_words, text_vector, word_table
 from semsearch.text import TextEmbedder, UnknownQueryError, tokenize
-from semsearch.train import train
+from semsearch.training import train
 
 WORDS = "dog cat kitten puppy sofa couch beach ocean pizza cake the of 2020 t-shirt".split()
 

@@ -7,11 +7,11 @@ import pytest
 from semsearch.coco import CocoCaptions, ImageInfo
 from semsearch.dataset import CaptionedImages, join, kfold_images, split_images
 from semsearch.descriptors import Descriptors
-from semsearch.evaluate import evaluate
+from semsearch.evaluation import evaluate
 from semsearch.model import Autoembedder
 from semsearch.text import TextEmbedder
 from semsearch.errors import InputTypeError, TrainingError
-from semsearch.train import TrainConfig, train
+from semsearch.training import TrainConfig, train
 
 NOUNS = (
     "dog cat horse cow sheep bird elephant giraffe zebra bear train bus car truck boat airplane "
@@ -194,7 +194,7 @@ def test_diverging_training_stops_and_leaves_the_model_unchanged(synthetic, lear
 
 
 def test_an_interrupted_training_leaves_the_model_unchanged(synthetic, monkeypatch):
-    train_module = importlib.import_module("semsearch.train")  # semsearch.train is also the function
+    train_module = importlib.import_module("semsearch.training")  # semsearch.training is also the function
 
     data, embedder = synthetic
     model = Autoembedder(data.descriptors.dim, seed=0)
@@ -217,7 +217,7 @@ def test_an_interrupted_training_leaves_the_model_unchanged(synthetic, monkeypat
 
 def test_training_draws_the_triples_make_triples_makes(synthetic, monkeypatch):
     """The function the notebook teaches is the one training calls each epoch."""
-    train_module = importlib.import_module("semsearch.train")  # semsearch.train is also the function
+    train_module = importlib.import_module("semsearch.training")  # semsearch.training is also the function
 
     data, embedder = synthetic
     drawn = []
@@ -315,7 +315,7 @@ def test_momentum_sgd_is_mynn_sgd_bit_for_bit():
     import mygrad as mg
     from mynn.optimizers.sgd import SGD
 
-    from semsearch.train import MomentumSGD
+    from semsearch.training import MomentumSGD
 
     rng = np.random.default_rng(0)
     start = [rng.normal(size=(7, 3)), rng.normal(size=(1, 3))]

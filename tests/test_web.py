@@ -16,10 +16,10 @@ from PIL import Image  # noqa: E402
 
 from semsearch.database import ImageDatabase  # noqa: E402
 from semsearch.errors import UnknownQueryError  # noqa: E402
-from semsearch.explain import explain  # noqa: E402
-from semsearch.keys import coco_file_name  # noqa: E402
+from semsearch.routes.explain import explain  # noqa: E402
+from semsearch.common.keys import coco_file_name  # noqa: E402
 from semsearch.model import Autoembedder  # noqa: E402
-from semsearch.tags import image_tags, similar_words  # noqa: E402
+from semsearch.routes.tags import image_tags, similar_words  # noqa: E402
 from semsearch.text import TextEmbedder  # noqa: E402
 from semsearch.web.app import Limits, create_app  # noqa: E402
 from semsearch.web.images import (  # noqa: E402
@@ -334,7 +334,7 @@ def test_coco_image_files(tmp_path):
 
 # --------------------------------------------------------------------------- the serve command
 def test_serve_parser():
-    from semsearch.cli import _Parser
+    from semsearch.cli.commands import _Parser
     from semsearch.web.serve import add_parser, run
 
     parser = _Parser(prog="semsearch")

@@ -15,7 +15,7 @@ def build_real_bundle(real_data: Path, out: Path, epochs: int = 10) -> Path:
     from semsearch.descriptors import Descriptors
     from semsearch.model import Autoembedder
     from semsearch.text import TextEmbedder
-    from semsearch.train import train
+    from semsearch.training import train
 
     coco = CocoCaptions.load(real_data / "coco/annotations/captions_val2017.json",
                              real_data / "coco/annotations/captions_train2017_mini.json")

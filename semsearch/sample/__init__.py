@@ -51,15 +51,15 @@ def model_dir() -> Path:
 
 def load():
     """The sample's captions joined with its descriptors: a :class:`~semsearch.dataset.CaptionedImages`."""
-    from ..coco import CocoCaptions
-    from ..dataset import join
-    from ..descriptors import Descriptors
+    from semsearch.coco import CocoCaptions
+    from semsearch.dataset import join
+    from semsearch.descriptors import Descriptors
 
     return join(CocoCaptions.load(captions_file()), Descriptors.load(descriptors_file()), warn=False)
 
 
 def text_encoder(glove=None):
     """The shipped model's IDF-GloVe ``se_text`` (word weights over 25,014 val2017 captions)."""
-    from ..encoders import load_text_encoder
+    from semsearch.encoders import load_text_encoder
 
     return load_text_encoder(model_dir() / "text.json", glove)

@@ -38,10 +38,10 @@ from typing import Callable, List, Mapping, Optional
 
 import numpy as np
 
-from ..errors import InputError, MissingExtraError, SemsearchError, UnknownIdError, UnknownQueryError
-from ..explain import explain, is_decomposable
-from ..text import TextEmbedder, tokenize
-from .images import (
+from semsearch.errors import InputError, MissingExtraError, SemsearchError, UnknownIdError, UnknownQueryError
+from semsearch.routes.explain import explain, is_decomposable
+from semsearch.text import TextEmbedder, tokenize
+from semsearch.web.images import (
     MAX_IMAGE_PIXELS,
     MAX_UPLOAD_BYTES,
     ImageTooLargeError,
@@ -75,7 +75,7 @@ def embed_query(text_encoder, text: str) -> np.ndarray:
 
     Raises UnknownQueryError naming the words when none of them is known.
     """
-    from ..query import embed_query as embed_compound
+    from semsearch.query import embed_query as embed_compound
 
     return embed_compound(text, text_encoder)
 
@@ -278,7 +278,7 @@ def create_app(
 
     @app.get("/api/tags/{key:path}")
     def tags(key: str, k: int = 10):
-        from ..tags import image_tags
+        from semsearch.routes.tags import image_tags
 
         image_id = key_of(key)
         words, scores = image_tags(database.vector_of(image_id), tag_source(), k=check_k(k))
@@ -286,7 +286,7 @@ def create_app(
 
     @app.get("/api/words")
     def words(w: str = Query(..., description="a word or a few"), k: int = 10):
-        from ..tags import similar_words
+        from semsearch.routes.tags import similar_words
 
         check_text(w, "w")
         found, scores = similar_words(w, tag_source(), check_k(k))
@@ -324,7 +324,7 @@ def create_app(
 
 def _backbone_describe(model, database) -> Optional[Callable]:
     """Describe an upload with the backbone the model (or the database) was made with, if known."""
-    from ..backbones import BACKBONES
+    from semsearch.backbones import BACKBONES
 
     record = getattr(model, "backbone", None) or getattr(database, "backbone", None)
     name = record.get("backbone") if isinstance(record, dict) else record
@@ -334,7 +334,7 @@ def _backbone_describe(model, database) -> Optional[Callable]:
         return None
 
     def describe(image) -> np.ndarray:
-        from ..features import describe as describe_image
+        from semsearch.features import describe as describe_image
 
         return describe_image(image, name)
 

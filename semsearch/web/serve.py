@@ -18,15 +18,15 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from ..argtypes import port
-from ..errors import MissingExtraError
-from ..paths import ENV_VAR, data_dir, find_data_files
+from semsearch.cli.argtypes import port
+from semsearch.errors import MissingExtraError
+from semsearch.paths import ENV_VAR, data_dir, find_data_files
 
 DEFAULT_MODEL_DIR = "semsearch-model"
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Add ``serve`` to an argparse subparsers object (as made by ``semsearch.cli``)."""
+    """Add ``serve`` to an argparse subparsers object (as made by ``semsearch.cli.commands``)."""
     p = subparsers.add_parser(
         "serve", help="a web page to search a model's images with",
         description="Load a model folder once and serve a search page and a JSON API on this machine. "
@@ -49,7 +49,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def _first_captions(caption_files, image_ids, say):
     """``(first caption by id, coco_url by id)`` of the database images the caption files describe."""
-    from ..coco import CocoCaptions
+    from semsearch.coco import CocoCaptions
 
     coco = CocoCaptions.load(*caption_files)
     covered = set(int(i) for i in image_ids) & set(coco.image_ids.tolist())
@@ -66,12 +66,12 @@ def app_from_args(args, say=print):
       downloaded once from their ``coco_url`` into a cache, else a grey tile);
     - neither: ``./semsearch-model`` if there is one, else the embedded sample.
     """
-    from ..bundle import load_bundle
-    from .app import create_app
-    from .images import CocoImageFiles
+    from semsearch.bundle import load_bundle
+    from semsearch.web.app import create_app
+    from semsearch.web.images import CocoImageFiles
 
     if args.db is not None:
-        from ..photos import load_search
+        from semsearch.photos.folder import load_search
 
         database = load_search(args.db)
         say(f"photos:      {args.db} ({len(database)} images under {database.root})")
@@ -79,7 +79,7 @@ def app_from_args(args, say=print):
         return create_app(database, model=database.model, image_path=lambda key: root / key if key in known else None)
     model_dir, images, caption_files = args.model, args.images, args.captions
     if model_dir is None and not Path(DEFAULT_MODEL_DIR).is_dir():
-        from .. import sample
+        from semsearch import sample
 
         model_dir, images, caption_files = sample.model_dir(), images or sample.image_dir(), caption_files or [sample.captions_file()]
         say("no --model or --db: serving the embedded sample (semsearch.sample)")

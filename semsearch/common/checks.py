@@ -25,7 +25,7 @@ from typing import Iterable, List
 
 import numpy as np
 
-from .errors import InputError, InputTypeError
+from semsearch.errors import InputError, InputTypeError
 
 _DIGITS = re.compile(r"[0-9]+")  # ASCII digits only: no sign, no spaces, no other scripts
 

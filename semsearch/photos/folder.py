@@ -32,10 +32,10 @@ from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from ._io import load_npz, save_npz
-from .database import ImageDatabase
-from .errors import InputError, MissingExtraError
-from .images import failure_reason, find_image_files, open_image
+from semsearch.common.files import load_npz, save_npz
+from semsearch.database import ImageDatabase
+from semsearch.errors import InputError, MissingExtraError
+from semsearch.common.images import failure_reason, find_image_files, open_image
 
 PathLike = Union[str, "os.PathLike[str]"]
 FORMAT = "semsearch-photos-1"
@@ -132,7 +132,7 @@ class IndexReport:
 def _resolve_model(model: Optional[PathLike]) -> Tuple[str, Path]:
     """(what the database records, the folder) of a model bundle; None is the sample model."""
     if model is None or str(model) == SAMPLE_MODEL:
-        from . import sample
+        from semsearch import sample
 
         return SAMPLE_MODEL, sample.model_dir()
     path = Path(model).expanduser().resolve()
@@ -146,8 +146,8 @@ def load_model(model: Optional[PathLike] = None, *, with_text: bool = True, glov
     backbone is the one the bundle's info records; a bundle without that record is taken
     to be ResNet18's when it takes 512-d descriptors, EfficientNet-Lite0's at 1280.
     """
-    from .bundle import MODEL_FILE, _sha256, load_bundle, read_info
-    from .model import Autoembedder
+    from semsearch.bundle import MODEL_FILE, _sha256, load_bundle, read_info
+    from semsearch.model import Autoembedder
 
     recorded, directory = _resolve_model(model)
     manifest = read_info(directory)
@@ -176,7 +176,7 @@ def get_backbone(backbone, expected: str):
         if name != expected:
             raise InputError(f"the model was trained on {expected} descriptors, not {name}'s")
         try:
-            from .backbones import load_backbone
+            from semsearch.backbones import load_backbone
         except ImportError as e:
             raise MissingExtraError(f"describing images needs torch: pip install 'semsearch[features]' ({e})") from None
         backbone = load_backbone(name)
@@ -324,7 +324,7 @@ def index_folder(
                     entries[key] = (size, mtime, vector)
 
     def describe_on_ray(keys) -> None:
-        from .features import describe_files
+        from semsearch.features import describe_files
 
         paths = [str(on_disk[key][0]) for key in keys]
         vectors, ok, failed = describe_files(paths, backbone.name, engine="ray", batch_size=batch_size, progress=False)

@@ -27,16 +27,16 @@ from typing import Optional, Tuple, Union
 
 import numpy as np
 
-from .backbones import BACKBONES, backbone_info
-from .checks import check_k
-from .coco import UnknownIdError
-from .database import ImageDatabase, top_k
-from .descriptors import Descriptors
-from .paths import require_file
-from .errors import InputError, InputTypeError, MissingExtraError
-from .images import open_image
-from .keys import coco_id_from_filename
-from .vectors import row_norms
+from semsearch.backbones import BACKBONES, backbone_info
+from semsearch.common.checks import check_k
+from semsearch.coco import UnknownIdError
+from semsearch.database import ImageDatabase, top_k
+from semsearch.descriptors import Descriptors
+from semsearch.paths import require_file
+from semsearch.errors import InputError, InputTypeError, MissingExtraError
+from semsearch.common.images import open_image
+from semsearch.common.keys import coco_id_from_filename
+from semsearch.common.vectors import row_norms
 
 PathLike = Union[str, "os.PathLike[str]"]
 SPACES = ("descriptor", "learned")
@@ -103,7 +103,7 @@ def describe_query(
     InputError
         The descriptor's size differs from the database's, or it holds NaN or inf; or the
         image file is empty, not an image, corrupt, or too large
-        (:func:`semsearch.images.open_image`).
+        (:func:`semsearch.common.images.open_image`).
     """
     coco_id = query_image_id(query, descriptors)
     if coco_id is not None:
@@ -124,7 +124,7 @@ def describe_query(
         f"{_name(query)} is not in the database, and describing it needs {name}: pip install semsearch[features]"
     )
     try:
-        from . import features  # imported here: torch is optional and slow to import
+        from semsearch import features  # imported here: torch is optional and slow to import
     except ImportError:
         raise MissingExtraError(missing_extra) from None
     what = f"the {name} descriptor of {_name(query)}"

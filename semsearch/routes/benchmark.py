@@ -16,7 +16,7 @@ next run loads it (a model trained on random descriptors scores at chance, of co
 
 Register it in ``setup.py``::
 
-    entry_points={"cogworks.submissions.v2": ["language-search = semsearch.benchmark:create_search_adapter"]}
+    entry_points={"cogworks.submissions.v2": ["language-search = semsearch.routes.benchmark:create_search_adapter"]}
 
 Example
 -------
@@ -32,8 +32,8 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from .checks import check_image_ids, check_k, check_texts
-from .errors import InputError, UnknownQueryError
+from semsearch.common.checks import check_image_ids, check_k, check_texts
+from semsearch.errors import InputError, UnknownQueryError
 
 #: Names the model folder the adapter loads (or trains into).
 MODEL_ENV = "SEMSEARCH_BENCHMARK_MODEL"
@@ -69,13 +69,13 @@ class SearchAdapter:
 
     def embed_images(self, descriptors) -> np.ndarray:
         """The model's embedding of each descriptor, shape (M, 50), unit rows."""
-        from .model import embed_images
+        from semsearch.model import embed_images
 
         return embed_images(self.model, self.model.check_input(descriptors))
 
     def prepare_database(self, image_ids, descriptors) -> None:
         """Embed the pool ``descriptors`` (M, D), keyed by ``image_ids`` (M,), for :meth:`search`."""
-        from .database import ImageDatabase
+        from semsearch.database import ImageDatabase
 
         image_ids = check_image_ids(image_ids)
         vectors = self.embed_images(descriptors)
@@ -103,10 +103,10 @@ def load_or_train(model_dir: os.PathLike, captions_path: Optional[os.PathLike] =
                   descriptors_path: Optional[os.PathLike] = None):
     """``(model, text_encoder)`` of the model folder ``model_dir``; trained and saved there if it holds none.
 
-    Training uses the default :class:`~semsearch.train.TrainConfig` on the caption file and
+    Training uses the default :class:`~semsearch.training.TrainConfig` on the caption file and
     descriptor pickle given; without them a missing folder is a FileNotFoundError.
     """
-    from .bundle import MANIFEST_FILE, load_bundle
+    from semsearch.bundle import MANIFEST_FILE, load_bundle
 
     model_dir = Path(model_dir)
     if (model_dir / MANIFEST_FILE).is_file():
@@ -114,13 +114,13 @@ def load_or_train(model_dir: os.PathLike, captions_path: Optional[os.PathLike] =
         return model, text_encoder
     if captions_path is None or descriptors_path is None:
         raise FileNotFoundError(f"no semsearch model in {model_dir}, and no course files to train one on")
-    from .train import TrainConfig
-    from .workflow import load_data, train_and_save
+    from semsearch.training import TrainConfig
+    from semsearch.workflow import load_data, train_and_save
 
     data, text_encoder = load_data([captions_path], descriptors_path)
     run = train_and_save(data, text_encoder, TrainConfig(), model_dir,
                          info={"captions": str(captions_path), "descriptors": str(descriptors_path),
-                               "made_by": "semsearch.benchmark"})
+                               "made_by": "semsearch.routes.benchmark"})
     return run.model, text_encoder
 
 

@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import Optional, Union
 
-from .checks import check_image_id
+from semsearch.common.checks import check_image_id
 
 PathLike = Union[str, "os.PathLike[str]"]
 

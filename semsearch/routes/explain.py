@@ -28,9 +28,9 @@ from typing import List, Tuple
 
 import numpy as np
 
-from .errors import InputError, InputTypeError
-from .query import embed_query, parse_query
-from .text import TextEmbedder, tokenize
+from semsearch.errors import InputError, InputTypeError
+from semsearch.query import embed_query, parse_query
+from semsearch.text import TextEmbedder, tokenize
 
 
 def is_decomposable(text_encoder) -> bool:

@@ -39,11 +39,11 @@ from typing import FrozenSet, Iterable, List, Optional, Tuple, Union
 
 import numpy as np
 
-from .database import top_k
-from .text import TextEmbedder, UnknownQueryError, tokenize
-from .vectors import l2_normalize_rows, row_norms
-from .checks import check_k
-from .errors import InputError, InputTypeError
+from semsearch.database import top_k
+from semsearch.text import TextEmbedder, UnknownQueryError, tokenize
+from semsearch.common.vectors import l2_normalize_rows, row_norms
+from semsearch.common.checks import check_k
+from semsearch.errors import InputError, InputTypeError
 
 #: Common English function words, left out of tags and similar words by default.
 STOP_WORDS: FrozenSet[str] = frozenset(

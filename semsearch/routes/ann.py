@@ -40,10 +40,10 @@ from typing import Optional, Tuple, Union
 
 import numpy as np
 
-from ._io import load_npz, save_npz
-from .checks import check_k
-from .errors import InputError
-from .vectors import l2_normalize_rows, row_norms
+from semsearch.common.files import load_npz, save_npz
+from semsearch.common.checks import check_k
+from semsearch.errors import InputError
+from semsearch.common.vectors import l2_normalize_rows, row_norms
 
 PathLike = Union[str, "os.PathLike[str]"]
 FORMAT = "semsearch-ann-1"

@@ -3,12 +3,12 @@
 =========  ==================================================================
 features   CNN descriptors of a folder of images (:mod:`semsearch.features`)
 train      train a model on captions + descriptors, save it as a folder
-index      make a folder of photos searchable (:mod:`semsearch.photos_cli`)
-search     the top-k images for a text or image query (:mod:`semsearch.photos_cli`)
+index      make a folder of photos searchable (:mod:`semsearch.cli.photos`)
+search     the top-k images for a text or image query (:mod:`semsearch.cli.photos`)
 eval       Recall@K, median rank and MRR of a saved model, or k-fold
 demo       train, evaluate and search the data folder (or the shipped sample)
 serve      a web page to search with (:mod:`semsearch.web.serve`)
-classify   ImageNet tags of images from their descriptors (:mod:`semsearch.classify_cli`)
+classify   ImageNet tags of images from their descriptors (:mod:`semsearch.cli.classify`)
 fetch      download the COCO captions and the course's descriptors
 =========  ==================================================================
 
@@ -28,10 +28,10 @@ import textwrap
 from pathlib import Path
 from typing import Optional, Sequence
 
-from . import __version__
-from .argtypes import finite_float, integer, output_path, positive_int
-from .errors import SemsearchError
-from .paths import ENV_VAR, data_dir
+from semsearch import __version__
+from semsearch.cli.argtypes import finite_float, integer, output_path, positive_int
+from semsearch.errors import SemsearchError
+from semsearch.paths import ENV_VAR, data_dir
 
 #: Queries the demo runs when none is given; all fit the 239 images of the shared data.
 DEMO_QUERIES = ("a kitchen with a stove and a sink", "people skiing down a snowy hill", "a baseball player swinging a bat")
@@ -67,7 +67,7 @@ def _add_data_options(p) -> None:
 
 
 def _add_text_encoder_option(p) -> None:
-    from .encoders import ENCODERS
+    from semsearch.encoders import ENCODERS
 
     p.add_argument("--text-encoder", choices=ENCODERS, default="idf",
                    help="se_text: IDF-, SIF- or mean-weighted GloVe, or MiniLM (extra [minilm]) (default %(default)s)")
@@ -81,9 +81,9 @@ def _add_config_options(p, chosen: Optional[str]) -> None:
     """
     if chosen not in (p.prog.split()[-1], None):
         return
-    from .train import TrainConfig
+    from semsearch.training import TrainConfig
 
-    g = p.add_argument_group("training (semsearch.train.TrainConfig)")
+    g = p.add_argument_group("training (semsearch.training.TrainConfig)")
     for f in dataclasses.fields(TrainConfig):
         kind = {"int": integer, "float": finite_float}.get(str(f.type), str)  # checked, not coerced
         g.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default, choices=f.metadata.get("choices"),
@@ -92,19 +92,19 @@ def _add_config_options(p, chosen: Optional[str]) -> None:
 
 
 def _config(args):
-    from .train import TrainConfig
+    from semsearch.training import TrainConfig
 
     return TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
 
 
 #: Subcommands whose parser lives beside their code: name -> (module, its add_parser, one-line help).
 ELSEWHERE = {
-    "features": ("features", "add_parser", "CNN descriptors of a folder of images (needs torch)"),
-    "index": ("photos_cli", "add_index_parser", "make a folder of photos searchable (incremental)"),
-    "search": ("photos_cli", "add_search_parser", "the top-k images for a text (or image) query"),
-    "serve": ("web.serve", "add_parser", "a web page to search with (extra [web])"),
-    "classify": ("classify_cli", "add_parser", "ImageNet tags of images, from their EfficientNet-Lite0 descriptors"),
-    "fetch": ("fetch", "add_parser", "download the COCO captions and the course's descriptors"),
+    "features": ("semsearch.features", "add_parser", "CNN descriptors of a folder of images (needs torch)"),
+    "index": ("semsearch.cli.photos", "add_index_parser", "make a folder of photos searchable (incremental)"),
+    "search": ("semsearch.cli.photos", "add_search_parser", "the top-k images for a text (or image) query"),
+    "serve": ("semsearch.web.serve", "add_parser", "a web page to search with (extra [web])"),
+    "classify": ("semsearch.cli.classify", "add_parser", "ImageNet tags of images, from their EfficientNet-Lite0 descriptors"),
+    "fetch": ("semsearch.fetch", "add_parser", "download the COCO captions and the course's descriptors"),
 }
 
 
@@ -115,7 +115,7 @@ def _add_elsewhere(sub, names, chosen: Optional[str]) -> None:
     for name in names:
         module, function, summary = ELSEWHERE[name]
         if chosen in (name, None):
-            getattr(importlib.import_module(f".{module}", __package__), function)(sub)
+            getattr(importlib.import_module(module), function)(sub)
         else:
             sub.add_parser(name, help=summary)
 
@@ -180,7 +180,7 @@ def _say(*lines: str) -> None:
 
 def _data_files(args):
     """The caption files and descriptor file a command reads: --captions/--descriptors, else the data folder's."""
-    from .paths import find_data_files
+    from semsearch.paths import find_data_files
 
     if args.captions and args.descriptors:
         return list(args.captions), args.descriptors
@@ -190,7 +190,7 @@ def _data_files(args):
 
 def _load(args, text_encoder=None):
     """The data of --captions/--descriptors (default: the data folder's), joined; prints what it used."""
-    from .workflow import describe_join, load_data
+    from semsearch.workflow import describe_join, load_data
 
     caption_files, descriptor_file = _data_files(args)
     _say(f"captions:    {', '.join(str(c) for c in caption_files)}", f"descriptors: {descriptor_file}")
@@ -210,10 +210,10 @@ def _print_ranking(keys, scores, captions=None) -> None:
 
 
 def _cmd_train(args) -> int:
-    from .workflow import train_and_save
+    from semsearch.workflow import train_and_save
 
-    from ._io import ensure_distinct_output
-    from .bundle import check_bundle_target
+    from semsearch.common.files import ensure_distinct_output
+    from semsearch.bundle import check_bundle_target
 
     config = _config(args)
     check_bundle_target(args.out)  # before loading and training: a folder that cannot be written
@@ -232,11 +232,11 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_eval(args) -> int:
-    from .evaluate import evaluate, format_folds
+    from semsearch.evaluation import evaluate, format_folds
 
     if args.model is None:
-        from .errors import InputError
-        from .workflow import cross_validate
+        from semsearch.errors import InputError
+        from semsearch.workflow import cross_validate
 
         if args.protocol != "all":
             raise InputError(f"--protocol {args.protocol} scores a saved model: give --model MODEL_DIR")
@@ -249,8 +249,8 @@ def _cmd_eval(args) -> int:
             _say(f"  fold {k}: " + "  ".join(f"R@{n} {v:.3f}" for n, v in s.recall.items()) + f"  MRR {s.mean_reciprocal_rank:.3f}")
         _say(format_folds(folds))
         return 0
-    from .bundle import load_bundle, read_info
-    from .workflow import evaluation_ids
+    from semsearch.bundle import load_bundle, read_info
+    from semsearch.workflow import evaluation_ids
 
     model, text_encoder, _ = load_bundle(args.model)
     data, _, _ = _load(args, text_encoder=text_encoder)
@@ -262,10 +262,10 @@ def _cmd_eval(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from ._io import check_writable, ensure_distinct_output
-    from .bundle import check_bundle_target
-    from .display import first_caption, result_grid
-    from .workflow import demo_data, subsample, train_and_save
+    from semsearch.common.files import check_writable, ensure_distinct_output
+    from semsearch.bundle import check_bundle_target
+    from semsearch.display import first_caption, result_grid
+    from semsearch.workflow import demo_data, subsample, train_and_save
 
     root = data_dir(args.data)
     check_writable(args.out, "demo folder", folder=True)  # before training: where the model and grids go
@@ -277,7 +277,7 @@ def _cmd_demo(args) -> int:
     if len(data.image_ids) > args.max_images:
         data = subsample(data, args.max_images, args.seed)
         _say(f"using {args.max_images} of them, drawn at random (--max-images)")
-    from .train import TrainConfig
+    from semsearch.training import TrainConfig
 
     config = TrainConfig(seed=args.seed)
     n_val = int(round(config.validation_fraction * len(data.image_ids)))  # as split_images counts

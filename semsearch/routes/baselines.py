@@ -8,7 +8,7 @@ compared by cosine:
 - ``"tfidf"``:  word counts times ``idf(word) = log10(N / n_word)``, rows of unit length;
 - ``"glove"``:  ``se_text``, the IDF-weighted GloVe embedding of :mod:`semsearch.text`.
 
-The protocol is that of :func:`semsearch.evaluate.evaluate`: every caption of the split's
+The protocol is that of :func:`semsearch.evaluation.evaluate`: every caption of the split's
 images is a query and its own image is the target among the split's images. A query never
 reads itself: its own image is scored over its *other* captions (for ``"mean"`` the mean
 over those, so the divisor is one less). An image left with no caption to read scores
@@ -31,11 +31,11 @@ from typing import Dict, Iterator, Optional, Sequence, Tuple, Union
 import numpy as np
 import scipy.sparse
 
-from .coco import CocoCaptions
-from .evaluate import RetrievalScores, retrieval_scores, target_ranks
-from .text import TextEmbedder, inverse_document_frequency, tokenize, word_counts  # word_counts: re-exported
-from .dataset import split_view
-from .errors import InputError
+from semsearch.coco import CocoCaptions
+from semsearch.evaluation import RetrievalScores, retrieval_scores, target_ranks
+from semsearch.text import TextEmbedder, inverse_document_frequency, tokenize, word_counts  # word_counts: re-exported
+from semsearch.dataset import split_view
+from semsearch.errors import InputError
 
 METHODS = ("onehot", "tfidf", "glove")
 REDUCES = ("mean", "max")

@@ -1,6 +1,6 @@
 """``semsearch classify``: ImageNet tags of images from their stored EfficientNet-Lite0 descriptors.
 
-Wired into :mod:`semsearch.cli` with :func:`add_parser` and :func:`run`.
+Wired into :mod:`semsearch.cli.commands` with :func:`add_parser` and :func:`run`.
 
     semsearch classify 19221 802 [--data DIR | --descriptors PKL] [-k 5]
     19221  broccoli 0.878  guacamole 0.031  cauliflower 0.012 ...
@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .checks import check_image_id
-from .argtypes import positive_int
+from semsearch.common.checks import check_image_id
+from semsearch.cli.argtypes import positive_int
 
 
 def _image_id(text: str) -> int:
@@ -35,9 +35,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args) -> int:
     """Print one line of tags per image; errors are raised as SemsearchError / FileNotFoundError."""
-    from .classifier import ImageNetClassifier
-    from .descriptors import Descriptors
-    from .workflow import find_data_files
+    from semsearch.routes.classifier import ImageNetClassifier
+    from semsearch.descriptors import Descriptors
+    from semsearch.workflow import find_data_files
 
     path = args.descriptors if args.descriptors is not None else find_data_files(args.data)[1]
     descriptors = Descriptors.load(path)

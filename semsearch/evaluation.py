@@ -34,11 +34,11 @@ from typing import Dict, Iterator, List, Sequence, Tuple
 
 import numpy as np
 
-from .backbones import check_same_backbone
-from .checks import check_ks
-from .dataset import CaptionedImages
-from .errors import InputError
-from .model import embed_images
+from semsearch.backbones import check_same_backbone
+from semsearch.common.checks import check_ks
+from semsearch.dataset import CaptionedImages
+from semsearch.errors import InputError
+from semsearch.model import embed_images
 
 
 @dataclass

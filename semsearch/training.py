@@ -37,14 +37,14 @@ from mynn.optimizers.sgd import SGD
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm  # not tqdm.auto: that warns in Jupyter without ipywidgets
 
-from .backbones import check_same_backbone
-from .checks import _is_integer
-from .dataset import CaptionedImages, Split
-from .errors import InputError, InputTypeError, TrainingError
-from .loss import DIRECTIONS, gap_loss_accuracy, info_nce_loss, loss_accuracy, same_image_mask, vse_loss
-from .model import batch_similarity, embed_images, parameters_of, similarity_gap
-from .regularisation import SCHEDULES, add_weight_decay, decayed_parameters, scheduled_learning_rate
-from .triples import NEGATIVES, Triples, make_triples
+from semsearch.backbones import check_same_backbone
+from semsearch.common.checks import _is_integer
+from semsearch.dataset import CaptionedImages, Split
+from semsearch.errors import InputError, InputTypeError, TrainingError
+from semsearch.loss import DIRECTIONS, gap_loss_accuracy, info_nce_loss, loss_accuracy, same_image_mask, vse_loss
+from semsearch.model import batch_similarity, embed_images, parameters_of, similarity_gap
+from semsearch.regularisation import SCHEDULES, add_weight_decay, decayed_parameters, scheduled_learning_rate
+from semsearch.triples import NEGATIVES, Triples, make_triples
 
 OPTIMIZERS = ("sgd", "adam")
 #: "triple": the course's loss on (caption, good, bad image) triples; the others use the batch.

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import IO, Iterator, Tuple, Union
 
 import numpy as np
-from .checks import check_finite
-from .errors import InputError
+from semsearch.common.checks import check_finite
+from semsearch.errors import InputError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -74,7 +74,7 @@ def load_npz(path: PathLike, format: str, names: Tuple[str, ...], what: str) -> 
     floating-point array (weights, vectors: every float array semsearch saves is finite,
     so a non-finite one is damaged and would give silently wrong scores).
     """
-    from .paths import require_file
+    from semsearch.paths import require_file
 
     path = require_file(path, what)
     try:

@@ -19,7 +19,7 @@ own backward formula), so the image map ``W_img`` learns.
 
 **Retrieval route** (:func:`generated_caption_scores`): generate a caption ``T_k`` for every
 database image, then rank images for a query ``Q`` by ``sim(Q, T_k)`` with the caption
-baselines' vectors (:func:`semsearch.baselines.caption_vectors`: one-hot, TF-IDF or
+baselines' vectors (:func:`semsearch.routes.baselines.caption_vectors`: one-hot, TF-IDF or
 ``se_text``). **Quality** (:func:`caption_quality`): BLEU-4 and CIDEr of generated
 captions against the human ones (``pycocoevalcap``; no Java needed for these two).
 
@@ -44,13 +44,13 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import mygrad as mg
 import numpy as np
 
-from ._io import load_npz, save_npz
-from .baselines import METHODS, caption_vectors
-from .checks import check_image_ids, check_k, check_texts
-from .dataset import CaptionedImages
-from .errors import InputError, MissingExtraError, TrainingError
-from .evaluate import RetrievalScores, retrieval_scores, target_ranks
-from .text import inverse_document_frequency, tokenize
+from semsearch.common.files import load_npz, save_npz
+from semsearch.routes.baselines import METHODS, caption_vectors
+from semsearch.common.checks import check_image_ids, check_k, check_texts
+from semsearch.dataset import CaptionedImages
+from semsearch.errors import InputError, MissingExtraError, TrainingError
+from semsearch.evaluation import RetrievalScores, retrieval_scores, target_ranks
+from semsearch.text import inverse_document_frequency, tokenize
 
 PathLike = Union[str, "os.PathLike[str]"]
 FORMAT = "semsearch-captioner-1"
@@ -398,7 +398,7 @@ class CaptionGenerator:
 def glove_embeddings(vocabulary: CaptionVocabulary, glove=None, seed: int = 0) -> np.ndarray:
     """Word vectors (V, E) for the vocabulary: GloVe's where it has the word, small random ones otherwise."""
     if glove is None:
-        from .glove import load_glove
+        from semsearch.glove import load_glove
 
         glove = load_glove()
     rng = np.random.default_rng(seed)
@@ -491,11 +491,11 @@ def generated_caption_scores(
     ks: Sequence[int] = (1, 5, 10),
     captions: Optional[Sequence[str]] = None,
 ) -> RetrievalScores:
-    """Text -> image retrieval by generated captions, scored as :func:`semsearch.evaluate.evaluate` scores a model.
+    """Text -> image retrieval by generated captions, scored as :func:`semsearch.evaluation.evaluate` scores a model.
 
     Every human caption of ``image_ids`` is a query ``Q``; each image ``k`` is represented by
     its one generated caption ``T_k`` and scored by ``sim(Q, T_k)`` (cosine of
-    :func:`semsearch.baselines.caption_vectors` of the ``method``). The IDF (``"tfidf"``,
+    :func:`semsearch.routes.baselines.caption_vectors` of the ``method``). The IDF (``"tfidf"``,
     and ``"glove"`` without a ``text_encoder``) is fitted on all captions of ``data``.
 
     Parameters

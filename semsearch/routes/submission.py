@@ -51,13 +51,13 @@ from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, 
 
 import numpy as np
 
-from ._io import atomic_write, check_writable, ensure_distinct_output
-from .coco import UnknownIdError
-from .database import ImageDatabase
-from .paths import require_file
-from .text import UnknownQueryError
-from .checks import check_image_id, check_image_ids, check_k, check_ks
-from .errors import InputError
+from semsearch.common.files import atomic_write, check_writable, ensure_distinct_output
+from semsearch.coco import UnknownIdError
+from semsearch.database import ImageDatabase
+from semsearch.paths import require_file
+from semsearch.text import UnknownQueryError
+from semsearch.common.checks import check_image_id, check_image_ids, check_k, check_ks
+from semsearch.errors import InputError
 
 PathLike = Union[str, "os.PathLike[str]"]
 QUERIES_HEADER = ("query_id", "text")

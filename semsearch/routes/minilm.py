@@ -29,11 +29,11 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ._io import atomic_write
-from .paths import require_file
-from .checks import check_texts
-from .errors import InputError, InputTypeError, MissingExtraError, UnknownQueryError
-from .text import tokenize
+from semsearch.common.files import atomic_write
+from semsearch.paths import require_file
+from semsearch.common.checks import check_texts
+from semsearch.errors import InputError, InputTypeError, MissingExtraError, UnknownQueryError
+from semsearch.text import tokenize
 
 PathLike = Union[str, "os.PathLike[str]"]
 

@@ -1,6 +1,6 @@
 """Command-line parts for photos: ``semsearch index``, ``semsearch search`` and the sample demo.
 
-``semsearch.cli`` adds these with ``add_index_parser(sub)`` / ``add_search_parser(sub)``;
+``semsearch.cli.commands`` adds these with ``add_index_parser(sub)`` / ``add_search_parser(sub)``;
 each parser's ``run`` default (:func:`run_index`, :func:`run_search`) does the work, prints
 and returns the exit status. Errors are raised (SemsearchError, FileNotFoundError) for the CLI to print as one line.
 
@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from ._io import check_writable, ensure_distinct_output
-from .argtypes import output_path, positive_int
-from .cli import _print_ranking, _say
+from semsearch.common.files import check_writable, ensure_distinct_output
+from semsearch.cli.argtypes import output_path, positive_int
+from semsearch.cli.commands import _print_ranking, _say
 
 #: Where ``semsearch index FOLDER`` keeps the database unless --db says otherwise (hidden: not indexed).
 DEFAULT_DB = Path(".semsearch") / "photos.npz"
@@ -49,7 +49,7 @@ def add_index_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run_index(args) -> int:
-    from .photos import index_folder
+    from semsearch.photos.folder import index_folder
 
     if not args.folder.expanduser().is_dir():
         raise FileNotFoundError(f"image folder not found: {args.folder}")
@@ -99,27 +99,27 @@ def add_search_parser(subparsers) -> argparse.ArgumentParser:
 
 def _open_target(args):
     """(ImageDatabase, image folder, 'photos' | 'coco', model folder or None, what) for the search."""
-    from .bundle import load_bundle
+    from semsearch.bundle import load_bundle
 
     db = args.db if args.db is not None else (DEFAULT_DB if args.model is None and DEFAULT_DB.is_file() else None)
     if db is not None:
-        from .photos import load_search
+        from semsearch.photos.folder import load_search
 
         database = load_search(db)
         return database, database.root, "photos", None, str(db)
     if args.model is not None:
-        from .workflow import image_folder
+        from semsearch.workflow import image_folder
 
         _, _, database = load_bundle(args.model)
         return database, image_folder(args.images, args.data), "coco", args.model, str(args.model)
-    from . import sample
+    from semsearch import sample
 
     _, _, database = load_bundle(sample.model_dir())
     return database, sample.image_dir(), "coco", sample.model_dir(), "the embedded sample"
 
 
 def _image_vector(args, database, kind, model_dir):
-    from .photos import image_query, load_model
+    from semsearch.photos.folder import image_query, load_model
 
     if kind == "coco":  # give the COCO database what load_search gives a photo one
         database.model, _, _, _, database.backbone = load_model(model_dir, with_text=False)
@@ -127,12 +127,12 @@ def _image_vector(args, database, kind, model_dir):
 
 
 def run_search(args) -> int:
-    from .errors import InputError
+    from semsearch.errors import InputError
 
     if (args.query is None) == (args.image is None):
         raise InputError("give a text QUERY or --image FILE (one of them)")
     if args.out is not None:  # before any work: a grid that cannot be written, or that would overwrite an input
-        from .images import image_format_of
+        from semsearch.common.images import image_format_of
 
         ensure_distinct_output(args.out, [args.db, args.model, args.image, args.images, *(args.captions or [])], "--out")
         check_writable(args.out, "grid image")
@@ -143,19 +143,19 @@ def run_search(args) -> int:
     shown = args.query if args.image is None else str(args.image)
     coco = None
     if kind == "coco" and args.captions:
-        from .coco import CocoCaptions
+        from semsearch.coco import CocoCaptions
 
         coco = CocoCaptions.load(*args.captions)
     if args.paths:
         for key in keys:
             _say(str(_file_of(key, image_dir)))
     else:
-        from .display import first_caption
+        from semsearch.display import first_caption
 
         _say(f'top {len(keys)} of {len(database)} images in {what} for "{shown}":')
         _print_ranking(keys, scores, [first_caption(coco, key) for key in keys] if coco is not None else None)
     if args.out or args.show:
-        from .display import result_grid
+        from semsearch.display import result_grid
 
         written = result_grid(keys, scores, shown, args.out, coco=coco, image_dir=image_dir)
         if written is not None:
@@ -166,6 +166,6 @@ def run_search(args) -> int:
 def _file_of(key, image_dir) -> Path:
     if isinstance(key, str):
         return Path(image_dir) / key
-    from .display import find_local_image
+    from semsearch.display import find_local_image
 
     return (find_local_image(int(key), image_dir) if image_dir else None) or Path(f"{int(key):012d}.jpg")

@@ -23,8 +23,8 @@ from typing import Optional, Union
 from functools import lru_cache
 from typing import List, Tuple
 
-from .errors import InputError, InputTypeError
-from .paths import require_file
+from semsearch.errors import InputError, InputTypeError
+from semsearch.paths import require_file
 
 PathLike = Union[str, "os.PathLike[str]"]
 

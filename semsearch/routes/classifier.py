@@ -23,7 +23,7 @@ probabilities, e.g. ``[('broccoli', 0.88), ('guacamole', 0.03), ...]``.
 Embeddings"): an image's embedding is ``sum over its top T classes c of p(c) * se_text(label
 of c)``, unit length. It lives in the same space as a query's ``se_text``, so it ranks images
 by cosine with no training and no captions (:class:`ConSE`, usable wherever a model is, e.g.
-:func:`semsearch.evaluate.evaluate`).
+:func:`semsearch.evaluation.evaluate`).
 
 Example
 -------
@@ -41,11 +41,11 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ._io import load_npz, save_npz
-from .checks import check_k, check_texts
-from .errors import InputError, MissingExtraError, UnsafeFileError
-from .paths import require_file
-from .vectors import l2_normalize_rows
+from semsearch.common.files import load_npz, save_npz
+from semsearch.common.checks import check_k, check_texts
+from semsearch.errors import InputError, MissingExtraError, UnsafeFileError
+from semsearch.paths import require_file
+from semsearch.common.vectors import l2_normalize_rows
 
 PathLike = Union[str, "os.PathLike[str]"]
 FORMAT = "semsearch-imagenet-classifier-1"

@@ -30,9 +30,9 @@ import pickle
 from pathlib import Path
 from typing import Callable, Dict, Union
 
-from ._io import sha256_of_file as _sha256
-from .errors import InputError, MissingExtraError, UnsafeFileError
-from .paths import require_file
+from semsearch.common.files import sha256_of_file as _sha256
+from semsearch.errors import InputError, MissingExtraError, UnsafeFileError
+from semsearch.paths import require_file
 
 PathLike = Union[str, "os.PathLike[str]"]
 
