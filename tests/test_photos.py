@@ -162,7 +162,7 @@ def test_search_by_text_compound_text_and_image(photos, model_dir, tmp_path, glo
     assert sorted(keys.tolist()) == sorted(GOOD) and np.all(np.diff(scores) <= 0)
     compound, _ = database.query("dog + 2:beach - cat", k=4)
     assert sorted(compound.tolist()) == sorted(GOOD)
-    vector = image_query(photos / "x.webp", database, backbone=FakeBackbone())
+    vector = image_query(photos / "x.webp", database.model, database.backbone, backbone=FakeBackbone())
     keys, scores = database.query(vector, k=1)
     assert keys.tolist() == ["x.webp"] and scores[0] == pytest.approx(1.0, abs=1e-5)
 

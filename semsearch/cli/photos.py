@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Optional
 
 from semsearch.common.files import check_writable, ensure_distinct_output
 from semsearch.cli.argtypes import output_path, positive_int
@@ -98,15 +97,15 @@ def add_search_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _open_target(args):
-    """(ImageDatabase, image folder, 'photos' | 'coco', model folder or None, what) for the search."""
+    """(ImageDatabase or PhotoSearch, image folder, 'photos' | 'coco', model folder or None, what) for the search."""
     from semsearch.bundle import load_bundle
 
     db = args.db if args.db is not None else (DEFAULT_DB if args.model is None and DEFAULT_DB.is_file() else None)
     if db is not None:
         from semsearch.photos.folder import load_search
 
-        database = load_search(db)
-        return database, database.root, "photos", None, str(db)
+        search = load_search(db)
+        return search, search.root, "photos", None, str(db)
     if args.model is not None:
         from semsearch.workflow import image_folder
 
@@ -118,12 +117,13 @@ def _open_target(args):
     return database, sample.image_dir(), "coco", sample.model_dir(), "the embedded sample"
 
 
-def _image_vector(args, database, kind, model_dir):
+def _image_vector(args, target, kind, model_dir):
     from semsearch.photos.folder import image_query, load_model
 
-    if kind == "coco":  # give the COCO database what load_search gives a photo one
-        database.model, _, _, _, database.backbone = load_model(model_dir, with_text=False)
-    return image_query(args.image, database)
+    if kind == "photos":
+        return image_query(args.image, target.model, target.backbone)
+    loaded = load_model(model_dir, with_text=False)
+    return image_query(args.image, loaded.autoembedder, loaded.backbone)
 
 
 def run_search(args) -> int:
