@@ -35,7 +35,7 @@ import numpy as np
 from semsearch.common.files import load_npz, save_npz, sha256_of_file
 from semsearch.database import ImageDatabase
 from semsearch.errors import InputError, MissingExtraError
-from semsearch.common.images import failure_reason, find_image_files, open_image
+from semsearch.common.images import find_image_files, open_image
 
 if TYPE_CHECKING:
     from semsearch.model import Autoembedder
@@ -293,29 +293,29 @@ def _save_entries(db_path: Path, root: Path, entries: Dict[str, tuple], loaded: 
 
 def _describe_locally(keys: List[str], on_disk: Dict[str, _FileState], backbone, batch_size: int,
                       max_pixels: Optional[int]) -> Iterator[Tuple[list, list]]:
-    """Per batch: ``([(key, size, mtime, descriptor)], [(path, reason)])``, in the order of ``keys``."""
-    for start in range(0, len(keys), batch_size):
-        batch, images, failed = [], [], []
-        for key in keys[start : start + batch_size]:
-            path, size, mtime = on_disk[key]
-            try:
-                images.append(open_image(path, max_pixels=max_pixels))
-                batch.append((key, size, mtime))
-            except (InputError, FileNotFoundError) as e:  # broken, or deleted meanwhile
-                failed.append((str(path), failure_reason(e, path)))
-        vectors = describe_images(images, backbone) if images else []
-        yield [(*row, vector) for row, vector in zip(batch, vectors)], failed
+    """Per batch: ``([(key, size, mtime, descriptor)], [(path, reason)])``, in the order of ``keys``.
+
+    Decoded in threads ahead of the network, JPEGs at a reduced scale (:func:`semsearch.features.iter_described`).
+    """
+    from semsearch.features import iter_described
+
+    paths = [on_disk[key][0] for key in keys]
+    batches = iter_described(paths, backbone, batch_size=batch_size, reduced_decoding=True, max_pixels=max_pixels)
+    for indices, vectors, failed in batches:
+        yield ([(keys[i], *on_disk[keys[i]][1:], vector) for i, vector in zip(indices, vectors)],
+               [(str(paths[f.index]), f.reason) for f in failed])
 
 
 def _describe_on_ray(keys: List[str], on_disk: Dict[str, _FileState], backbone, batch_size: int,
-                     chunk: int) -> Iterator[Tuple[list, list]]:
+                     chunk: int, max_pixels: Optional[int]) -> Iterator[Tuple[list, list]]:
     """As :func:`_describe_locally`, a chunk of ``chunk`` files at a time on Ray Data actors."""
-    from semsearch.features import describe_files
+    from semsearch.distributed import describe_files_ray
 
     for start in range(0, len(keys), chunk):
         part = keys[start : start + chunk]
         paths = [str(on_disk[key][0]) for key in part]
-        vectors, ok, failed = describe_files(paths, backbone.name, engine="ray", batch_size=batch_size, progress=False)
+        vectors, ok, failed = describe_files_ray(paths, backbone.name, batch_size=batch_size, progress=False,
+                                                 reduced_decoding=True, max_pixels=max_pixels)
         found = dict(zip(map(str, ok), vectors))
         yield [(key, *on_disk[key][1:], found[path]) for key, path in zip(part, paths) if path in found], list(failed)
 
@@ -387,7 +387,7 @@ def index_folder(
         if backbone.dim != loaded.autoembedder.input_dim:
             raise InputError(f"backbone {backbone.name} gives {backbone.dim}-d descriptors, the model takes {loaded.autoembedder.input_dim}-d")
         if engine == "ray":
-            batches = _describe_on_ray(todo, on_disk, backbone, batch_size, checkpoint_every)
+            batches = _describe_on_ray(todo, on_disk, backbone, batch_size, checkpoint_every, max_pixels)
         else:
             batches = _describe_locally(todo, on_disk, backbone, batch_size, max_pixels)
         unsaved = 0
