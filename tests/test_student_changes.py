@@ -174,3 +174,20 @@ def test_the_fast_path_and_autodiff_train_the_default_model_alike(sample_data):
 def test_mygrad_is_what_the_forward_runs_on():
     out = ReluEmbedder(4, 3, seed=0)(np.eye(4, dtype=np.float32))
     assert isinstance(out, mg.Tensor) and out.shape == (4, 3)
+
+
+def test_a_model_folder_keeps_weights_and_is_loaded_by_naming_the_class(sample_data, tmp_path):
+    from semsearch.bundle import load_bundle, save_bundle
+
+    data, text_encoder, _, _ = sample_data
+    student = ReluEmbedder(1280, seed=5)
+    save_bundle(tmp_path / "mine", student, text_encoder, ImageDatabase.build(student, data.descriptors, text_encoder))
+    loaded, _, database = load_bundle(tmp_path / "mine", model_class=ReluEmbedder)
+    assert type(loaded) is ReluEmbedder
+    x = data.descriptors.vectors[:4]
+    np.testing.assert_allclose(loaded.embed(x), student.embed(x), atol=1e-6)
+    np.testing.assert_allclose(database.vectors[:4], student.embed(x), atol=1e-5)
+    plain, _, _ = load_bundle(tmp_path / "mine")  # the same weights under the default forward
+    assert type(plain) is Autoembedder and np.abs(plain.embed(x) - student.embed(x)).max() > 1e-2
+    with pytest.raises(TypeError, match="model_class must be a model class with a load"):
+        load_bundle(tmp_path / "mine", model_class=dict)
