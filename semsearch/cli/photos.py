@@ -108,7 +108,7 @@ def _open_target(args):
         database = load_search(db)
         return database, database.root, "photos", None, str(db)
     if args.model is not None:
-        from semsearch.workflow import image_folder
+        from semsearch.paths import image_folder
 
         _, _, database = load_bundle(args.model)
         return database, image_folder(args.images, args.data), "coco", args.model, str(args.model)
