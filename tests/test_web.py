@@ -157,8 +157,11 @@ def test_similar_is_nearest_by_cosine(parts, client):
 
 def test_tags_and_words_match_the_library(parts, client):
     body = client.get("/api/tags/285", params={"k": 4}).json()
-    words, scores = image_tags(parts["database"].vector_of(285), parts["encoder"], k=4)
-    assert [w for w, _ in body["tags"]] == words
+    # no descriptors were given: the tags are the caption-vocabulary words nearest the image
+    words, scores = image_tags(parts["database"].vector_of(285), parts["encoder"], k=4, vocabulary="captions")
+    assert [w for w, _, _ in body["tags"]] == words and body["source"] == "words"
+    np.testing.assert_allclose([s for _, s, _ in body["tags"]], scores, atol=1e-4)
+    assert {source for _, _, source in body["tags"]} == {"words"}
     body = client.get("/api/words", params={"w": "dog", "k": 3}).json()
     assert [w for w, _ in body["words"]] == similar_words("dog", parts["encoder"], 3)[0]
     assert "dog" not in [w for w, _ in body["words"]]

@@ -10,10 +10,10 @@ module (:mod:`~semsearch.web.search_api`, :mod:`~semsearch.web.words_api`,
 =============================  ===========================================================
 ``GET /``                      the page (``static/index.html``; no build step, no CDN)
 ``GET /api/health``            what is loaded: image count, dimension, encoder, features
-``GET /api/search?q=&k=``      top-k images for a text, each with its words' shares
-``POST /api/search/image?k=``  top-k images for an uploaded image (the request body)
+``GET /api/search?q=&k=&tag=`` top-k images for a text (only those carrying ``tag``, if given)
+``POST /api/search/image?k=``  top-k images for an uploaded image (the request body; ``tag=`` too)
 ``GET /api/similar/{key}?k=``  the images nearest to a database image
-``GET /api/tags/{key}?k=``     the GloVe words nearest to a database image
+``GET /api/tags/{key}?k=``     a database image's tags: ImageNet labels and GloVe words
 ``GET /api/words?w=&k=``       the words nearest to a word or text
 ``GET /api/explain?q=&key=``   one image's score split into one share per query word
 ``GET /images/{key}``          a JPEG thumbnail of a database image
@@ -64,6 +64,7 @@ def create_app(
     image_path: Callable[[object], Path | None] | None = None,
     captions: Mapping[object, str] | None = None,
     describe: Callable | None = None,
+    descriptors=None,
     limits: Limits = DEFAULT_LIMITS,
     title: str = "semsearch",
 ):
@@ -85,6 +86,10 @@ def create_app(
     describe : callable PIL.Image -> array (D,), optional
         The CNN descriptor of an uploaded image. Default: the backbone the model was made with
         (:func:`~semsearch.web.upload_api.backbone_describe`), if it is a built-in one.
+    descriptors : Descriptors or array (N, D), optional
+        The database images' backbone descriptors (a COCO descriptor file, or one row per image
+        of a photo database): their ImageNet labels become tags
+        (:class:`~semsearch.routes.image_tags.DatabaseTags`). Without them, tags are GloVe words.
     limits : Limits
         Caps on the query length, k, upload bytes and decoded pixels.
     """
@@ -96,8 +101,9 @@ def create_app(
     if describe is None and model is not None:
         describe = backbone_describe(model, database)
     context = AppContext.build(database, text_encoder, limits=limits, model=model, describe=describe,
-                               image_path=image_path, captions=captions)
+                               image_path=image_path, captions=captions, descriptors=descriptors)
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.context = context  # what the routes serve (semsearch serve reads the tags' note from it)
     add_error_handlers(app)
     add_file_routes(app, context)
     add_search_routes(app, context)

@@ -80,6 +80,9 @@ class AppContext:
         The caption shown under a result.
     keys : dict str -> id
         The only way from a URL to an image: the text form of each database id.
+    tags : DatabaseTags or None
+        The images' tags (:mod:`semsearch.routes.image_tags`); None when there is nothing to
+        make them from (``tags_error`` says why).
     """
 
     database: object
@@ -90,17 +93,27 @@ class AppContext:
     image_path: Callable[[object], Path | None] | None = None
     captions: dict[object, str] = field(default_factory=dict)
     keys: dict[str, object] = field(default_factory=dict)
+    tags: object = None
+    tags_error: str | None = None
 
     @classmethod
     def build(cls, database, text_encoder=None, *, limits: Limits = DEFAULT_LIMITS, model=None,
               describe: Callable | None = None, image_path=None,
-              captions: Mapping[object, str] | None = None) -> AppContext:
-        """Check the inputs once and index the database's keys."""
+              captions: Mapping[object, str] | None = None, descriptors=None) -> AppContext:
+        """Check the inputs once, index the database's keys and gather what its tags need."""
+        from semsearch.routes.image_tags import DatabaseTags
+        from semsearch.routes.tagger import NoTagSourceError
+
         text_encoder = text_encoder or database.text_encoder
         if text_encoder is None:
             raise InputError("the database has no text encoder: pass text_encoder=")
         keys = {str(k): k for k in database.image_ids.tolist()}
-        return cls(database, text_encoder, limits, model, describe, image_path, dict(captions or {}), keys)
+        context = cls(database, text_encoder, limits, model, describe, image_path, dict(captions or {}), keys)
+        try:
+            context.tags = DatabaseTags.for_database(database, descriptors, text_encoder=text_encoder, warn=False)
+        except NoTagSourceError as e:
+            context.tags_error = str(e)
+        return context
 
     @property
     def decomposable(self) -> bool:
@@ -144,6 +157,21 @@ class AppContext:
         if shares is not None:
             entry["shares"] = [[w, round(s, 6)] for w, s in shares]
         return entry
+
+    def database_tags(self):
+        """The :class:`~semsearch.routes.image_tags.DatabaseTags`; NotAvailableError (501) if there are none."""
+        if self.tags is None:
+            raise NotAvailableError(self.tags_error or "this database has no tags")
+        return self.tags
+
+    def searched(self, tag: str | None):
+        """The database to search: all of it, or only the images carrying ``tag`` (404 if none does)."""
+        if tag is None:
+            return self.database
+        from semsearch.routes.tagger import check_tag_query
+
+        self.check_text(tag, "the tag")
+        return self.database_tags().restrict(check_tag_query(tag))
 
     def word_vectors(self) -> TextEmbedder:
         """The GloVe encoder, for tags and similar words; NotAvailableError (501) for MiniLM."""

@@ -2,7 +2,8 @@
 
 =============================  ===========================================================
 ``GET /api/health``            what is loaded: image count, dimension, encoder, features
-``GET /api/search?q=&k=``      top-k images for a text, each with its words' shares
+``GET /api/search?q=&k=&tag=`` top-k images for a text, each with its words' shares; with
+                               ``tag``, only among the images carrying that tag
 ``GET /api/similar/{key}?k=``  the images nearest to a database image
 ``GET /api/explain?q=&key=``   one image's score split into one share per query word
 =============================  ===========================================================
@@ -12,6 +13,7 @@ Example
 >>> add_search_routes(app, context)   # doctest: +SKIP
 """
 # No "from __future__ import annotations": FastAPI reads the endpoints' annotations as objects.
+
 from semsearch.routes.explain import explain
 from semsearch.web.context import AppContext, NotAvailableError
 
@@ -32,21 +34,24 @@ def add_search_routes(app, context: AppContext) -> None:
             "weighting": getattr(context.text_encoder, "weighting", None),
             "explain": context.decomposable,
             "image_search": context.model is not None and context.describe is not None,
+            "tags": None if context.tags is None else context.tags.tagger.source,
+            "tags_note": context.tags_error if context.tags is None else context.tags.note,
             "limits": {"max_query_chars": limits.max_query_chars, "max_k": limits.max_k,
                        "max_upload_bytes": limits.max_upload_bytes},
         }
 
     @app.get("/api/search")
-    def search(q: str = Query(..., description="the text query"), k: int = 9):
+    def search(q: str = Query(..., description="the text query"), k: int = 9,
+               tag: str | None = Query(None, description="only images carrying this tag")):
         context.check_text(q, "the query")
         k = context.check_k(k)
-        ids, scores = database.query(context.embed_query(q), k)
+        ids, scores = context.searched(tag).query(context.embed_query(q), k)
         decomposable = context.decomposable
         results = []
         for key, score in zip(ids.tolist(), scores):
             shares = explain(context.text_encoder, q, database.vector_of(key)) if decomposable else None
             results.append(context.result(key, score, shares))
-        return {"query": q, "k": k, "unknown_words": context.unknown_words(q), "explain": decomposable,
+        return {"query": q, "k": k, "tag": tag, "unknown_words": context.unknown_words(q), "explain": decomposable,
                 "results": results}
 
     @app.get("/api/similar/{key:path}")

@@ -1,4 +1,5 @@
-"""The web app's image query: ``POST /api/search/image?k=`` ranks the database against an upload.
+"""The web app's image query: ``POST /api/search/image?k=&tag=`` ranks the database (or only the
+images carrying ``tag``) against an upload.
 
 The upload is read in chunks and refused (413) as soon as it passes the byte cap, decoded with a
 pixel cap (:func:`~semsearch.web.images.open_image_bytes`), described by the CNN the model was
@@ -50,15 +51,16 @@ def add_upload_routes(app, context: AppContext) -> None:
 
     model, limits = context.model, context.limits
 
-    def image_query(image, k: int):
+    def image_query(image, k: int, database):
         descriptor = np.asarray(context.describe(image), dtype=np.float32).reshape(-1)
         if descriptor.shape[0] != model.input_dim:
             raise InputError(f"the image descriptor has {descriptor.shape[0]} values; the model takes {model.input_dim}")
-        return context.database.query(model.embed(descriptor[None])[0], k)
+        return database.query(model.embed(descriptor[None])[0], k)
 
     @app.post("/api/search/image")
-    async def search_image(request: Request, k: int = 9):
+    async def search_image(request: Request, k: int = 9, tag: str | None = None):
         k = context.check_k(k)
+        database = context.searched(tag)
         if model is None or context.describe is None:
             raise NotAvailableError(
                 "image queries need the model and a CNN for its descriptors: "
@@ -74,6 +76,6 @@ def add_upload_routes(app, context: AppContext) -> None:
             if len(body) > limits.max_upload_bytes:
                 raise ImageTooLargeError(f"the upload is over {limits.max_upload_bytes:,} bytes, the limit")
         image = open_image_bytes(bytes(body), max_bytes=limits.max_upload_bytes, max_pixels=limits.max_image_pixels)
-        ids, scores = await run_in_threadpool(image_query, image, k)
-        return {"k": k, "width": image.width, "height": image.height,
+        ids, scores = await run_in_threadpool(image_query, image, k, database)
+        return {"k": k, "tag": tag, "width": image.width, "height": image.height,
                 "results": [context.result(key, s) for key, s in zip(ids.tolist(), scores)]}

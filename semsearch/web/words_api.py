@@ -1,11 +1,14 @@
 """The web app's word routes: an image's tags and the words nearest to a word.
 
 =============================  ===========================================================
-``GET /api/tags/{key}?k=``     the GloVe words nearest to a database image
+``GET /api/tags/{key}?k=``     a database image's tags: ImageNet labels and GloVe words
 ``GET /api/words?w=&k=``       the words nearest to a word or text
 =============================  ===========================================================
 
-Both need a GloVe text encoder (501 otherwise).
+Tags are ``[text, score, source]``: source ``"imagenet"`` (score: the class probability) or
+``"words"`` (score: a cosine); see :mod:`semsearch.routes.tagger`. They need the backbone's
+classifier and the images' descriptors, or a GloVe text encoder (501 with neither); similar
+words need a GloVe text encoder.
 
 Example
 -------
@@ -21,11 +24,11 @@ def add_word_routes(app, context: AppContext) -> None:
 
     @app.get("/api/tags/{key:path}")
     def tags(key: str, k: int = 10):
-        from semsearch.routes.tags import image_tags
-
         image_id = context.key_of(key)
-        words, scores = image_tags(context.database.vector_of(image_id), context.word_vectors(), k=context.check_k(k))
-        return {"key": key, "tags": [[w, round(float(s), 6)] for w, s in zip(words, scores)]}
+        database_tags = context.database_tags()
+        found = database_tags.tags_of([image_id], k=context.check_k(k))[0]
+        return {"key": key, "source": database_tags.tagger.source,
+                "tags": [[t.text, round(float(t.score), 6), t.source] for t in found]}
 
     @app.get("/api/words")
     def words(w: str = Query(..., description="a word or a few"), k: int = 10):
