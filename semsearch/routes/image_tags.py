@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
@@ -167,6 +168,19 @@ class DatabaseTags:
             for i, row_tags in zip(np.flatnonzero(mask), tags):
                 out[i] = row_tags
         return [row if row is not None else [] for row in out]
+
+
+def default_descriptors(model_dir=None, data=None) -> Optional[Path]:
+    """The descriptor file of a COCO model's images: the sample's for the sample's model, else the data folder's, else None."""
+    from semsearch import sample
+    from semsearch.paths import find_data_files
+
+    if model_dir is None or Path(model_dir).resolve() == sample.model_dir().resolve():
+        return sample.descriptors_file()
+    try:
+        return find_data_files(data)[1]
+    except FileNotFoundError:
+        return None
 
 
 def _classifier(database, descriptors):
