@@ -44,6 +44,8 @@ from semsearch.text import TextEmbedder  # noqa: E402
 from semsearch.training import train  # noqa: E402
 
 K = 5
+#: Sample images shown before and after (22892: the cat-and-dog photo of issue 23).
+EXAMPLES = [139, 19221, 22892, 145311]
 
 
 def sample_set():
@@ -115,9 +117,9 @@ def main() -> int:
         print(f"| {mix} | " + " | ".join(cells) + " |")
 
     ids, vectors, descriptors, enc, captions = sets["sample (154)"]
-    print("\nThree sample images, top-5 tags before (old) and after (merge):\n")
+    print("\nSample images, top-5 tags before (old) and after (merge):\n")
     old, new = Tagger(enc, None, TagSettings(vocabulary="glove")), Tagger(enc, classifier)
-    for i in (0, 4, 40):
+    for i in np.searchsorted(ids, EXAMPLES):
         before = old.tags(vectors[i], None, k=K)[0]
         after = new.tags(vectors[i], descriptors[i], k=K)[0]
         print(f"- {int(ids[i])} ({captions[i][0].strip()})")
