@@ -209,3 +209,16 @@ def test_tags_command_and_search_by_tag(sample_tags, capsys):
     assert shown == carrying and f"{len(carrying)} of 154 images carry the tag 'pizza'" in err
     assert main(["tags"]) == 2
     assert "KEY" in capsys.readouterr().err
+
+
+def test_a_photo_database_keyed_by_path_uses_its_stored_descriptors(parts):
+    encoder, classifier, vectors, descriptors = parts
+    keys = [f"2023/img_{i}.jpg" for i in range(7)]
+    database = ImageDatabase(keys, vectors, encoder)
+    database.descriptors = descriptors  # what load_search keeps
+    tags = DatabaseTags.for_database(database, classifier=classifier)
+    assert tags.tags_of(["2023/img_3.jpg"], k=4) == Tagger(encoder, classifier).tags(database.vectors[3], descriptors[3], k=4)
+    with pytest.raises(UnknownIdError):
+        tags.tags_of(["2023/nope.jpg"])
+    with pytest.raises(InputError, match="one row per image"):
+        DatabaseTags.for_database(database, object(), classifier=classifier)
