@@ -17,7 +17,7 @@ from typing import Optional
 
 from semsearch.common.files import check_writable, ensure_distinct_output
 from semsearch.cli.argtypes import output_path, positive_int
-from semsearch.cli.commands import _print_ranking, _say
+from semsearch.cli.output import print_ranking, say
 
 #: Where ``semsearch index FOLDER`` keeps the database unless --db says otherwise (hidden: not indexed).
 DEFAULT_DB = Path(".semsearch") / "photos.npz"
@@ -58,7 +58,7 @@ def run_index(args) -> int:
     ensure_distinct_output(db, [args.model], "--db")
     report = index_folder(args.folder, db, model=args.model, batch_size=args.batch_size, engine=args.engine,
                           progress=not args.quiet and sys.stderr.isatty())
-    _say(f"{db}: {report.summary()}")
+    say(f"{db}: {report.summary()}")
     for path, reason in report.failed[:20]:
         print(f"semsearch: warning: skipped {path}: {reason}", file=sys.stderr)
     if len(report.failed) > 20:
@@ -109,7 +109,7 @@ def _open_target(args):
         database = load_search(db)
         return database, database.root, "photos", None, str(db)
     if args.model is not None:
-        from semsearch.workflow import image_folder
+        from semsearch.paths import image_folder
 
         _, _, database = load_bundle(args.model)
         return database, image_folder(args.images, args.data), "coco", args.model, str(args.model)
@@ -154,18 +154,18 @@ def run_search(args) -> int:
         coco = CocoCaptions.load(*args.captions)
     if args.paths:
         for key in keys:
-            _say(str(_file_of(key, image_dir)))
+            say(str(_file_of(key, image_dir)))
     else:
         from semsearch.display import first_caption
 
-        _say(f'top {len(keys)} of {len(database)} images in {what} for "{shown}":')
-        _print_ranking(keys, scores, [first_caption(coco, key) for key in keys] if coco is not None else None)
+        say(f'top {len(keys)} of {len(database)} images in {what} for "{shown}":')
+        print_ranking(keys, scores, [first_caption(coco, key) for key in keys] if coco is not None else None)
     if args.out or args.show:
         from semsearch.display import result_grid
 
         written = result_grid(keys, scores, shown, args.out, coco=coco, image_dir=image_dir)
         if written is not None:
-            _say(f"wrote {written}")
+            say(f"wrote {written}")
     return 0
 
 
