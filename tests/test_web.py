@@ -1,7 +1,6 @@
 """Tests for semsearch.web: the JSON API, the page, thumbnails and every safety cap (TestClient)."""
 from __future__ import annotations
 
-import argparse
 import io
 import sys
 from pathlib import Path
