@@ -9,6 +9,7 @@ eval       Recall@K, median rank and MRR of a saved model, or k-fold
 demo       train, evaluate and search the data folder (or the shipped sample)
 serve      a web page to search with (:mod:`semsearch.web.serve`)
 classify   ImageNet tags of images from their descriptors (:mod:`semsearch.cli.classify`)
+tags       the tags of images: ImageNet labels merged with GloVe words (:mod:`semsearch.cli.classify`)
 fetch      download the COCO captions and the course's descriptors
 =========  ==================================================================
 
@@ -105,6 +106,7 @@ ELSEWHERE = {
     "search": ("semsearch.cli.photos", "add_search_parser", "the top-k images for a text (or image) query"),
     "serve": ("semsearch.web.serve", "add_parser", "a web page to search with (extra [web])"),
     "classify": ("semsearch.cli.classify", "add_parser", "ImageNet tags of images, from their EfficientNet-Lite0 descriptors"),
+    "tags": ("semsearch.cli.classify", "add_tags_parser", "the tags of images: ImageNet labels merged with GloVe words"),
     "fetch": ("semsearch.fetch", "add_parser", "download the COCO captions and the course's descriptors"),
 }
 
@@ -139,7 +141,7 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
     p.add_argument("--out", metavar="MODEL_DIR", type=output_path, default=Path(DEFAULT_MODEL_DIR), help="default %(default)s")
     _add_config_options(p, chosen)
 
-    _add_elsewhere(sub, ("index", "search", "serve", "classify"), chosen)
+    _add_elsewhere(sub, ("index", "search", "serve", "classify", "tags"), chosen)
 
     p = _add_command(sub, "eval", "Recall@K, median rank and MRR",
                      "With --model: score a saved model on the given data (its own validation images when it recorded "

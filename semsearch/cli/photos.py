@@ -93,6 +93,7 @@ def add_search_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--images", metavar="DIR", type=Path, help="with --model: the COCO image folder (default DATA/coco/images)")
     p.add_argument("--captions", nargs="+", metavar="JSON", type=Path, help="with --model: caption files (a caption per hit, image URLs)")
     p.add_argument("--data", metavar="DIR", type=Path, help="with --model: the data folder (default $SEMSEARCH_DATA or ./data)")
+    p.add_argument("--tag", metavar="TAG", help='only images carrying this tag (any of whose tags has its words, e.g. "dog"; see `semsearch tags`)')
     p.set_defaults(run=run_search)
     return p
 
@@ -139,6 +140,11 @@ def run_search(args) -> int:
         image_format_of(args.out)
     database, image_dir, kind, model_dir, what = _open_target(args)
     query = args.query if args.image is None else _image_vector(args, database, kind, model_dir)
+    if args.tag is not None:
+        from semsearch.cli.classify import restrict_to_tag
+        from semsearch.routes.image_tags import default_descriptors
+
+        database = restrict_to_tag(database, args.tag, None if kind == "photos" else default_descriptors(model_dir, args.data))
     keys, scores = database.query(query, k=args.k)
     shown = args.query if args.image is None else str(args.image)
     coco = None

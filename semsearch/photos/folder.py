@@ -373,6 +373,7 @@ def load_search(db_path: PathLike, model: Optional[PathLike] = None, *, glove=No
     vectors = photos.vectors if sha == photos.model_sha else autoembedder.embed(photos.descriptors)
     database = ImageDatabase(photos.keys, vectors, text_encoder)
     database.root, database.backbone, database.model = Path(photos.root), photos.backbone, autoembedder
+    database.descriptors = photos.descriptors  # row i: image i's (the tags' ImageNet labels read them)
     return database
 
 
