@@ -313,8 +313,13 @@ class ConSE:
     def output_dim(self) -> int:
         return self.label_vectors.shape[1]
 
-    def embed(self, descriptors) -> np.ndarray:
-        """(N, D) descriptors -> (N, d) float32 unit rows (a row is zero if no top label is known)."""
+    def __call__(self, descriptors) -> np.ndarray:
+        """The forward pass: (N, D) descriptors -> (N, d) float32 unit rows (zero if no top label is known).
+
+        NumPy, with nothing to train: the database and evaluation run it as any model's forward.
+        """
         top, p = self.classifier.top_classes(descriptors, self.top)
         combined = np.einsum("nt,ntd->nd", p, self.label_vectors[top])
         return l2_normalize_rows(combined).astype(np.float32)
+
+    embed = __call__  # as Autoembedder.embed: the forward pass without a graph
