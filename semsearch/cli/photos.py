@@ -172,6 +172,6 @@ def run_search(args) -> int:
 def _file_of(key, image_dir) -> Path:
     if isinstance(key, str):
         return Path(image_dir) / key
-    from semsearch.display import find_local_image
+    from semsearch.common.coco_images import find_local_image
 
     return (find_local_image(int(key), image_dir) if image_dir else None) or Path(f"{int(key):012d}.jpg")
