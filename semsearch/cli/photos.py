@@ -16,7 +16,7 @@ from pathlib import Path
 
 from semsearch.common.files import check_writable, ensure_distinct_output
 from semsearch.cli.argtypes import output_path, positive_int
-from semsearch.cli.commands import _print_ranking, _say
+from semsearch.cli.output import print_ranking, say
 
 #: Where ``semsearch index FOLDER`` keeps the database unless --db says otherwise (hidden: not indexed).
 DEFAULT_DB = Path(".semsearch") / "photos.npz"
@@ -57,7 +57,7 @@ def run_index(args) -> int:
     ensure_distinct_output(db, [args.model], "--db")
     report = index_folder(args.folder, db, model=args.model, batch_size=args.batch_size, engine=args.engine,
                           progress=not args.quiet and sys.stderr.isatty())
-    _say(f"{db}: {report.summary()}")
+    say(f"{db}: {report.summary()}")
     for path, reason in report.failed[:20]:
         print(f"semsearch: warning: skipped {path}: {reason}", file=sys.stderr)
     if len(report.failed) > 20:
@@ -92,12 +92,13 @@ def add_search_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--images", metavar="DIR", type=Path, help="with --model: the COCO image folder (default DATA/coco/images)")
     p.add_argument("--captions", nargs="+", metavar="JSON", type=Path, help="with --model: caption files (a caption per hit, image URLs)")
     p.add_argument("--data", metavar="DIR", type=Path, help="with --model: the data folder (default $SEMSEARCH_DATA or ./data)")
+    p.add_argument("--tag", metavar="TAG", help='only images carrying this tag (any of whose tags has its words, e.g. "dog"; see `semsearch tags`)')
     p.set_defaults(run=run_search)
     return p
 
 
 def _open_target(args):
-    """(ImageDatabase or PhotoSearch, image folder, 'photos' | 'coco', model folder or None, what) for the search."""
+    """(ImageDatabase, image folder, 'photos' | 'coco', model folder or None, what, PhotoSearch or None) for the search."""
     from semsearch.bundle import load_bundle
 
     db = args.db if args.db is not None else (DEFAULT_DB if args.model is None and DEFAULT_DB.is_file() else None)
@@ -105,23 +106,23 @@ def _open_target(args):
         from semsearch.photos.folder import load_search
 
         search = load_search(db)
-        return search, search.root, "photos", None, str(db)
+        return search.database, search.root, "photos", None, str(db), search
     if args.model is not None:
-        from semsearch.workflow import image_folder
+        from semsearch.paths import image_folder
 
         _, _, database = load_bundle(args.model)
-        return database, image_folder(args.images, args.data), "coco", args.model, str(args.model)
+        return database, image_folder(args.images, args.data), "coco", args.model, str(args.model), None
     from semsearch import sample
 
     _, _, database = load_bundle(sample.model_dir())
-    return database, sample.image_dir(), "coco", sample.model_dir(), "the embedded sample"
+    return database, sample.image_dir(), "coco", sample.model_dir(), "the embedded sample", None
 
 
-def _image_vector(args, target, kind, model_dir):
+def _image_vector(args, search, model_dir):
     from semsearch.photos.folder import image_query, load_model
 
-    if kind == "photos":
-        return image_query(args.image, target.model, target.backbone)
+    if search is not None:
+        return image_query(args.image, search.model, search.backbone)
     loaded = load_model(model_dir, with_text=False)
     return image_query(args.image, loaded.autoembedder, loaded.backbone)
 
@@ -137,8 +138,14 @@ def run_search(args) -> int:
         ensure_distinct_output(args.out, [args.db, args.model, args.image, args.images, *(args.captions or [])], "--out")
         check_writable(args.out, "grid image")
         image_format_of(args.out)
-    database, image_dir, kind, model_dir, what = _open_target(args)
-    query = args.query if args.image is None else _image_vector(args, database, kind, model_dir)
+    database, image_dir, kind, model_dir, what, search = _open_target(args)
+    query = args.query if args.image is None else _image_vector(args, search, model_dir)
+    if args.tag is not None:
+        from semsearch.cli.classify import restrict_to_tag
+        from semsearch.routes.image_tags import default_descriptors
+
+        descriptors = search.descriptors if search is not None else default_descriptors(model_dir, args.data)
+        database = restrict_to_tag(database, args.tag, descriptors)
     keys, scores = database.query(query, k=args.k)
     shown = args.query if args.image is None else str(args.image)
     coco = None
@@ -148,24 +155,24 @@ def run_search(args) -> int:
         coco = CocoCaptions.load(*args.captions)
     if args.paths:
         for key in keys:
-            _say(str(_file_of(key, image_dir)))
+            say(str(_file_of(key, image_dir)))
     else:
         from semsearch.display import first_caption
 
-        _say(f'top {len(keys)} of {len(database)} images in {what} for "{shown}":')
-        _print_ranking(keys, scores, [first_caption(coco, key) for key in keys] if coco is not None else None)
+        say(f'top {len(keys)} of {len(database)} images in {what} for "{shown}":')
+        print_ranking(keys, scores, [first_caption(coco, key) for key in keys] if coco is not None else None)
     if args.out or args.show:
         from semsearch.display import result_grid
 
         written = result_grid(keys, scores, shown, args.out, coco=coco, image_dir=image_dir)
         if written is not None:
-            _say(f"wrote {written}")
+            say(f"wrote {written}")
     return 0
 
 
 def _file_of(key, image_dir) -> Path:
     if isinstance(key, str):
         return Path(image_dir) / key
-    from semsearch.display import find_local_image
+    from semsearch.common.coco_images import find_local_image
 
     return (find_local_image(int(key), image_dir) if image_dir else None) or Path(f"{int(key):012d}.jpg")

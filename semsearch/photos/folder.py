@@ -426,6 +426,8 @@ class PhotoSearch:
         Embeds descriptors, e.g. of an image to query with (:func:`image_query`).
     backbone : str
         The backbone whose descriptors ``model`` takes.
+    descriptors : (N, D) float32
+        Row i: the backbone's descriptor of image ``keys[i]`` (e.g. for its ImageNet tags).
 
     Example
     -------
@@ -438,6 +440,7 @@ class PhotoSearch:
     root: Path
     model: "Autoembedder"
     backbone: str
+    descriptors: np.ndarray
 
     def __len__(self) -> int:
         return len(self.database)
@@ -469,7 +472,7 @@ def load_search(db_path: PathLike, model: Optional[PathLike] = None, *, glove=No
         raise InputError(f"the model {loaded.recorded} changed since {db_path} was indexed: run `semsearch index` again")
     vectors = photos.vectors if loaded.sha == photos.model_sha else loaded.autoembedder.embed(photos.descriptors)
     database = ImageDatabase(photos.keys, vectors, loaded.text_encoder)
-    return PhotoSearch(database, Path(photos.root), loaded.autoembedder, photos.backbone)
+    return PhotoSearch(database, Path(photos.root), loaded.autoembedder, photos.backbone, photos.descriptors)
 
 
 def image_query(image_path: PathLike, model: "Autoembedder", backbone_name: str, backbone=None) -> np.ndarray:

@@ -16,7 +16,6 @@ import argparse
 import ipaddress
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 from semsearch.cli.argtypes import port
 from semsearch.errors import MissingExtraError
@@ -76,12 +75,15 @@ def app_from_args(args, say=print):
         search = load_search(args.db)
         say(f"photos:      {args.db} ({len(search)} images under {search.root})")
         root, known = search.root, set(search.keys.tolist())
-        return create_app(search.database, model=search.model, image_path=lambda key: root / key if key in known else None)
-    model_dir, images, caption_files = args.model, args.images, args.captions
+        app = create_app(search.database, model=search.model, image_path=lambda key: root / key if key in known else None,
+                         descriptors=search.descriptors)
+        return _said_tags(app, say)
+    model_dir, images, caption_files, descriptors = args.model, args.images, args.captions, None
     if model_dir is None and not Path(DEFAULT_MODEL_DIR).is_dir():
         from semsearch import sample
 
         model_dir, images, caption_files = sample.model_dir(), images or sample.image_dir(), caption_files or [sample.captions_file()]
+        descriptors = sample.descriptors_file()
         say("no --model or --db: serving the embedded sample (semsearch.sample)")
     model, text_encoder, database = load_bundle(model_dir or DEFAULT_MODEL_DIR)
     say(f"model:       {model_dir or DEFAULT_MODEL_DIR} ({len(database)} images, {database.dim}-d, {type(text_encoder).__name__})")
@@ -93,15 +95,28 @@ def app_from_args(args, say=print):
     for path in caption_files or ():
         if not Path(path).is_file():
             raise FileNotFoundError(f"caption file not found: {path}")
-    if not caption_files:
+    if not caption_files or descriptors is None:
         try:
-            caption_files, _ = find_data_files(args.data)
+            found_captions, found_descriptors = find_data_files(args.data)
         except FileNotFoundError:
-            caption_files = []
+            found_captions, found_descriptors = [], None
+        caption_files, descriptors = caption_files or found_captions, descriptors or found_descriptors
     first_captions, urls = _first_captions(caption_files, database.image_ids, say) if caption_files else ({}, {})
     say(f"images:      {images or 'no image folder'}; {len(urls)} downloadable from coco_url into the cache")
     files = CocoImageFiles(images, urls=urls)
-    return create_app(database, text_encoder, model=model, image_path=files.path_of, captions=first_captions)
+    app = create_app(database, text_encoder, model=model, image_path=files.path_of, captions=first_captions,
+                     descriptors=descriptors)
+    return _said_tags(app, say)
+
+
+def _said_tags(app, say):
+    """Say once what the tags are made of (and why not ImageNet labels, if not); return the app."""
+    context = app.state.context
+    if context.tags is None:
+        say(f"tags:        none ({context.tags_error})")
+    else:
+        say(f"tags:        {context.tags.tagger.source}" + (f" ({context.tags.note})" if context.tags.note else ""))
+    return app
 
 
 def run(args) -> int:
