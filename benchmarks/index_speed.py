@@ -106,6 +106,26 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
 
 
+def caption_recall(descriptors: np.ndarray, files: list, data: Path, k: int = 5) -> tuple:
+    """(Recall@k of each image's captions among these images with the shipped sample model, captions)."""
+    from semsearch import sample
+    from semsearch.bundle import load_bundle
+    from semsearch.coco import CocoCaptions
+
+    model, text_encoder, _ = load_bundle(sample.model_dir())
+    coco = CocoCaptions.load(*sorted((data / "annotations").glob("captions_*.json")))
+    images = model.embed(descriptors)
+    ids = [int(f.stem) for f in files]
+    texts, truth = [], []
+    for row, image_id in enumerate(ids):
+        for caption in coco.captions_of(image_id):
+            texts.append(caption)
+            truth.append(row)
+    scores = text_encoder(texts) @ images.T
+    rank = (scores > scores[np.arange(len(truth)), truth][:, None]).sum(1)
+    return float((rank < k).mean()), len(texts)
+
+
 def run_folder(name: str, folder: Path, tmp: Path, onnx, torch_backbone) -> dict:
     files = find_image_files(folder)
     n = len(files)
@@ -125,6 +145,12 @@ def run_folder(name: str, folder: Path, tmp: Path, onnx, torch_backbone) -> dict
     c = cosines(old, new)
     print(f"{'':>11}  max |old - new| with full decoding {np.abs(old - full).max():.1e}; reduced vs full decoding: "
           f"cosine min {c.min():.4f}, mean {c.mean():.4f}, {(c >= 0.995).mean():.0%} of images >= 0.995")
+    data = Path(os.environ.get("SEMSEARCH_DATA", "data")) / "coco"
+    if (data / "annotations").is_dir():
+        (before, n_captions), (after, _) = caption_recall(old, files, data), caption_recall(new, files, data)
+        noise = np.sqrt(before * (1 - before) / n_captions)
+        print(f"{'':>11}  caption -> image Recall@5 among these images (sample model, {n_captions} captions): "
+              f"full decoding {before:.3f}, new path {after:.3f} (one standard error {noise:.3f})")
     return {"old": old, "new": new}
 
 
