@@ -293,7 +293,7 @@ def time_search(n_images: int, n_queries: int, repeats: int, text: bool) -> dict
             "se_text": text_times[0] if text else np.nan, "text": text_times[1] if text else np.nan,
             "batch": np.median(lib) / n_queries, "batch_faiss": np.median(ref) / n_queries,
             "ratio": float(np.median(lib / ref)),
-            "differ": same_as_faiss(ids, scores, faiss_rows, faiss_scores, database.image_ids),
+            "differ": same_as_faiss(ids, scores, faiss_rows, faiss_scores, database.keys),
         }
     faiss.omp_set_num_threads(default_faiss)
     return table

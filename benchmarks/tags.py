@@ -51,7 +51,7 @@ EXAMPLES = [139, 19221, 22892, 145311]
 def sample_set():
     data = sample.load()
     _, text_encoder, database = load_bundle(sample.model_dir())
-    ids = database.image_ids
+    ids = database.keys
     return ids, database.vectors, data.descriptors.vectors_of(ids), text_encoder, captions_of(data, ids)
 
 

@@ -27,7 +27,7 @@ Example
 -------
 >>> index = ApproximateIndex.build(database.vectors, seed=0)   # doctest: +SKIP
 >>> rows, scores = index.query(query_vector, k=10)             # doctest: +SKIP
->>> database.image_ids[rows]                                  # doctest: +SKIP
+>>> database.keys[rows]                                  # doctest: +SKIP
 >>> index.save("images.npz.index")                            # doctest: +SKIP
 """
 from __future__ import annotations

@@ -284,4 +284,4 @@ def _learned_scores(self_id, describe, descriptors: Descriptors, model, database
         return descriptors.ids, cosine_scores(query, model.embed(descriptors.vectors))
     if query.shape[0] != database.dim:
         raise InputError(f"the model gives {query.shape[0]}-d vectors, but the database holds {database.dim}-d ones")
-    return database.image_ids, cosine_scores(query, database.vectors)
+    return database.keys, cosine_scores(query, database.vectors)
