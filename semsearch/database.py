@@ -4,7 +4,7 @@ Team tasks: *build the image database* and *query top-k*.
 
 Large databases (``SIZE_THRESHOLD`` = 200,000 images or more, or any size with
 ``approximate=True``) are searched with an approximate nearest-neighbour index instead (:mod:`semsearch.routes.ann`,
-``pip install semsearch[ann]``), saved beside the database as ``<database>.index``.
+``pip install 'semsearch[ann]'``), saved beside the database as ``<database>.index``.
 
 Example
 -------
