@@ -448,11 +448,11 @@ def test_every_error_here_is_a_semsearch_error():
 # (issue 10, the rest): ids and k values checked at every entry, non-finite files refused,
 # text-encoder inputs, submission CSVs, approximate-index fingerprints, devices and weights.
 
-from gensim.models import KeyedVectors  # noqa: E402
+from gensim.models import KeyedVectors
 
-from semsearch.database import ImageDatabase  # noqa: E402
-from semsearch.model import Autoembedder, embed_images  # noqa: E402
-from semsearch.text import TextEmbedder  # noqa: E402
+from semsearch.database import ImageDatabase
+from semsearch.model import Autoembedder, embed_images
+from semsearch.text import TextEmbedder
 
 WORDS = ["dog", "cat", "sky", "beach"]
 

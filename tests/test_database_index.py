@@ -4,8 +4,8 @@ import pytest
 
 pytest.importorskip("hnswlib")
 
-from semsearch import database as database_module  # noqa: E402
-from semsearch.database import ImageDatabase, index_path_of  # noqa: E402
+from semsearch import database as database_module
+from semsearch.database import ImageDatabase, index_path_of
 
 
 def unit(x):

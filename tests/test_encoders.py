@@ -11,12 +11,11 @@ import pytest
 from gensim.models import KeyedVectors
 
 from semsearch.routes import minilm
-from semsearch.encoders import CLASSES, TextEncoder, load_text_encoder, text_encoder_format
+from semsearch.encoders import CLASSES, load_text_encoder, text_encoder_format
 from semsearch.routes.minilm import MiniLMEncoder
 from semsearch.text import TextEmbedder
 
 MINILM_FORMAT = MiniLMEncoder.FORMAT
-from semsearch.text import TextEmbedder
 
 
 def tiny_glove() -> KeyedVectors:

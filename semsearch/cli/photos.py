@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Optional
 
 from semsearch.common.files import check_writable, ensure_distinct_output
 from semsearch.cli.argtypes import output_path, positive_int

@@ -32,7 +32,7 @@ import numpy as np
 from semsearch.common.files import atomic_write
 from semsearch.paths import require_file
 from semsearch.common.checks import check_texts
-from semsearch.errors import InputError, InputTypeError, MissingExtraError, UnknownQueryError
+from semsearch.errors import InputError, MissingExtraError, UnknownQueryError
 from semsearch.text import tokenize
 
 PathLike = Union[str, "os.PathLike[str]"]
