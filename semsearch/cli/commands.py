@@ -101,7 +101,7 @@ def _config(args):
 
 #: Subcommands whose parser lives beside their code: name -> (module, its add_parser, one-line help).
 ELSEWHERE = {
-    "features": ("semsearch.features", "add_parser", "CNN descriptors of a folder of images (needs torch)"),
+    "features": ("semsearch.cli.features", "add_parser", "CNN descriptors of a folder of COCO images"),
     "index": ("semsearch.cli.photos", "add_index_parser", "make a folder of photos searchable (incremental)"),
     "search": ("semsearch.cli.photos", "add_search_parser", "the top-k images for a text (or image) query"),
     "serve": ("semsearch.web.serve", "add_parser", "a web page to search with (extra [web])"),

@@ -98,32 +98,33 @@ def add_search_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _open_target(args):
-    """(ImageDatabase, image folder, 'photos' | 'coco', model folder or None, what) for the search."""
+    """(ImageDatabase, image folder, 'photos' | 'coco', model folder or None, what, PhotoSearch or None) for the search."""
     from semsearch.bundle import load_bundle
 
     db = args.db if args.db is not None else (DEFAULT_DB if args.model is None and DEFAULT_DB.is_file() else None)
     if db is not None:
         from semsearch.photos.folder import load_search
 
-        database = load_search(db)
-        return database, database.root, "photos", None, str(db)
+        search = load_search(db)
+        return search.database, search.root, "photos", None, str(db), search
     if args.model is not None:
         from semsearch.paths import image_folder
 
         _, _, database = load_bundle(args.model)
-        return database, image_folder(args.images, args.data), "coco", args.model, str(args.model)
+        return database, image_folder(args.images, args.data), "coco", args.model, str(args.model), None
     from semsearch import sample
 
     _, _, database = load_bundle(sample.model_dir())
-    return database, sample.image_dir(), "coco", sample.model_dir(), "the embedded sample"
+    return database, sample.image_dir(), "coco", sample.model_dir(), "the embedded sample", None
 
 
-def _image_vector(args, database, kind, model_dir):
+def _image_vector(args, search, model_dir):
     from semsearch.photos.folder import image_query, load_model
 
-    if kind == "coco":  # give the COCO database what load_search gives a photo one
-        database.model, _, _, _, database.backbone = load_model(model_dir, with_text=False)
-    return image_query(args.image, database)
+    if search is not None:
+        return image_query(args.image, search.model, search.backbone)
+    loaded = load_model(model_dir, with_text=False)
+    return image_query(args.image, loaded.autoembedder, loaded.backbone)
 
 
 def run_search(args) -> int:
@@ -137,13 +138,14 @@ def run_search(args) -> int:
         ensure_distinct_output(args.out, [args.db, args.model, args.image, args.images, *(args.captions or [])], "--out")
         check_writable(args.out, "grid image")
         image_format_of(args.out)
-    database, image_dir, kind, model_dir, what = _open_target(args)
-    query = args.query if args.image is None else _image_vector(args, database, kind, model_dir)
+    database, image_dir, kind, model_dir, what, search = _open_target(args)
+    query = args.query if args.image is None else _image_vector(args, search, model_dir)
     if args.tag is not None:
         from semsearch.cli.classify import restrict_to_tag
         from semsearch.routes.image_tags import default_descriptors
 
-        database = restrict_to_tag(database, args.tag, None if kind == "photos" else default_descriptors(model_dir, args.data))
+        descriptors = search.descriptors if search is not None else default_descriptors(model_dir, args.data)
+        database = restrict_to_tag(database, args.tag, descriptors)
     keys, scores = database.query(query, k=args.k)
     shown = args.query if args.image is None else str(args.image)
     coco = None

@@ -72,10 +72,11 @@ def app_from_args(args, say=print):
     if args.db is not None:
         from semsearch.photos.folder import load_search
 
-        database = load_search(args.db)
-        say(f"photos:      {args.db} ({len(database)} images under {database.root})")
-        root, known = Path(database.root), set(database.keys.tolist())
-        app = create_app(database, model=database.model, image_path=lambda key: root / key if key in known else None)
+        search = load_search(args.db)
+        say(f"photos:      {args.db} ({len(search)} images under {search.root})")
+        root, known = search.root, set(search.keys.tolist())
+        app = create_app(search.database, model=search.model, image_path=lambda key: root / key if key in known else None,
+                         descriptors=search.descriptors)
         return _said_tags(app, say)
     model_dir, images, caption_files, descriptors = args.model, args.images, args.captions, None
     if model_dir is None and not Path(DEFAULT_MODEL_DIR).is_dir():
