@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
-from semsearch.errors import InputError
+from semsearch.errors import InputError, MissingExtraError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -57,7 +57,8 @@ class TeamGrade:
         Task -> the check's report as a dict (``status``: passed, failed, error, not written,
         or ``"missing"`` when the notebook defines no function of that name).
     scores : dict or None
-        The pipeline's validation scores (None if it could not run: see ``error``).
+        The pipeline's validation scores, computed by the library from the team's model and
+        ``se_text`` (so that teams compare); None if it could not run (see ``error``).
     used : dict
         Task -> "team" or "library" in the pipeline.
     cell_errors : list of str
@@ -112,7 +113,7 @@ def grade_namespace(namespace: dict, data_dir: PathLike, *, glove_path: Optional
         data, corpus, train_ids, val_ids = load_fixed_split(data_dir, seed)
         glove = _glove(glove_path)
         run = run_pipeline(data, corpus, functions, train_ids, val_ids, glove=glove, reports=reports, seed=seed, **train_changes)
-        result.update(scores=run.scores, used=run.used)
+        result.update(scores=run.library_scores, used=run.used)
     except Exception as error:  # the team's functions failed inside the pipeline: that is the grade
         result["error"] = f"the pipeline failed: {type(error).__name__}: {' '.join(str(error).split())[:300]}"
     return result
@@ -143,15 +144,18 @@ def reference_scores(data_dir: PathLike, *, glove_path: Optional[PathLike] = Non
     from semsearch.exercises.pipeline import run_pipeline
 
     data, corpus, train_ids, val_ids = load_fixed_split(data_dir, seed)
-    return run_pipeline(data, corpus, {}, train_ids, val_ids, glove=_glove(glove_path), seed=seed, **train_changes).scores
+    return run_pipeline(data, corpus, {}, train_ids, val_ids, glove=_glove(glove_path), seed=seed, **train_changes).library_scores
 
 
 def grade_notebook(path: PathLike, data_dir: PathLike, *, glove_path: Optional[PathLike] = None, timeout: int = 600,
                    kernel_name: str = "python3", seed: int = 0, **train_changes) -> TeamGrade:
     """Execute one team notebook and grade it (see the module notes). The notebook file is not changed."""
-    import nbclient
-    import nbformat
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    try:
+        import nbclient
+        import nbformat
+        from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    except ImportError:
+        raise MissingExtraError("grading notebooks needs the notebook extra: pip install 'semsearch[notebook]'") from None
 
     path = Path(path)
     if not path.is_file():
@@ -198,6 +202,9 @@ def grade(notebooks: Sequence[PathLike], data_dir: PathLike, *, glove_path: Opti
     """Grade every notebook, and run the library's pipeline on the same split as the reference."""
     if not notebooks:
         raise InputError("no notebooks to grade")
+    for path in notebooks:  # before the reference run: a typo should not cost a training
+        if not Path(path).is_file():
+            raise InputError(f"{path}: no such notebook")
     data, _, train_ids, val_ids = load_fixed_split(data_dir, seed)  # refuses a bad data folder before any kernel starts
     reference = reference_scores(data_dir, glove_path=glove_path, seed=seed, **train_changes)
     teams = [grade_notebook(path, data_dir, glove_path=glove_path, timeout=timeout, kernel_name=kernel_name,

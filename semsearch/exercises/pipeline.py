@@ -74,7 +74,11 @@ class PipelineResult:
     Attributes
     ----------
     scores : dict
-        ``recall@1``, ``recall@5``, ``recall@10``, ``median_rank``, ``mrr`` on the validation images.
+        ``recall@1``, ``recall@5``, ``recall@10``, ``median_rank``, ``mrr`` on the validation images,
+        computed with the team's ``target_ranks`` and ``retrieval_scores``.
+    library_scores : dict
+        The same scores computed by the library's functions from the same similarities: what a
+        grader compares across teams.
     history : semsearch.training.History
     searches : list of (query, image ids, scores)
         The top 5 of a few queries, searched with the team's database and top-k.
@@ -83,6 +87,7 @@ class PipelineResult:
     """
 
     scores: Dict[str, float]
+    library_scores: Dict[str, float]
     history: object
     searches: List[tuple] = field(default_factory=list)
     used: Dict[str, str] = field(default_factory=dict)
@@ -144,6 +149,7 @@ def run_pipeline(data, corpus: Sequence[str], functions: Dict[str, Callable], tr
         Settings of :class:`~semsearch.training.TrainConfig` (e.g. ``epochs=20``).
     """
     from semsearch.database import ImageDatabase
+    from semsearch.evaluation import retrieval_scores, target_ranks
     from semsearch.glove import load_glove
     from semsearch.training import train
 
@@ -171,6 +177,8 @@ def run_pipeline(data, corpus: Sequence[str], functions: Dict[str, Callable], tr
     split = data.split(validation_ids)
     rows = np.searchsorted(database.image_ids, split.image_ids)
     queries_vectors = encoder(split.captions)
-    ranks = np.asarray(chosen["target_ranks"](queries_vectors @ database.vectors[rows].T, split.image_rows))
+    similarities = queries_vectors @ database.vectors[rows].T
+    ranks = np.asarray(chosen["target_ranks"](similarities, split.image_rows))
     result = scores_as_dict(chosen["retrieval_scores"](ranks, len(split.image_ids), (1, 5, 10)))
-    return PipelineResult(result, history, searches, used, model, database)
+    by_library = retrieval_scores(target_ranks(similarities, split.image_rows), len(split.image_ids), (1, 5, 10)).as_dict()
+    return PipelineResult(result, by_library, history, searches, used, model, database)
