@@ -68,7 +68,7 @@ def _battery(Model: Callable, c: Checker) -> None:
     rng = np.random.default_rng(0)
     for batch in (1, 2, 5):
         x = rounded(rng, (batch, D), -2, 2, 1).astype(np.float32)
-        c.case(f"Model({D}, {E}, seed=0) on descriptors of shape {x.shape}: {x.tolist()}")
+        c.case(f"Model({D}, {E}, seed=0) on descriptors of shape {x.shape}: {np.round(x.astype(np.float64), 2).tolist()}")
         out = c.call(model, x)
         c.expect(isinstance(out, mg.Tensor), "a MyGrad tensor", type(out).__name__,
                  "return a MyGrad tensor (use MyGrad operations): training back-propagates through it")
