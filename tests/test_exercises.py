@@ -259,6 +259,46 @@ def loss_loop(sim_good, sim_bad, margin):
     return total / len(sim_good), wins / len(sim_good)
 
 
+def preprocess_numpy(image, backbone):
+    """Right: PIL and NumPy only, float64."""
+    mean, std = ((0.5,) * 3, (0.5,) * 3) if backbone == "efficientnet-lite0" else ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    image = image.convert("RGB")
+    w, h = image.size
+    size = (256, int(256 * h / w)) if w <= h else (int(256 * w / h), 256)
+    image = image.resize(size, Image.BILINEAR)
+    left, top = int(round((size[0] - 224) / 2)), int(round((size[1] - 224) / 2))
+    x = np.asarray(image.crop((left, top, left + 224, top + 224)), dtype=np.float64) / 255
+    return ((x - mean) / std).transpose(2, 0, 1)
+
+
+def preprocess_with(transform_steps):
+    from torchvision import transforms
+
+    def preprocess(image, backbone):
+        return transforms.Compose(transform_steps(backbone))(image.convert("RGB"))
+
+    return preprocess
+
+
+def _norm(backbone):
+    from torchvision import transforms
+
+    stats = ((0.5,) * 3, (0.5,) * 3) if backbone == "efficientnet-lite0" else ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    return transforms.Normalize(*stats)
+
+
+def _resize_crop():
+    from torchvision import transforms
+
+    return [transforms.Resize(256), transforms.CenterCrop(224)]
+
+
+def _to_tensor():
+    from torchvision import transforms
+
+    return transforms.ToTensor()
+
+
 def acc(g, b, op=np.greater):
     return float(np.mean(op(mg.asarray(g), mg.asarray(b))))
 
@@ -297,6 +337,12 @@ WRONG = [
     ("retrieval_scores", "Recall@K with rank < K", lambda r, n, ks: {**scores_dict(r, n, ks), **{f"recall@{k}": float(np.mean(np.asarray(r) < k)) for k in ks}},
      "not <"),
     ("train_step", "no optimizer.step()", step_without_update, "optimizer.step()"),
+    ("preprocess", "not normalised", lambda im, b: preprocess_with(lambda b: [*_resize_crop(), _to_tensor()])(im, b),
+     "normalise after scaling"),
+    ("preprocess", "channels last", lambda im, b: np.asarray(preprocess_numpy(im, b)).transpose(1, 2, 0), "channels first"),
+    ("preprocess", "the image stretched to 224 x 224", lambda im, b: preprocess_numpy(im.resize((256, 256)), b), "don't stretch"),
+    ("preprocess", "ImageNet statistics for EfficientNet-Lite0",
+     lambda im, b: preprocess_numpy(im, "resnet18"), "not the other network's"),
 ]
 
 RIGHT = [
@@ -315,6 +361,8 @@ RIGHT = [
     ("target_ranks", "a Python loop, a list", ranks_loop),
     ("retrieval_scores", "a dict", scores_dict),
     ("train_step", "mg.einsum and its own loss", step_einsum),
+    ("preprocess", "PIL and NumPy, float64", preprocess_numpy),
+    ("preprocess", "torchvision transforms", lambda im, b: preprocess_with(lambda b: [*_resize_crop(), _to_tensor(), _norm(b)])(im, b)),
 ]
 
 

@@ -98,6 +98,19 @@ def train_step(model, optimizer, descriptors_good, descriptors_bad, captions, ma
     optimizer.step()
     return loss.item(), accuracy
 ''',
+    "preprocess": '''
+from PIL import Image
+
+def preprocess(image, backbone):
+    mean, std = (0.5, 0.5) if backbone == "efficientnet-lite0" else (np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225]))
+    image = image.convert("RGB")
+    w, h = image.size
+    size = (256, int(256 * h / w)) if w <= h else (int(256 * w / h), 256)
+    image = image.resize(size, Image.BILINEAR)
+    left, top = round((size[0] - 224) / 2), round((size[1] - 224) / 2)
+    x = np.asarray(image.crop((left, top, left + 224, top + 224)), dtype=np.float32) / 255
+    return ((x - mean) / std).transpose(2, 0, 1)
+''',
     "build_database": '''
 def build_database(model, descriptors):
     with mg.no_autodiff:
@@ -137,7 +150,7 @@ def retrieval_scores(ranks, n_images, ks=(1, 5, 10)):
     return scores
 ''',
 }
-N_CHECKS = 12
+N_CHECKS = 13
 STUB = re.compile(r"^(?:def|class) (\w+)", re.MULTILINE)
 
 

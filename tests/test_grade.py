@@ -56,10 +56,10 @@ def test_the_markdown_report_has_a_row_per_team_and_each_failing_case():
     text = format_markdown(report)
     rows = [line for line in text.splitlines() if line.startswith("| ")]
     assert len(rows) == 1 + 1 + 3  # header, reference, three teams
-    assert "| right.ipynb | 1/12 |" in text and "| +0.000 |" in text and "| -0.400 |" in text
+    assert "| right.ipynb | 1/13 |" in text and "| +0.000 |" in text and "| -0.400 |" in text
     assert "`loss_accuracy` failed on: the notebook's example" in text and "hint: y must be +1" in text
     assert "the pipeline used the library's top_k (not written)" in text and "a cell raised `ValueError: boom`" in text
-    assert "**a cell ran longer than the time limit (5 s)**" in text and "| dead.ipynb | 0/12 |" in text
+    assert "**a cell ran longer than the time limit (5 s)**" in text and "| dead.ipynb | 0/13 |" in text
     json.dumps(report.as_dict())  # the JSON report
 
 
@@ -100,7 +100,7 @@ def test_grade_three_planted_team_notebooks(real_data, team_notebooks, python3_k
     right, loss, search = report["teams"]
     reference = report["reference"]
 
-    assert all(t["status"] == "passed" for t in right["tasks"].values()) and len(right["tasks"]) == 12
+    assert all(t["status"] == "passed" for t in right["tasks"].values()) and len(right["tasks"]) == 13
     assert set(right["used"].values()) == {"team"} and right["error"] is None
     assert abs(right["scores"]["mrr"] - reference["mrr"]) < 0.1  # the same method, written by a team
 
@@ -113,7 +113,7 @@ def test_grade_three_planted_team_notebooks(real_data, team_notebooks, python3_k
     assert failed == {"top_k", "se_text"}
     assert "reverse it" in search["tasks"]["top_k"]["hint"]
     assert "don't give it a vector" in search["tasks"]["se_text"]["hint"]
-    assert "| team-right.ipynb | 12/12 |" in markdown and "| team-loss.ipynb | 10/12 |" in markdown
+    assert "| team-right.ipynb | 13/13 |" in markdown and "| team-loss.ipynb | 11/13 |" in markdown
     print(markdown)  # the report, verbatim, for the record (pytest -s)
 
 

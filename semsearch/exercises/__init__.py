@@ -16,6 +16,7 @@ model              ``Model(input_dim, output_dim, seed=0)``                    `
 make_triples       ``make_triples(split, *, seed=0, ...)``                     ``semsearch.make_triples``
 loss_accuracy      ``loss_accuracy(sim_good, sim_bad, margin)``                ``semsearch.loss_accuracy``
 train_step         ``train_step(model, optimizer, good, bad, captions, m)``    ``exercises.reference``
+preprocess         ``preprocess(image, backbone) -> (3, 224, 224)``             ``Backbone.preprocess``
 build_database     ``build_database(model, descriptors)``                      ``ImageDatabase.build``
 top_k              ``top_k(scores (Q, N), k) -> (Q, k) columns``               ``semsearch.database.top_k``
 show_images        ``show_images(image_ids, scores, *, image_dir)``            ``semsearch.show_images``
@@ -31,6 +32,7 @@ Example
 >>> report = check_loss_accuracy(loss_accuracy)
 loss_accuracy: not written yet (it raises NotImplementedError): write it, then run this check again
 """
+from semsearch.exercises.cnn_checks import check_preprocess
 from semsearch.exercises.data_checks import check_make_triples, check_split_images
 from semsearch.exercises.display_checks import check_show_images
 from semsearch.exercises.loss_checks import check_loss_accuracy
@@ -50,6 +52,7 @@ CHECKS = {
     "make_triples": check_make_triples,
     "loss_accuracy": check_loss_accuracy,
     "train_step": check_train_step,
+    "preprocess": check_preprocess,
     "build_database": check_build_database,
     "top_k": check_top_k,
     "show_images": check_show_images,
@@ -64,5 +67,5 @@ def check_all(functions: dict, *, verbose: bool = True) -> dict:
 
 
 __all__ = ["CHECKS", "CheckReport", "check_all", "check_build_database", "check_idf", "check_loss_accuracy", "check_make_triples",
-           "check_model", "check_retrieval_scores", "check_se_text", "check_show_images", "check_split_images",
+           "check_model", "check_preprocess", "check_retrieval_scores", "check_se_text", "check_show_images", "check_split_images",
            "check_target_ranks", "check_top_k", "check_train_step"]

@@ -38,7 +38,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 #: The name a notebook gives each task's function -> the task (its check).
 STUB_NAMES = {
     "split_images": "split_images", "inverse_document_frequency": "idf", "make_se_text": "se_text", "Model": "model",
-    "make_triples": "make_triples", "loss_accuracy": "loss_accuracy", "train_step": "train_step",
+    "make_triples": "make_triples", "loss_accuracy": "loss_accuracy", "train_step": "train_step", "preprocess": "preprocess",
     "build_database": "build_database", "top_k": "top_k", "show_images": "show_images",
     "target_ranks": "target_ranks", "retrieval_scores": "retrieval_scores",
 }
@@ -214,7 +214,7 @@ def grade(notebooks: Sequence[PathLike], data_dir: PathLike, *, glove_path: Opti
 
 # ----------------------------------------------------------------------------- the report
 
-_MARK = {"passed": "pass", "failed": "FAIL", "error": "ERROR", "not written": "-", "missing": "missing"}
+_MARK = {"passed": "pass", "failed": "FAIL", "error": "ERROR", "not written": "-", "missing": "missing", "skipped": "skip"}
 
 
 def _cell(value: Optional[float], key: str) -> str:

@@ -49,6 +49,13 @@ def train_step(model, optimizer, descriptors_good, descriptors_bad, captions, ma
     return float(loss.item()), float(accuracy)
 
 
+def preprocess(image, backbone: str = "efficientnet-lite0"):
+    """``Backbone.preprocess`` of ``backbone`` (EfficientNet-Lite0 pretrained, ResNet18 with random weights)."""
+    from semsearch.backbones import load_backbone
+
+    return load_backbone(backbone, pretrained=backbone == "efficientnet-lite0", device="cpu").preprocess(image)
+
+
 def solutions() -> Dict[str, Callable]:
     """Task name -> the reference solution (the library's function where there is one)."""
     from semsearch.database import ImageDatabase, top_k
@@ -68,6 +75,7 @@ def solutions() -> Dict[str, Callable]:
         "make_triples": make_triples,
         "loss_accuracy": loss_accuracy,
         "train_step": train_step,
+        "preprocess": preprocess,
         "build_database": lambda model, descriptors: ImageDatabase.build(model, descriptors),
         "top_k": top_k,
         "show_images": show_images,

@@ -22,8 +22,8 @@ from typing import List, Optional
 
 import numpy as np
 
-#: The four outcomes of a check.
-STATUSES = ("passed", "not written", "failed", "error")
+#: The outcomes of a check ("skipped": a package it needs is not installed).
+STATUSES = ("passed", "not written", "failed", "error", "skipped")
 
 _HERE = str(Path(__file__).resolve().parent)
 
@@ -72,6 +72,8 @@ class CheckReport:
             return "passed"
         if self.status == "not written":
             return "not written yet"
+        if self.status == "skipped":
+            return f"skipped: {self.hint}"
         if self.status == "error":
             return f"raised on {self.case}"
         return f"failed on {self.case}: {self.hint}"
@@ -83,6 +85,8 @@ class CheckReport:
             return "\n".join(lines)
         if self.status == "not written":
             return f"{self.task}: not written yet (it raises NotImplementedError): write it, then run this check again"
+        if self.status == "skipped":
+            return f"{self.task}: skipped: {self.hint}"
         if self.status == "error":
             return "\n".join([
                 f"{self.task}: your function raised an exception on case {self.n_cases}: {self.case}",
