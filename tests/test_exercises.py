@@ -16,13 +16,18 @@ from pathlib import Path
 import mygrad as mg
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from mygrad.nnet.activations import relu
 from mygrad.nnet.losses import margin_ranking_loss
 from PIL import Image
 
 from semsearch.database import ImageDatabase, top_k as library_top_k
 from semsearch.exercises import CHECKS, check_loss_accuracy, check_model, check_se_text, check_all
+from semsearch.exercises.loss_checks import finite_difference_gradients, reference_loss
 from semsearch.exercises.reference import solutions, train_step as reference_step
+from semsearch.loss import loss_accuracy as library_loss
 from semsearch.model import embed_images
 from semsearch.text import tokenize
 from semsearch.triples import Triples
@@ -459,3 +464,37 @@ def test_checks_take_any_database_type():
     db = ImageDatabase.build(Autoembedder(3, 2), d)
     assert CHECKS["build_database"](lambda m, x: ImageDatabase.build(m, x), verbose=False).passed
     assert db.vectors.shape == (2, 2) and library_top_k(np.array([[0.0, 1.0]]), 1).tolist() == [[1]]
+
+
+# ----------------------------------------------------------------------------- the checkers' own references
+
+similarities = st.integers(1, 12).flatmap(lambda n: st.tuples(
+    arrays(np.float64, n, elements=st.floats(-1, 1)), arrays(np.float64, n, elements=st.floats(-1, 1))))
+
+
+@settings(max_examples=60, deadline=None)
+@given(similarities, st.floats(0, 1))
+def test_the_loss_checks_reference_and_finite_differences_agree_with_mygrad(pair, margin):
+    good, bad = pair
+    tg, tb = mg.tensor(good), mg.tensor(bad)
+    loss, _ = library_loss(tg, tb, margin)
+    assert np.isclose(reference_loss(good, bad, margin), loss.item(), atol=1e-12)
+    loss.backward()
+    fd_good, fd_bad = finite_difference_gradients(good, bad, margin)
+    smooth = np.abs(margin - (good - bad)) > 1e-4
+    np.testing.assert_allclose(fd_good[smooth], tg.grad[smooth], atol=1e-6)
+    np.testing.assert_allclose(fd_bad[smooth], tb.grad[smooth], atol=1e-6)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 6))
+def test_top_k_accepts_every_order_of_equal_scores(seed, k):
+    """A top-k that breaks ties at random (a different order every call) still passes."""
+    rng = np.random.default_rng(seed)
+
+    def random_ties(scores, k):
+        scores = np.asarray(scores)
+        noise = rng.random(scores.shape)  # only orders equal scores: lexsort by -score, then noise
+        return np.stack([np.lexsort((noise[i], -scores[i]))[:k] for i in range(len(scores))])
+
+    assert CHECKS["top_k"](random_ties, verbose=False).passed
