@@ -48,17 +48,20 @@ def test_the_markdown_report_has_a_row_per_team_and_each_failing_case():
     failing = {"status": "failed", "case": "the notebook's example: sim_good=[0.9]", "expected": "0.2", "obtained": "0.25",
                "hint": "y must be +1"}
     report = GradeReport(
-        teams=[TeamGrade("a/right.ipynb", {"loss_accuracy": {"status": "passed"}}, dict(SCORES), {"loss_accuracy": "team"}),
+        teams=[TeamGrade("a/right.ipynb", {"loss_accuracy": {"status": "passed"}}, dict(SCORES), {"loss_accuracy": "team"},
+                         searches=[["a dog", [5, 6]]]),
                TeamGrade("b/wrong.ipynb", {"loss_accuracy": failing, "top_k": {"status": "not written"}},
                          {**SCORES, "mrr": 0.1}, {"top_k": "library"}, ["ValueError: boom"]),
                TeamGrade("c/dead.ipynb", error="a cell ran longer than the time limit (5 s)")],
-        reference=dict(SCORES), split={"train_images": 191, "validation_images": 48, "seed": 0})
+        reference=dict(SCORES), split={"train_images": 191, "validation_images": 48, "seed": 0},
+        reference_searches=[["a dog", [7, 5]]])
     text = format_markdown(report)
     rows = [line for line in text.splitlines() if line.startswith("| ")]
     assert len(rows) == 1 + 1 + 3  # header, reference, three teams
     assert "| right.ipynb | 1/13 |" in text and "| +0.000 |" in text and "| -0.400 |" in text
     assert "`loss_accuracy` failed on: the notebook's example" in text and "hint: y must be +1" in text
     assert "the pipeline used the library's top_k (not written)" in text and "a cell raised `ValueError: boom`" in text
+    assert "- top hit of 'a dog': 5 (reference 7)" in text
     assert "**a cell ran longer than the time limit (5 s)**" in text and "| dead.ipynb | 0/13 |" in text
     json.dumps(report.as_dict())  # the JSON report
 
@@ -114,6 +117,10 @@ def test_grade_three_planted_team_notebooks(real_data, team_notebooks, python3_k
     assert "reverse it" in search["tasks"]["top_k"]["hint"]
     assert "don't give it a vector" in search["tasks"]["se_text"]["hint"]
     assert "| team-right.ipynb | 13/13 |" in markdown and "| team-loss.ipynb | 11/13 |" in markdown
+    assert right["searches"] == report["reference_searches"]  # the same top 5 as the library's
+    worst_first = search["searches"][0][1]
+    assert worst_first[0] != report["reference_searches"][0][1][0]
+    assert f"top hit of 'people skiing down a snowy hill': {worst_first[0]}" in markdown
     print(markdown)  # the report, verbatim, for the record (pytest -s)
 
 

@@ -65,6 +65,8 @@ class TeamGrade:
         Cells of the notebook that raised (``ename: evalue``).
     error : str or None
         Why the notebook or the pipeline could not be graded (time limit, dead kernel, ...).
+    searches : list of [query, top 5 image ids]
+        The pipeline's searches, with the team's database and top-k.
     """
 
     notebook: str
@@ -73,6 +75,7 @@ class TeamGrade:
     used: Dict[str, str] = field(default_factory=dict)
     cell_errors: List[str] = field(default_factory=list)
     error: Optional[str] = None
+    searches: List[list] = field(default_factory=list)
 
     @property
     def n_passed(self) -> int:
@@ -86,9 +89,11 @@ class GradeReport:
     teams: List[TeamGrade]
     reference: Dict[str, float]
     split: Dict[str, int]
+    reference_searches: List[list] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {"reference": self.reference, "split": self.split, "teams": [asdict(t) for t in self.teams]}
+        return {"reference": self.reference, "reference_searches": self.reference_searches, "split": self.split,
+                "teams": [asdict(t) for t in self.teams]}
 
 
 def grade_namespace(namespace: dict, data_dir: PathLike, *, glove_path: Optional[PathLike] = None,
@@ -108,15 +113,19 @@ def grade_namespace(namespace: dict, data_dir: PathLike, *, glove_path: Optional
             continue
         report = CHECKS[task](function, verbose=False)
         tasks[task], functions[task], reports[task] = report.as_dict(), function, report
-    result = {"tasks": tasks, "scores": None, "used": {}, "error": None}
+    result = {"tasks": tasks, "scores": None, "used": {}, "error": None, "searches": []}
     try:
         data, corpus, train_ids, val_ids = load_fixed_split(data_dir, seed)
         glove = _glove(glove_path)
         run = run_pipeline(data, corpus, functions, train_ids, val_ids, glove=glove, reports=reports, seed=seed, **train_changes)
-        result.update(scores=run.library_scores, used=run.used)
+        result.update(scores=run.library_scores, used=run.used, searches=_searches(run))
     except Exception as error:  # the team's functions failed inside the pipeline: that is the grade
         result["error"] = f"the pipeline failed: {type(error).__name__}: {' '.join(str(error).split())[:300]}"
     return result
+
+
+def _searches(run) -> List[list]:
+    return [[query, [int(i) for i in ids]] for query, ids, _ in run.searches]
 
 
 def _glove(glove_path: Optional[PathLike]):
@@ -139,12 +148,13 @@ def load_fixed_split(data_dir: PathLike, seed: int = 0):
     return data, coco.captions(coco.caption_ids), train_ids, val_ids
 
 
-def reference_scores(data_dir: PathLike, *, glove_path: Optional[PathLike] = None, seed: int = 0, **train_changes) -> Dict[str, float]:
-    """The library's own pipeline on the fixed split: the row every team is compared with."""
+def reference_run(data_dir: PathLike, *, glove_path: Optional[PathLike] = None, seed: int = 0, **train_changes):
+    """The library's own pipeline on the fixed split (a :class:`~semsearch.exercises.pipeline.PipelineResult`):
+    the row every team is compared with."""
     from semsearch.exercises.pipeline import run_pipeline
 
     data, corpus, train_ids, val_ids = load_fixed_split(data_dir, seed)
-    return run_pipeline(data, corpus, {}, train_ids, val_ids, glove=_glove(glove_path), seed=seed, **train_changes).library_scores
+    return run_pipeline(data, corpus, {}, train_ids, val_ids, glove=_glove(glove_path), seed=seed, **train_changes)
 
 
 def grade_notebook(path: PathLike, data_dir: PathLike, *, glove_path: Optional[PathLike] = None, timeout: int = 600,
@@ -194,7 +204,7 @@ def grade_notebook(path: PathLike, data_dir: PathLike, *, glove_path: Optional[P
         errors = [f"{out.ename}: {out.evalue}" for out in nb.cells[-1].outputs if out.output_type == "error"]
         return TeamGrade(str(path), cell_errors=cell_errors, error="grading failed: " + ("; ".join(errors) or "no result"))
     result = json.loads(text.split(MARKER, 1)[1].splitlines()[0])
-    return TeamGrade(str(path), result["tasks"], result["scores"], result["used"], cell_errors, result["error"])
+    return TeamGrade(str(path), result["tasks"], result["scores"], result["used"], cell_errors, result["error"], result["searches"])
 
 
 def grade(notebooks: Sequence[PathLike], data_dir: PathLike, *, glove_path: Optional[PathLike] = None, timeout: int = 600,
@@ -206,10 +216,11 @@ def grade(notebooks: Sequence[PathLike], data_dir: PathLike, *, glove_path: Opti
         if not Path(path).is_file():
             raise InputError(f"{path}: no such notebook")
     data, _, train_ids, val_ids = load_fixed_split(data_dir, seed)  # refuses a bad data folder before any kernel starts
-    reference = reference_scores(data_dir, glove_path=glove_path, seed=seed, **train_changes)
+    reference = reference_run(data_dir, glove_path=glove_path, seed=seed, **train_changes)
     teams = [grade_notebook(path, data_dir, glove_path=glove_path, timeout=timeout, kernel_name=kernel_name,
                             seed=seed, **train_changes) for path in notebooks]
-    return GradeReport(teams, reference, {"train_images": len(train_ids), "validation_images": len(val_ids), "seed": seed})
+    return GradeReport(teams, reference.library_scores, {"train_images": len(train_ids), "validation_images": len(val_ids),
+                                                          "seed": seed}, _searches(reference))
 
 
 # ----------------------------------------------------------------------------- the report
@@ -253,6 +264,10 @@ def format_markdown(report: GradeReport) -> str:
                 else:
                     last = (result.get("traceback") or "").strip().splitlines()[-1:] or [""]
                     notes.append(f"  raised `{last[0]}`")
+        top = {query: ids[0] for query, ids in report.reference_searches}
+        for query, ids in team.searches:
+            if ids and query in top and ids[0] != top[query]:
+                notes.append(f"- top hit of {query!r}: {ids[0]} (reference {top[query]})")
         library = sorted(t for t, who in team.used.items() if who == "library")
         if library:
             notes.append(f"- the pipeline used the library's {', '.join(library)} (not written)")
