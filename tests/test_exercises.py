@@ -498,3 +498,15 @@ def test_top_k_accepts_every_order_of_equal_scores(seed, k):
         return np.stack([np.lexsort((noise[i], -scores[i]))[:k] for i in range(len(scores))])
 
     assert CHECKS["top_k"](random_ties, verbose=False).passed
+
+
+def test_an_output_no_case_foresaw_is_a_one_line_failure_not_the_checkers_traceback():
+    from semsearch.exercises.checking import run_check
+
+    def battery(c):
+        c.case("f(2)")
+        return 1 / 0  # what reading an output nobody foresaw might raise
+
+    report = run_check("odd", battery, verbose=False)
+    assert report.status == "failed" and report.traceback is None and report.case == "f(2)"
+    assert "ZeroDivisionError" in report.obtained and "\n" not in str(report).split("obtained:")[1].splitlines()[0]

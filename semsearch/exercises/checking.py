@@ -95,6 +95,11 @@ def run_check(task: str, battery: Callable[[Checker], None], verbose: bool = Tru
     except _Stop as stop:
         report = CheckReport(task, stop.status, checked=checker.checked, n_cases=checker.n_cases,
                              case=checker.current or None, **stop.fields)
+    except Exception as error:  # an output the battery did not foresee: a failure in one line, not the checker's traceback
+        report = CheckReport(task, "failed", checked=checker.checked, n_cases=checker.n_cases, case=checker.current or None,
+                             expected="an output of the type and shape the task describes",
+                             obtained=f"something the check could not read ({type(error).__name__}: {error})",
+                             hint="compare what your function returns with the task's description (type, shape)")
     if verbose:
         print(report)
     return report

@@ -163,7 +163,7 @@ def run_pipeline(data, corpus: Sequence[str], functions: Dict[str, Callable], tr
         hooks["make_triples"] = team_triples(chosen["make_triples"])
     if used["loss_accuracy"] == "team":
         hooks["loss_accuracy"] = chosen["loss_accuracy"]
-    history = train(model, data, encoder, train_ids, validation_ids, progress=False, seed=seed, **hooks, **train_changes)
+    history = train(model, data, encoder, train_ids, validation_ids, progress=False, **hooks, **{"seed": seed, **train_changes})
 
     built = chosen["build_database"](model, data.descriptors)
     ids, vectors = database_ids_vectors(built)
