@@ -50,7 +50,7 @@ setup(
     },
     entry_points={
         "console_scripts": ["semsearch=semsearch.cli.commands:main"],
-        # the CogWorks Week 3 language benchmark finds capstone submissions in this group
-        "cogworks.submissions.v2": ["semsearch = semsearch.routes.benchmark:create_search_adapter"],
+        # the CogWorks Week 3 language benchmark finds capstone submissions in this group, by this name
+        "cogworks.submissions.v2": ["language-search = semsearch.routes.benchmark:create_search_adapter"],
     },
 )
