@@ -35,10 +35,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from semsearch.backbones import load_backbone  # noqa: E402
-from semsearch.common.images import find_image_files, open_image  # noqa: E402
-from semsearch.features import describe_files  # noqa: E402
-from semsearch.photos.folder import PhotoDatabase, index_folder  # noqa: E402
+from semsearch.backbones import load_backbone
+from semsearch.common.images import find_image_files, open_image
+from semsearch.features import describe_files
+from semsearch.photos.folder import PhotoDatabase, index_folder
 
 BATCH = 32
 

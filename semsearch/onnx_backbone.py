@@ -98,7 +98,7 @@ def open_session(weights: Optional[PathLike] = None, *, threads: Optional[int] =
     if path is not None and path.is_file():
         try:
             return _session(str(path), threads)
-        except Exception:  # noqa: BLE001 - a damaged cache file: build it again below
+        except Exception:
             pass
     try:
         model = build_graph(weights)

@@ -17,13 +17,13 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("torchvision")
 
-from PIL import Image  # noqa: E402
+from PIL import Image
 
-from semsearch import backbones, features, torch_backbones  # noqa: E402
-from semsearch.cli import features as features_cli  # noqa: E402
-from semsearch.descriptors import Descriptors  # noqa: E402
-from semsearch.errors import MissingExtraError  # noqa: E402
-from semsearch.features import (  # noqa: E402
+from semsearch import backbones, features, torch_backbones
+from semsearch.cli import features as features_cli
+from semsearch.descriptors import Descriptors
+from semsearch.errors import MissingExtraError
+from semsearch.features import (
     ExtractionResult,
     describe,
     describe_files,

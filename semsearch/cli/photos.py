@@ -1,4 +1,4 @@
-"""Command-line parts for photos: ``semsearch index``, ``semsearch search`` and the sample demo.
+"""Command-line parts for photos: ``semsearch index`` and ``semsearch search``.
 
 ``semsearch.cli.commands`` adds these with ``add_index_parser(sub)`` / ``add_search_parser(sub)``;
 each parser's ``run`` default (:func:`run_index`, :func:`run_search`) does the work, prints

@@ -153,7 +153,7 @@ def _upright(image):
         if image.getexif().get(0x0112, 1) in (None, 1):
             return image
         return ImageOps.exif_transpose(image)
-    except Exception:  # noqa: BLE001 - a damaged EXIF block: keep the pixels as stored
+    except Exception:
         return image
 
 

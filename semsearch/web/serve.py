@@ -101,7 +101,7 @@ def app_from_args(args, say=print):
         except FileNotFoundError:
             found_captions, found_descriptors = [], None
         caption_files, descriptors = caption_files or found_captions, descriptors or found_descriptors
-    first_captions, urls = _first_captions(caption_files, database.image_ids, say) if caption_files else ({}, {})
+    first_captions, urls = _first_captions(caption_files, database.keys, say) if caption_files else ({}, {})
     say(f"images:      {images or 'no image folder'}; {len(urls)} downloadable from coco_url into the cache")
     files = CocoImageFiles(images, urls=urls)
     app = create_app(database, text_encoder, model=model, image_path=files.path_of, captions=first_captions,
