@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Union
 
 import numpy as np
 
+from semsearch.common.images import check_aspect_ratio
 from semsearch.errors import InputError, InputTypeError, MissingExtraError
 
 if TYPE_CHECKING:  # only for type hints: torch is imported lazily
@@ -231,6 +232,7 @@ class Backbone:
         """One PIL image (any mode) -> tensor ``(3, 224, 224)`` float32, on the CPU."""
         if not (hasattr(image, "convert") and hasattr(image, "size")):
             raise InputTypeError(f"expected a PIL image, got {type(image).__name__}")
+        check_aspect_ratio(*image.size)  # the resize to a 256-pixel short side must stay small
         return self._transform(image.convert("RGB"))  # some images are greyscale or RGBA
 
     def forward(self, batch: "torch.Tensor") -> np.ndarray:

@@ -35,7 +35,8 @@ import numpy as np
 from semsearch.common.files import load_npz, save_npz
 from semsearch.database import ImageDatabase
 from semsearch.errors import InputError, MissingExtraError
-from semsearch.common.images import failure_reason, find_image_files, open_image
+from semsearch.common.images import check_aspect_ratio, failure_reason, image_suffixes, open_image
+from semsearch.photos.paths import check_keys, find_photo_files, require_inside
 
 PathLike = Union[str, "os.PathLike[str]"]
 FORMAT = "semsearch-photos-1"
@@ -96,6 +97,7 @@ class PhotoDatabase:
         n = len(values["keys"])
         if not (len(values["sizes"]) == len(values["mtimes"]) == len(values["descriptors"]) == len(values["vectors"]) == n):
             raise InputError(f"{path}: its arrays have different lengths (a damaged photo database)")
+        check_keys(values["keys"].tolist(), values["root"], path)
         return cls(**values)
 
     def rows(self) -> Dict[str, int]:
@@ -254,7 +256,9 @@ def index_folder(
     from tqdm import tqdm
 
     root = Path(folder).expanduser().resolve()
-    files = find_image_files(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder not found: {folder}")
+    files, refused = find_photo_files(root, image_suffixes())  # links only to inside the folder
     db_path = Path(db_path).expanduser()
     old = PhotoDatabase.load(db_path) if db_path.exists() else None
     if model is None and old is not None:
@@ -267,7 +271,7 @@ def index_folder(
         )
 
     entries: Dict[str, tuple] = {}  # key -> (size, mtime, descriptor)
-    report = IndexReport()
+    report = IndexReport(failed=list(refused))
     on_disk, changed = {}, set()
     for path in files:
         try:
@@ -314,11 +318,15 @@ def index_folder(
             batch, images = [], []
             for key in keys[start : start + batch_size]:
                 path, size, mtime = on_disk[key]
-                try:
-                    images.append(open_image(path, max_pixels=max_pixels))
+                try:  # checked again now: the file may have been replaced by a link since it was listed
+                    image = open_image(require_inside(root, path), max_pixels=max_pixels, name=str(path))
+                    check_aspect_ratio(*image.size, name=str(path))
+                    images.append(image)
                     batch.append((key, size, mtime))
-                except (InputError, FileNotFoundError) as e:  # broken, or deleted meanwhile
+                except InputError as e:  # broken, too large, or a link to outside the folder
                     report.failed.append((str(path), failure_reason(e, path)))
+                except OSError as e:  # deleted meanwhile, or unreadable (permissions)
+                    report.failed.append((str(path), f"cannot read it ({e.strerror or failure_reason(e, path)})"))
             if images:
                 for (key, size, mtime), vector in zip(batch, describe_images(images, backbone)):
                     entries[key] = (size, mtime, vector)

@@ -35,10 +35,12 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Mapping, Optional
+from urllib.parse import quote
 
 import numpy as np
 
 from semsearch.errors import InputError, MissingExtraError, SemsearchError, UnknownIdError, UnknownQueryError
+from semsearch.photos.paths import shown_name
 from semsearch.routes.explain import explain, is_decomposable
 from semsearch.text import TextEmbedder, tokenize
 from semsearch.web.images import (
@@ -137,7 +139,7 @@ def create_app(
     text_encoder = text_encoder or database.text_encoder
     if text_encoder is None:
         raise InputError("the database has no text encoder: pass text_encoder=")
-    keys = {str(k): k for k in database.image_ids.tolist()}  # the only way from a URL to an image
+    keys = {shown_name(str(k)): k for k in database.image_ids.tolist()}  # the only way from a URL to an image
     captions = dict(captions or {})
     decomposable = is_decomposable(text_encoder)
     if describe is None and model is not None:
@@ -191,7 +193,8 @@ def create_app(
         return [t for t in dict.fromkeys(tokenize(text)) if t not in known]
 
     def result(key, score: float, shares=None) -> dict:
-        entry = {"key": str(key), "score": round(float(score), 6), "image": f"/images/{key}", "caption": captions.get(key)}
+        text = shown_name(str(key))  # a name that is not UTF-8 as \xNN; '#', '?' and '%' percent-encoded in the URL
+        entry = {"key": text, "score": round(float(score), 6), "image": "/images/" + quote(text, safe="/"), "caption": captions.get(key)}
         if shares is not None:
             entry["shares"] = [[w, round(s, 6)] for w, s in shares]
         return entry

@@ -16,8 +16,6 @@ import argparse
 import ipaddress
 import sys
 from pathlib import Path
-from typing import List, Optional
-
 from semsearch.cli.argtypes import port
 from semsearch.errors import MissingExtraError
 from semsearch.paths import ENV_VAR, data_dir, find_data_files
@@ -75,8 +73,10 @@ def app_from_args(args, say=print):
 
         database = load_search(args.db)
         say(f"photos:      {args.db} ({len(database)} images under {database.root})")
-        root, known = Path(database.root), set(database.keys.tolist())
-        return create_app(database, model=database.model, image_path=lambda key: root / key if key in known else None)
+        from semsearch.photos.paths import file_inside
+
+        root = Path(database.root)  # each file checked when asked for: inside the folder, links too
+        return create_app(database, model=database.model, image_path=lambda key: file_inside(root, key))
     model_dir, images, caption_files = args.model, args.images, args.captions
     if model_dir is None and not Path(DEFAULT_MODEL_DIR).is_dir():
         from semsearch import sample
