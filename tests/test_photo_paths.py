@@ -31,6 +31,10 @@ LATIN1 = os.fsdecode(b"caf\xe9.png")  # a Latin-1 name: not UTF-8
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
+    return fake_model_dir(tmp_path_factory.mktemp("model"))
+
+
+def fake_model_dir(folder: Path) -> Path:
     """A small model folder whose backbone is test_photos' FakeBackbone (12-d descriptors)."""
     from gensim.models import KeyedVectors
 
@@ -40,7 +44,7 @@ def model_dir(tmp_path_factory):
     encoder = TextEmbedder.fit(["a dog on the beach", "a cat"], glove)
     model = Autoembedder(12, 5, seed=1)
     coco = Descriptors({i: np.random.default_rng(i).random((1, 12)) for i in (139, 285)})
-    return save_bundle(tmp_path_factory.mktemp("model"), model, encoder, ImageDatabase.build(model, coco, encoder),
+    return save_bundle(folder, model, encoder, ImageDatabase.build(model, coco, encoder),
                        info={"backbone": "fake"})
 
 
