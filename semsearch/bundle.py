@@ -14,8 +14,10 @@ into a private staging folder beside the target (``.<name>.tmp-XXXX``: all files
 manifest, each fsynced), then swaps it in with two renames (the old folder to
 ``.<name>.old-XXXX``, the staging folder to ``<name>``) and removes the old one. Until the
 second rename the old bundle is the model; a save killed between the two renames leaves
-the old one aside, where :func:`load_bundle` (and the next save) find it. A failure that
-Python sees removes the staging folder. The manifest's sha256 sums are taken in the
+the old one aside, where the next :func:`load_bundle`, :func:`read_info` or save puts it
+back (:func:`restore_interrupted_save`, with a warning saying so) once no save holds the
+folder's lock. A failure that Python sees removes the staging folder; a full disk is one
+line naming the file and the space it needs (:class:`~semsearch.common.files.DiskFullError`). The manifest's sha256 sums are taken in the
 staging folder, which no other process writes into, so they describe this save's bytes.
 
 Two saves to the same folder never mix: each holds an exclusive ``flock`` on
@@ -46,7 +48,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
-from semsearch.common.files import atomic_write, check_writable, sha256_of_file as _sha256
+from semsearch.common.files import DiskFullError, atomic_write, check_writable, sha256_of_file as _sha256
 from semsearch.database import ImageDatabase
 from semsearch.encoders import load_text_encoder
 from semsearch.model import Autoembedder
@@ -136,6 +138,10 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+#: How long a save waits for the folder's lock before it gives up (a save holds it for far longer).
+_LOCK_PATIENCE_S = 0.5
+
+
 @contextmanager
 def _save_lock(target: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``.<name>.lock`` beside ``target``, or raise SaveConflictError."""
@@ -147,13 +153,18 @@ def _save_lock(target: Path) -> Iterator[None]:
     lock = _lock_path(target)
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SaveConflictError(
-                f"another process is saving a model to {target} (it holds {lock}); "
-                "wait for it to finish, or save to another folder"
-            ) from None
+        deadline = time.monotonic() + _LOCK_PATIENCE_S  # a reader restoring an interrupted save holds it for ms
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise SaveConflictError(
+                        f"another process is saving a model to {target} (it holds {lock}); "
+                        "wait for it to finish, or save to another folder"
+                    ) from None
+                time.sleep(0.005)
         yield
     finally:
         os.close(fd)  # releases the lock
@@ -167,6 +178,41 @@ def _recover(target: Path) -> None:
             os.rename(aside[0], target)
     for leftover in _leftovers(target, "tmp") + _leftovers(target, "old"):
         shutil.rmtree(leftover, ignore_errors=True)
+
+
+def restore_interrupted_save(directory: PathLike) -> Optional[Path]:
+    """Put back a bundle that a save killed between its two renames left aside; say so.
+
+    Such a save leaves no ``directory`` and the complete old bundle as ``.<name>.old-*``
+    (which :func:`load_bundle` reads meanwhile). When no save holds the folder's lock (the
+    saving process is gone), the old bundle is renamed back, the save's leftovers removed,
+    and a ``UserWarning`` names what was restored. A save still running, or a folder this
+    user cannot write, is left alone (the set-aside copy is read as before).
+
+    Returns
+    -------
+    Path or None
+        The folder the bundle was restored from, or None if there was nothing to do.
+    """
+    import warnings
+
+    try:
+        target = _target(directory)
+    except InputError:
+        return None
+    if target.exists() or not any(_is_complete(p) for p in _leftovers(target, "old")):
+        return None
+    try:
+        with _save_lock(target):
+            aside = [p for p in _leftovers(target, "old") if _is_complete(p)]
+            if target.exists() or not aside:
+                return None
+            _recover(target)
+    except (SaveConflictError, OSError):  # a save under way (it will finish), or not ours to write
+        return None
+    warnings.warn(f"restored the model folder {directory} from {aside[0].name}, where a save that was "
+                  "interrupted between its two renames had left it", stacklevel=3)
+    return aside[0]
 
 
 def check_bundle_target(directory: PathLike) -> Path:
@@ -278,6 +324,10 @@ def save_bundle(
             os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes 0700; give the usual permissions
             _fsync_dir(staging)
             _swap(staging, target)
+        except DiskFullError as e:  # name the model folder, not the staging folder that is removed
+            shutil.rmtree(staging, ignore_errors=True)
+            raise DiskFullError(str(e).replace(str(staging), str(target))
+                                .replace("the previous file, if any,", "the model folder")) from None
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -340,6 +390,7 @@ def _read_manifest(folder: Path, shown: Path) -> Dict[str, Any]:
 def read_info(directory: PathLike) -> Dict[str, Any]:
     """The manifest of a bundle (``format``, ``files``, ``input_dim``, ``dim``, ``n_images``, ``info``)."""
     directory = Path(directory)
+    restore_interrupted_save(directory)
     return _read_manifest(_resolve(directory), directory)
 
 
@@ -368,6 +419,7 @@ def load_bundle(directory: PathLike, glove=None) -> Tuple[Autoembedder, TextEmbe
         the parts do not fit together.
     """
     directory = Path(directory)
+    restore_interrupted_save(directory)
     for attempt in range(_READ_ATTEMPTS):
         folder = _resolve(directory)
         try:
