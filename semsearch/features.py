@@ -303,6 +303,24 @@ class ExtractionResult:
     failed: list[tuple[str, str]] = field(default_factory=list)
 
 
+def check_own_format(path: Path) -> None:
+    """Refuse to extend (so replace) an existing file that is not semsearch's own ``.npz`` format.
+
+    The course's descriptor files are plain pickles (``{id: array}``) read with
+    ``pickle.load``; resuming into one would rewrite it as a zip under the same name.
+    """
+    if not path.is_file():
+        return
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head != b"PK\x03\x04":  # the zip every .npz is
+        raise InputError(
+            f"{path} is not a semsearch descriptor file (.npz) but another format (a pickle?): extending it "
+            f"would rewrite it as semsearch's .npz, which pickle.load cannot read; write to a new file, "
+            f"e.g. --out {path.with_suffix('.npz')}"
+        )
+
+
 def _read_existing(path: Path, backbone: Backbone) -> dict[int, np.ndarray]:
     """The descriptors already in ``path``, to resume from, if they come from ``backbone``."""
     try:
@@ -393,6 +411,7 @@ def extract_features(
     if Path(out_path).suffix.lower() in IMAGE_SUFFIXES:  # it could be (or overwrite) one of the images
         raise InputError(f"the descriptor file {out_path} has an image's suffix: name it .npz")
     out_path = Path(out_path)
+    check_own_format(out_path)
     images = find_images(image_dir)
     if ids is not None:
         wanted = set(check_image_ids(ids).tolist())
