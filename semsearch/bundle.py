@@ -384,6 +384,9 @@ def _read_manifest(folder: Path, shown: Path) -> Dict[str, Any]:
         raise InputError(f"{path} is not valid JSON: {e}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or not isinstance(manifest.get("files"), dict):
         raise InputError(f"{path} is not a {FORMAT} manifest")
+    if not isinstance(manifest.setdefault("info", {}), dict):  # callers read manifest["info"].get(...)
+        raise InputError(f"{path}: its \"info\" must be a JSON object, got {type(manifest['info']).__name__} "
+                         f"{json.dumps(manifest['info'])[:60]} (a damaged or hand-edited manifest)")
     return manifest
 
 

@@ -7,7 +7,7 @@ Grammar
     query  :=  [sign] part (sign part)*
     sign   :=  "+" | "-"            with white space on both sides (or at the start)
     part   :=  [weight ":"] text
-    weight :=  a number > 0, e.g. 2, 0.5, 1.5e1
+    weight :=  a number > 0 and at most 1e6, e.g. 2, 0.5, 1.5e1
 
 - An operator needs white space around it, so ``"t-shirt"`` and ``"x+y"`` stay one part.
 - A part's weight defaults to 1; its sign multiplies it (``"- 2:grass"`` is -2 x grass).
@@ -44,6 +44,11 @@ _OPERATOR = re.compile(r"(?:^|(?<=\s))([+-])(?=\s|$)")
 _WEIGHT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*:(.*)$", re.DOTALL)
 
 
+#: The largest weight a part may have: far beyond any useful one, and small enough that the
+#: weighted sum of unit vectors stays finite.
+MAX_WEIGHT = 1e6
+
+
 def parse_query(query: str) -> List[Tuple[float, str]]:
     """Split a query into ``(signed weight, text)`` parts, in order.
 
@@ -70,8 +75,9 @@ def parse_query(query: str) -> List[Tuple[float, str]]:
         match = _WEIGHT.match(text)
         if match:
             weight, text = float(match.group(1)), match.group(2)
-            if weight == 0:
-                raise InputError(f"query {query!r}: a part's weight must be > 0, got {match.group(1)!r}")
+            if not 0 < weight <= MAX_WEIGHT:  # 1e309 reads as inf; past this, sums overflow or lose the other parts
+                raise InputError(f"query {query!r}: a part's weight must be > 0 and at most {MAX_WEIGHT:g}, "
+                                 f"got {match.group(1)!r}")
         text = text.strip()
         if not text:
             raise InputError(f"query {query!r} has an empty part (an operator needs a text on each side)")

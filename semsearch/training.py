@@ -55,6 +55,11 @@ def _setting(default, help: str, **kwargs):
     return field(default=default, metadata=dict(help=help, **kwargs))
 
 
+#: The most epochs :class:`TrainConfig` accepts: far beyond any useful run, and small enough
+#: for every counter (a 20-digit number of epochs overflowed the progress bar).
+MAX_EPOCHS = 1_000_000
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Every training setting, with its default. ``semsearch train`` has one flag per field.
@@ -112,6 +117,12 @@ class TrainConfig:
             raise InputError(f"learning_rate must be > 0, got {self.learning_rate!r}")
         if self.momentum < 0 or self.margin < 0:
             raise InputError(f"momentum and margin must be >= 0, got {self.momentum!r} and {self.margin!r}")
+        if not self.momentum < 1:  # SGD's velocity would grow without bound
+            raise InputError(f"momentum must be < 1 (0.9 is usual), got {self.momentum!r}")
+        if self.seed < 0:
+            raise InputError(f"seed must be >= 0 (NumPy's generators take no negative seed), got {self.seed!r}")
+        if self.epochs > MAX_EPOCHS:
+            raise InputError(f"epochs must be at most {MAX_EPOCHS:,}, got {self.epochs!r}")
         if self.weight_decay < 0:
             raise InputError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
         if self.warmup_epochs < 0:
