@@ -32,7 +32,7 @@ Examples
 from __future__ import annotations
 
 import re
-from typing import Callable, List, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -132,3 +132,24 @@ def embed_queries(queries: Sequence[str], text_encoder: Callable) -> np.ndarray:
         if i not in rows:
             rows[i] = combine(parts, text_encoder, queries[i])
     return np.stack([rows[i] for i in range(len(queries))]).astype(np.float32)
+
+
+def stop_words_warning(query: str) -> Optional[str]:
+    """A warning for a query whose words are all stop words (``"a the of"``), else None.
+
+    Such words sit near every image, so the ranking says little; the query is still
+    answered (the caller shows the warning beside the results).
+
+    >>> stop_words_warning("a dog on the beach") is None
+    True
+    >>> stop_words_warning("a the of")
+    "the query 'a the of' has only stop words (a, the, of): they sit near every image, so its ranking says little"
+    """
+    from semsearch.routes.tags import STOP_WORDS
+    from semsearch.text import tokenize
+
+    words = [word for _, text in parse_query(query) for word in tokenize(text)]
+    if not words or any(word not in STOP_WORDS for word in words):
+        return None
+    return (f"the query {query!r} has only stop words ({', '.join(dict.fromkeys(words))}): "
+            "they sit near every image, so its ranking says little")

@@ -287,6 +287,13 @@ def train(
         val_split = data.split(validation_image_ids)
         if len(val_split.image_ids) < 2:
             raise InputError(f"validation needs at least 2 images, got {len(val_split.image_ids)}")
+        shared = np.intersect1d(val_split.image_ids, train_split.image_ids)
+        if len(shared):  # the validation scores would measure memory, not generalisation
+            import warnings
+
+            warnings.warn(f"{len(shared)} of the {len(val_split.image_ids)} validation images are also training "
+                          f"images (e.g. {int(shared[0])}): the validation loss and scores will look better than "
+                          "they are", stacklevel=2)
         val_captions = text_encoder(val_split.captions).astype(np.float32)
         if config.loss == "triple":
             validation = (make_triples(val_split, seed=config.seed + 1), val_captions)

@@ -142,6 +142,12 @@ def run_search(args) -> int:
         check_writable(args.out, "grid image")
         image_format_of(args.out)
     database, image_dir, kind, model_dir, what = _open_target(args)
+    if args.query is not None:
+        from semsearch.query import stop_words_warning
+
+        warning = stop_words_warning(args.query)
+        if warning is not None:
+            print(f"semsearch: warning: {warning}", file=sys.stderr)
     query = args.query if args.image is None else _image_vector(args, database, kind, model_dir)
     keys, scores = database.query(query, k=args.k)
     shown = args.query if args.image is None else str(args.image)

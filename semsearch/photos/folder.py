@@ -269,6 +269,11 @@ def index_folder(
             f"{db_path} holds {old.backbone} descriptors but the model {recorded} takes {backbone_name}'s: "
             "index into a new database file"
         )
+    if old is not None and len(old) and old.descriptors.shape[1] != autoembedder.input_dim:  # same name, other size
+        raise InputError(
+            f"{db_path} holds {old.descriptors.shape[1]}-d descriptors but the model {recorded} takes "
+            f"{autoembedder.input_dim}-d ones: index into a new database file"
+        )
 
     entries: Dict[str, tuple] = {}  # key -> (size, mtime, descriptor)
     report = IndexReport(failed=list(refused))
@@ -375,6 +380,9 @@ def load_search(db_path: PathLike, model: Optional[PathLike] = None, *, glove=No
     autoembedder, text_encoder, recorded, sha, backbone = load_model(model or photos.model, glove=glove)
     if backbone != photos.backbone:
         raise InputError(f"{db_path} holds {photos.backbone} descriptors but the model {recorded} takes {backbone}'s")
+    if photos.descriptors.shape[1] != autoembedder.input_dim:
+        raise InputError(f"{db_path} holds {photos.descriptors.shape[1]}-d descriptors but the model {recorded} "
+                         f"takes {autoembedder.input_dim}-d ones")
     if model is None and sha != photos.model_sha:
         raise InputError(f"the model {recorded} changed since {db_path} was indexed: run `semsearch index` again")
     vectors = photos.vectors if sha == photos.model_sha else autoembedder.embed(photos.descriptors)

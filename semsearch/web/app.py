@@ -41,6 +41,7 @@ import numpy as np
 
 from semsearch.errors import InputError, MissingExtraError, SemsearchError, UnknownIdError, UnknownQueryError
 from semsearch.photos.paths import shown_name
+from semsearch.query import stop_words_warning
 from semsearch.routes.explain import explain, is_decomposable
 from semsearch.text import TextEmbedder, tokenize
 from semsearch.web.images import (
@@ -239,7 +240,8 @@ def create_app(
         for key, score in zip(ids.tolist(), scores):
             shares = explain(text_encoder, q, database.vector_of(key)) if decomposable else None
             results.append(result(key, score, shares))
-        return {"query": q, "k": k, "unknown_words": unknown_words(q), "explain": decomposable, "results": results}
+        return {"query": q, "k": k, "unknown_words": unknown_words(q), "explain": decomposable,
+                "warning": stop_words_warning(q), "results": results}
 
     @app.post("/api/search/image")
     async def search_image(request: Request, k: int = 9):

@@ -67,7 +67,8 @@ async function search(event) {
   try {
     const body = await getJSON(`/api/search?q=${encodeURIComponent(q)}&k=${encodeURIComponent(k())}`);
     showResults($("results"), body.results);
-    say(body.unknown_words.length ? `not known, left out: ${body.unknown_words.join(", ")}` : "", true);
+    const notes = [body.unknown_words.length ? `not known, left out: ${body.unknown_words.join(", ")}` : "", body.warning || ""];
+    say(notes.filter(Boolean).join(" · "), true);
     history.replaceState(null, "", `?q=${encodeURIComponent(q)}&k=${encodeURIComponent(k())}`);
   } catch (e) {
     $("results").replaceChildren();
