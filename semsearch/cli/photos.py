@@ -18,7 +18,7 @@ from typing import Optional
 
 from semsearch.common.files import check_writable, ensure_distinct_output
 from semsearch.cli.argtypes import output_path, positive_int
-from semsearch.cli.commands import _print_ranking, _say
+from semsearch.cli.output import print_ranking, say
 
 #: Where ``semsearch index FOLDER`` keeps the database unless --db says otherwise (hidden: not indexed).
 DEFAULT_DB = Path(".semsearch") / "photos.npz"
@@ -59,7 +59,7 @@ def run_index(args) -> int:
     ensure_distinct_output(db, [args.model], "--db")
     report = index_folder(args.folder, db, model=args.model, batch_size=args.batch_size, engine=args.engine,
                           progress=not args.quiet and sys.stderr.isatty())
-    _say(f"{db}: {report.summary()}")
+    say(f"{db}: {report.summary()}")
     for path, reason in report.failed[:20]:
         print(f"semsearch: warning: skipped {_printable(path)}: {_printable(reason)}", file=sys.stderr)
     if len(report.failed) > 20:
@@ -97,6 +97,7 @@ def add_search_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--images", metavar="DIR", type=Path, help="with --model: the COCO image folder (default DATA/coco/images)")
     p.add_argument("--captions", nargs="+", metavar="JSON", type=Path, help="with --model: caption files (a caption per hit, image URLs)")
     p.add_argument("--data", metavar="DIR", type=Path, help="with --model: the data folder (default $SEMSEARCH_DATA or ./data)")
+    p.add_argument("--tag", metavar="TAG", help='only images carrying this tag (any of whose tags has its words, e.g. "dog"; see `semsearch tags`)')
     p.set_defaults(run=run_search)
     return p
 
@@ -112,7 +113,7 @@ def _open_target(args):
         database = load_search(db)
         return database, database.root, "photos", None, str(db)
     if args.model is not None:
-        from semsearch.workflow import image_folder
+        from semsearch.paths import image_folder
 
         _, _, database = load_bundle(args.model)
         return database, image_folder(args.images, args.data), "coco", args.model, str(args.model)
@@ -149,6 +150,11 @@ def run_search(args) -> int:
         if warning is not None:
             print(f"semsearch: warning: {warning}", file=sys.stderr)
     query = args.query if args.image is None else _image_vector(args, database, kind, model_dir)
+    if args.tag is not None:
+        from semsearch.cli.classify import restrict_to_tag
+        from semsearch.routes.image_tags import default_descriptors
+
+        database = restrict_to_tag(database, args.tag, None if kind == "photos" else default_descriptors(model_dir, args.data))
     keys, scores = database.query(query, k=args.k)
     shown = args.query if args.image is None else str(args.image)
     coco = None
@@ -161,15 +167,15 @@ def run_search(args) -> int:
     else:
         from semsearch.display import first_caption
 
-        _say(f'top {len(keys)} of {len(database)} images in {what} for "{shown}":')
-        _print_ranking([_printable(str(key)) for key in keys], scores,
+        say(f'top {len(keys)} of {len(database)} images in {what} for "{shown}":')
+        print_ranking([_printable(str(key)) for key in keys], scores,
                        [first_caption(coco, key) for key in keys] if coco is not None else None)
     if args.out or args.show:
         from semsearch.display import result_grid
 
         written = result_grid(keys, scores, shown, args.out, coco=coco, image_dir=image_dir)
         if written is not None:
-            _say(f"wrote {written}")
+            say(f"wrote {written}")
     return 0
 
 
@@ -206,6 +212,6 @@ def _file_of(key, image_dir) -> Optional[Path]:
 
         found = file_inside(image_dir, key)
         return Path(image_dir) / key if found is not None else None
-    from semsearch.display import find_local_image
+    from semsearch.common.coco_images import find_local_image
 
     return (find_local_image(int(key), image_dir) if image_dir else None) or Path(f"{int(key):012d}.jpg")

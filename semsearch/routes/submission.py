@@ -51,6 +51,7 @@ from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, 
 
 import numpy as np
 
+from semsearch.evaluation import recall_at
 from semsearch.common.files import atomic_write, check_writable, ensure_distinct_output
 from semsearch.coco import UnknownIdError
 from semsearch.database import ImageDatabase
@@ -322,7 +323,7 @@ def score_rankings(
         first_hit.append(hits[0] + 1 if len(hits) else np.inf)
         precisions.append(average_precision(ranking, relevant))
     first_hit = np.array(first_hit)
-    scores: Dict[str, float] = {f"recall@{k}": float(np.mean(first_hit <= k)) for k in ks}
+    scores: Dict[str, float] = {f"recall@{k}": value for k, value in recall_at(first_hit, ks).items()}
     scores["map"] = float(np.mean(precisions))
     scores["n_queries"] = len(truth)
     return scores

@@ -18,6 +18,7 @@ import ipaddress
 import socket
 import sys
 from pathlib import Path
+
 from semsearch.cli.argtypes import port
 from semsearch.errors import InputError, MissingExtraError
 from semsearch.paths import ENV_VAR, data_dir, find_data_files
@@ -78,18 +79,20 @@ def app_from_args(args, say=print):
         from semsearch.photos.paths import file_inside
 
         root = Path(database.root)  # each file checked when asked for: inside the folder, links too
-        return create_app(database, model=database.model, image_path=lambda key: file_inside(root, key))
-    model_dir, images, caption_files = args.model, args.images, args.captions
+        app = create_app(database, model=database.model, image_path=lambda key: file_inside(root, key))
+        return _said_tags(app, say)
+    model_dir, images, caption_files, descriptors = args.model, args.images, args.captions, None
     if model_dir is None and not Path(DEFAULT_MODEL_DIR).is_dir():
         from semsearch import sample
 
         model_dir, images, caption_files = sample.model_dir(), images or sample.image_dir(), caption_files or [sample.captions_file()]
+        descriptors = sample.descriptors_file()
         say("no --model or --db: serving the embedded sample (semsearch.sample)")
     model, text_encoder, database = load_bundle(model_dir or DEFAULT_MODEL_DIR)
     say(f"model:       {model_dir or DEFAULT_MODEL_DIR} ({len(database)} images, {database.dim}-d, {type(text_encoder).__name__})")
     if database.image_ids.dtype.kind not in "iu":  # keyed by names (not COCO ids): no captions or files to find
         say("images:      the database is keyed by names, not COCO ids: grey tiles, no captions")
-        return create_app(database, text_encoder, model=model)
+        return _said_tags(create_app(database, text_encoder, model=model), say)
     if images is not None and not Path(images).is_dir():
         raise FileNotFoundError(f"image folder not found: {images}")
     if images is None:
@@ -98,15 +101,28 @@ def app_from_args(args, say=print):
     for path in caption_files or ():
         if not Path(path).is_file():
             raise FileNotFoundError(f"caption file not found: {path}")
-    if not caption_files:
+    if not caption_files or descriptors is None:
         try:
-            caption_files, _ = find_data_files(args.data)
+            found_captions, found_descriptors = find_data_files(args.data)
         except FileNotFoundError:
-            caption_files = []
+            found_captions, found_descriptors = [], None
+        caption_files, descriptors = caption_files or found_captions, descriptors or found_descriptors
     first_captions, urls = _first_captions(caption_files, database.image_ids, say) if caption_files else ({}, {})
     say(f"images:      {images or 'no image folder'}; {len(urls)} downloadable from coco_url into the cache")
     files = CocoImageFiles(images, urls=urls)
-    return create_app(database, text_encoder, model=model, image_path=files.path_of, captions=first_captions)
+    app = create_app(database, text_encoder, model=model, image_path=files.path_of, captions=first_captions,
+                     descriptors=descriptors)
+    return _said_tags(app, say)
+
+
+def _said_tags(app, say):
+    """Say once what the tags are made of (and why not ImageNet labels, if not); return the app."""
+    context = app.state.context
+    if context.tags is None:
+        say(f"tags:        none ({context.tags_error})")
+    else:
+        say(f"tags:        {context.tags.tagger.source}" + (f" ({context.tags.note})" if context.tags.note else ""))
+    return app
 
 
 def run(args) -> int:
