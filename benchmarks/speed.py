@@ -107,7 +107,7 @@ def obvious_mygrad_epoch(model, optim, table, rng):
         sim_good = mg.sum(good * captions, axis=1)
         sim_bad = mg.sum(bad * captions, axis=1)
         loss = margin_ranking_loss(sim_good, sim_bad, 1, MARGIN)
-        accuracy = np.mean(sim_good.data > sim_bad.data)
+        float(np.mean(sim_good.data > sim_bad.data))  # the accuracy, computed as training does
         loss.backward()
         optim.step()
         losses.append(loss.item())
@@ -143,7 +143,7 @@ def numpy_epoch(m: NumpyModel, table, rng, eps: float = 1e-12):
         hinge = MARGIN - (s[:n] - s[n:])
         active = (hinge > 0).astype(np.float32)
         losses.append(float(np.mean(np.maximum(hinge, 0))))
-        accuracy = np.mean(s[:n] > s[n:])
+        float(np.mean(s[:n] > s[n:]))  # the accuracy, computed as training does
         # backward: dL/ds = -1/n (good), +1/n (bad) where the hinge is active
         ds = np.concatenate([-active, active]) / n
         du = ds[:, None] * c
@@ -276,7 +276,7 @@ def time_search(n_images: int, n_queries: int, repeats: int, text: bool) -> dict
             ids, scores = database.query(queries, k=10)
             faiss_scores, faiss_rows = index.search(queries, 10)
             single = {"semsearch": [], "faiss": []}
-            for r in range(repeats):  # blocks of single queries, alternating
+            for _ in range(repeats):  # blocks of single queries, alternating
                 for name, f in (("semsearch", lambda q: database.query(q, k=10)),
                                 ("faiss", lambda q: index.search(q[None], 10))):
                     time.sleep(0.2)
@@ -293,7 +293,7 @@ def time_search(n_images: int, n_queries: int, repeats: int, text: bool) -> dict
             "se_text": text_times[0] if text else np.nan, "text": text_times[1] if text else np.nan,
             "batch": np.median(lib) / n_queries, "batch_faiss": np.median(ref) / n_queries,
             "ratio": float(np.median(lib / ref)),
-            "differ": same_as_faiss(ids, scores, faiss_rows, faiss_scores, database.image_ids),
+            "differ": same_as_faiss(ids, scores, faiss_rows, faiss_scores, database.keys),
         }
     faiss.omp_set_num_threads(default_faiss)
     return table
@@ -375,11 +375,11 @@ def main() -> None:
                            ("se_text", 'se_text("a dog catching a frisbee ...")'), ("text", "semsearch query(that text)")):
             if not args.no_text or key not in ("se_text", "text"):
                 print(f"   {label:44s}" + "".join(f"{table[c][key] * 1e3:28.3f}" for c in columns))
-        print(f"   target < 1 ms: " + ", ".join(f"{c}: {'met' if table[c]['one'] < 1e-3 else 'NOT met'}" for c in columns))
+        print("   target < 1 ms: " + ", ".join(f"{c}: {'met' if table[c]['one'] < 1e-3 else 'NOT met'}" for c in columns))
         if not args.no_text:
             ratios = {c: table[c]["text"] / table[c]["one"] for c in columns}
             print(f"   {'ratio text query / vector query':44s}" + "".join(f"{ratios[c]:28.2f}" for c in columns))
-            print(f"   target text <= 1.2x vector: " + ", ".join(f"{c}: {'met' if ratios[c] <= 1.2 else 'NOT met'}" for c in columns))
+            print("   target text <= 1.2x vector: " + ", ".join(f"{c}: {'met' if ratios[c] <= 1.2 else 'NOT met'}" for c in columns))
         print(f"\n3. A batch of {args.queries:,} queries, k = 10, median of {args.search_repeats} alternating runs, ms per query")
         print(f"   {'':44s}" + "".join(f"{c:>28s}" for c in columns))
         for key, label in (("batch", "semsearch ImageDatabase.query(queries)"), ("batch_faiss", "faiss IndexFlatIP.search(queries)")):
@@ -387,7 +387,7 @@ def main() -> None:
         print(f"   {'ratio semsearch / faiss':44s}" + "".join(f"{table[c]['ratio']:28.2f}" for c in columns))
         differ = ["%d (%d)" % table[c]["differ"] for c in columns]
         print(f"   {'top-10 ids unlike faiss (of them untied)':44s}" + "".join(f"{d:>28s}" for d in differ))
-        print(f"   target <= 1x faiss: " + ", ".join(f"{c}: {'met' if table[c]['ratio'] <= 1 else 'NOT met'}" for c in columns))
+        print("   target <= 1x faiss: " + ", ".join(f"{c}: {'met' if table[c]['ratio'] <= 1 else 'NOT met'}" for c in columns))
     print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
 
 

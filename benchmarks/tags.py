@@ -29,19 +29,19 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from semsearch import sample  # noqa: E402
-from semsearch.bundle import load_bundle  # noqa: E402
-from semsearch.coco import CocoCaptions  # noqa: E402
-from semsearch.dataset import join  # noqa: E402
-from semsearch.descriptors import Descriptors  # noqa: E402
-from semsearch.dataset import kfold_images  # noqa: E402
-from semsearch.model import Autoembedder  # noqa: E402
-from semsearch.paths import data_dir  # noqa: E402
-from semsearch.routes.classifier import classifier_for  # noqa: E402
-from semsearch.routes.tag_quality import tag_scores  # noqa: E402
-from semsearch.routes.tagger import Tagger, TagSettings  # noqa: E402
-from semsearch.text import TextEmbedder  # noqa: E402
-from semsearch.training import train  # noqa: E402
+from semsearch import sample
+from semsearch.bundle import load_bundle
+from semsearch.coco import CocoCaptions
+from semsearch.dataset import join
+from semsearch.descriptors import Descriptors
+from semsearch.dataset import kfold_images
+from semsearch.model import Autoembedder
+from semsearch.paths import data_dir
+from semsearch.routes.classifier import classifier_for
+from semsearch.routes.tag_quality import tag_scores
+from semsearch.routes.tagger import Tagger, TagSettings
+from semsearch.text import TextEmbedder
+from semsearch.training import train
 
 K = 5
 #: Sample images shown before and after (22892: the cat-and-dog photo of issue 23).
@@ -51,7 +51,7 @@ EXAMPLES = [139, 19221, 22892, 145311]
 def sample_set():
     data = sample.load()
     _, text_encoder, database = load_bundle(sample.model_dir())
-    ids = database.image_ids
+    ids = database.keys
     return ids, database.vectors, data.descriptors.vectors_of(ids), text_encoder, captions_of(data, ids)
 
 
@@ -98,7 +98,7 @@ def main() -> int:
     print("|---|" + "---:|---:|" * len(sets))
     for label, make in rows.items():
         cells = []
-        for ids, vectors, descriptors, enc, captions in sets.values():
+        for _ids, vectors, descriptors, enc, captions in sets.values():
             s, _ = score(make(enc), vectors, descriptors, captions)
             cells += [f"{s.hit_rate:.3f}", f"{s.precision:.3f}"]
         print(f"| {label} | " + " | ".join(cells) + " |")
@@ -110,7 +110,7 @@ def main() -> int:
         cells = []
         for settings in (TagSettings(mix=mix, label_threshold=0.3), TagSettings(mix=mix), TagSettings(mix=mix, max_labels=0)):
             parts = []
-            for ids, vectors, descriptors, enc, captions in sets.values():
+            for _ids, vectors, descriptors, enc, captions in sets.values():
                 s, _ = score(Tagger(enc, classifier, settings), vectors, descriptors, captions)
                 parts.append(f"{s.hit_rate:.3f} / {s.precision:.3f}")
             cells.append(" \\| ".join(parts))

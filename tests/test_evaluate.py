@@ -55,12 +55,12 @@ def test_no_queries_is_an_error():
 
 
 # --------------------------------------------------------------------------- protocols
-from semsearch.coco import CocoCaptions, ImageInfo  # noqa: E402
-from semsearch.dataset import CaptionedImages  # noqa: E402
-from semsearch.descriptors import Descriptors  # noqa: E402
-from semsearch.errors import InputError  # noqa: E402
-from semsearch.evaluation import evaluate, first_captions, protocol_folds  # noqa: E402
-from semsearch.common.vectors import l2_normalize_rows  # noqa: E402
+from semsearch.coco import CocoCaptions, ImageInfo
+from semsearch.dataset import CaptionedImages
+from semsearch.descriptors import Descriptors
+from semsearch.errors import InputError
+from semsearch.evaluation import evaluate, first_captions, protocol_folds
+from semsearch.common.vectors import l2_normalize_rows
 
 
 class IdentityModel:

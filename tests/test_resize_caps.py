@@ -179,7 +179,7 @@ def test_a_damaged_index_whose_fingerprint_matches_is_refused_not_a_crash(tmp_pa
     from semsearch.database import ImageDatabase
 
     database = ImageDatabase(np.arange(300), np.random.default_rng(2).normal(size=(300, 8)))
-    database.build_index(m=8, ef_construction=20)
+    database.build_ann(m=8, ef_construction=20)
     database.save(tmp_path / "db.npz")
     index_file = tmp_path / "db.npz.index"
     with np.load(index_file, allow_pickle=False) as f:
@@ -200,8 +200,8 @@ def test_an_index_saved_and_loaded_intact_still_searches_the_same(tmp_path):
     from semsearch.database import ImageDatabase
 
     database = ImageDatabase(np.arange(300), np.random.default_rng(2).normal(size=(300, 8)))
-    database.build_index(m=8, ef_construction=20)
+    database.build_ann(m=8, ef_construction=20)
     database.save(tmp_path / "db.npz")
     loaded = ImageDatabase.load(tmp_path / "db.npz")
     query = np.random.default_rng(3).normal(size=8)
-    np.testing.assert_array_equal(loaded.index.query(query, 5)[0], database.index.query(query, 5)[0])
+    np.testing.assert_array_equal(loaded.ann.query(query, 5)[0], database.ann.query(query, 5)[0])

@@ -145,14 +145,14 @@ def test_search_by_tag_keeps_exactly_the_images_carrying_it(parts):
     every = tags.all_tags()
     tried = 0
     for word in ("dog", "pizza", "snow", "retriever", "tabby", "kitchen", "zebra"):
-        carrying = [key for key, row in zip(database.image_ids.tolist(), every) if any(tag_matches(t.text, word) for t in row)]
+        carrying = [key for key, row in zip(database.keys.tolist(), every) if any(tag_matches(t.text, word) for t in row)]
         if not carrying:
             with pytest.raises(UnknownIdError, match=word):
                 tags.restrict(word)
             continue
         tried += 1
         restricted = tags.restrict(word)
-        assert restricted.image_ids.tolist() == carrying
+        assert restricted.keys.tolist() == carrying
         keys, _ = restricted.query("a dog on the beach", k=20)
         assert set(keys.tolist()) == set(carrying)
     assert tried >= 2
@@ -186,7 +186,7 @@ def sample_tags():
 def test_sample_tags_name_what_the_captions_say(sample_tags):
     data, database, tags = sample_tags
     assert tags.tagger.source == "imagenet+words" and tags.note is None
-    ids = database.image_ids.tolist()
+    ids = database.keys.tolist()
     captions = [data.captions.captions(data.captions.caption_ids_of_images([i])) for i in ids]
     new = tag_scores([[t.text for t in row] for row in tags.tags_of(ids, k=5)], captions)
     old = tag_scores([image_tags(database.vector_of(i), database.text_encoder, k=5)[0] for i in ids], captions)
@@ -204,7 +204,7 @@ def test_tags_command_and_search_by_tag(sample_tags, capsys):
     assert main(["search", "food on a plate", "--tag", "pizza", "-k", "50"]) == 0
     out, err = capsys.readouterr()
     _, _, tags = sample_tags
-    carrying = set(tags.database.image_ids[tags.carrying("pizza")].tolist())
+    carrying = set(tags.database.keys[tags.carrying("pizza")].tolist())
     shown = {int(line.split()[2]) for line in out.splitlines()[2:]}
     assert shown == carrying and f"{len(carrying)} of 154 images carry the tag 'pizza'" in err
     assert main(["tags"]) == 2

@@ -217,8 +217,6 @@ def test_an_interrupted_training_leaves_the_model_unchanged(synthetic, monkeypat
 
 def test_training_draws_the_triples_make_triples_makes(synthetic, monkeypatch):
     """The function the notebook teaches is the one training calls each epoch."""
-    train_module = importlib.import_module("semsearch.training")
-
     data, embedder = synthetic
     drawn = []
     triples_module = importlib.import_module("semsearch.triples")
@@ -322,7 +320,7 @@ def test_momentum_sgd_is_mynn_sgd_bit_for_bit():
     start = [rng.normal(size=(7, 3)), rng.normal(size=(1, 3))]
     ours, theirs = [mg.tensor(a.copy()) for a in start], [mg.tensor(a.copy()) for a in start]
     a, b = MomentumSGD(ours, learning_rate=0.5, momentum=0.9), SGD(theirs, learning_rate=0.5, momentum=0.9)
-    for step in range(5):
+    for _ in range(5):
         grads = [rng.normal(size=x.shape) for x in start]
         for params, opt in ((ours, a), (theirs, b)):
             sum(mg.sum(param * grad) for param, grad in zip(params, grads)).backward()  # param.grad = grad

@@ -9,19 +9,19 @@ import numpy as np
 import pytest
 
 pytest.importorskip("fastapi", reason="the web extra is not installed: pip install 'semsearch[web]'")
-from fastapi.testclient import TestClient  # noqa: E402
-from gensim.models import KeyedVectors  # noqa: E402
-from PIL import Image  # noqa: E402
+from fastapi.testclient import TestClient
+from gensim.models import KeyedVectors
+from PIL import Image
 
-from semsearch.database import ImageDatabase  # noqa: E402
-from semsearch.errors import UnknownQueryError  # noqa: E402
-from semsearch.routes.explain import explain  # noqa: E402
-from semsearch.common.keys import coco_file_name  # noqa: E402
-from semsearch.model import Autoembedder  # noqa: E402
-from semsearch.routes.tags import image_tags, similar_words  # noqa: E402
-from semsearch.text import TextEmbedder  # noqa: E402
-from semsearch.web.app import Limits, create_app  # noqa: E402
-from semsearch.web.images import (  # noqa: E402
+from semsearch.database import ImageDatabase
+from semsearch.errors import UnknownQueryError
+from semsearch.routes.explain import explain
+from semsearch.common.keys import coco_file_name
+from semsearch.model import Autoembedder
+from semsearch.routes.tags import image_tags, similar_words
+from semsearch.text import TextEmbedder
+from semsearch.web.app import Limits, create_app
+from semsearch.web.images import (
     CocoImageFiles,
     ImageTooLargeError,
     NotAnImageError,
@@ -31,7 +31,7 @@ from semsearch.web.images import (  # noqa: E402
 )
 
 sys.path.insert(0, str(Path(__file__).parent))
-from web_helpers import Args, build_real_bundle  # noqa: E402
+from web_helpers import Args, build_real_bundle
 
 WORDS = ["dog", "cat", "beach", "frisbee", "bus", "red", "grass", "snow", "ski", "kitchen", "sofa", "tree"]
 IDS = [139, 285, 632, 724, 776, 785, 802, 872, 885, 1000, 1268, 1296, 1353, 1425, 1490, 1503, 1532, 1584, 1675, 1761]

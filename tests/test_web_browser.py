@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from web_helpers import Args, build_real_bundle  # noqa: E402
+from web_helpers import Args, build_real_bundle
 
 QUERY = "people skiing down a snowy hill"
 

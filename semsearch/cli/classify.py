@@ -123,8 +123,8 @@ def run_tags(args) -> int:
         raise InputError("give image KEYs or --all (one of them)")
     database, tags = open_tagged(args.db, args.model, args.data)
     if args.all:
-        keys = database.image_ids.tolist()
-    elif database.image_ids.dtype.kind == "U":
+        keys = database.keys.tolist()
+    elif database.keys.dtype.kind == "U":
         keys = list(args.keys)
     else:
         keys = [_image_id(key) if isinstance(key, str) else key for key in args.keys]

@@ -51,7 +51,7 @@ def _wrap(*paragraphs: str) -> str:
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line, like the rest of the command's errors."""
 
-    def error(self, message: str):  # noqa: D401 - argparse API
+    def error(self, message: str):
         self.exit(2, f"semsearch: error: {message} (see: {self.prog} --help)\n")
 
 

@@ -1,4 +1,4 @@
-"""Command-line parts for photos: ``semsearch index``, ``semsearch search`` and the sample demo.
+"""Command-line parts for photos: ``semsearch index`` and ``semsearch search``.
 
 ``semsearch.cli.commands`` adds these with ``add_index_parser(sub)`` / ``add_search_parser(sub)``;
 each parser's ``run`` default (:func:`run_index`, :func:`run_search`) does the work, prints
@@ -14,7 +14,6 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Optional
 
 from semsearch.common.files import check_writable, ensure_distinct_output
 from semsearch.cli.argtypes import output_path, positive_int
@@ -206,7 +205,7 @@ def _print_files(files, keys, end: bytes) -> None:
     out.flush()
 
 
-def _file_of(key, image_dir) -> Optional[Path]:
+def _file_of(key, image_dir) -> Path | None:
     if isinstance(key, str):  # a photo: only ever a file inside the folder (links checked now)
         from semsearch.photos.paths import file_inside
 

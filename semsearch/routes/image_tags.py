@@ -72,7 +72,7 @@ class DatabaseTags:
             raise InputError(f"need one descriptor row per database image: {descriptors.shape[0]} for {len(database)}")
         self.descriptors = descriptors
         self.known = np.zeros(len(database), bool) if descriptors is None else np.isfinite(descriptors).all(axis=1)
-        self._rows = {key: r for r, key in enumerate(database.image_ids.tolist())}
+        self._rows = {key: r for r, key in enumerate(database.keys.tolist())}
         self._all: Optional[List[List[Tag]]] = None
 
     @classmethod
@@ -149,11 +149,11 @@ class DatabaseTags:
         if not keep.any():
             raise UnknownIdError(f"no image of this database carries the tag {tag!r}")
         db = self.database
-        return ImageDatabase(db.image_ids[keep], db.vectors[keep], db.text_encoder, backbone=getattr(db, "backbone", None))
+        return ImageDatabase(db.keys[keep], db.vectors[keep], db.text_encoder, backbone=getattr(db, "backbone", None))
 
     def _row_of(self, key) -> int:
         self.database.vector_of(key)  # checks the key's type; UnknownIdError for a key not in the database
-        return self._rows[str(key) if self.database.image_ids.dtype.kind == "U" else int(key)]
+        return self._rows[str(key) if self.database.keys.dtype.kind == "U" else int(key)]
 
     def _tags_of_rows(self, rows: np.ndarray, k: int) -> List[List[Tag]]:
         vectors = self.database.vectors[rows] if self.tagger.words is not None else None
@@ -205,10 +205,10 @@ def _aligned(database: ImageDatabase, descriptors) -> Optional[np.ndarray]:
         if rows.ndim != 2 or rows.shape[0] != len(database):
             raise InputError(f"descriptors must have shape ({len(database)}, D), one per database image, got {rows.shape}")
         return rows
-    if database.image_ids.dtype.kind == "U":
+    if database.keys.dtype.kind == "U":
         raise InputError("a photo database's descriptors come as one row per image, not as a COCO descriptor file")
     rows = np.full((len(database), descriptors.dim), np.nan, dtype=np.float32)
-    ids = database.image_ids.tolist()
+    ids = database.keys.tolist()
     have = [r for r, i in enumerate(ids) if i in descriptors]
     if not have:
         return None

@@ -184,7 +184,7 @@ def read_submission(
 
     Examples
     --------
-    >>> rankings = read_submission("submission.csv", database.image_ids, "queries.csv")  # doctest: +SKIP
+    >>> rankings = read_submission("submission.csv", database.keys, "queries.csv")  # doctest: +SKIP
     >>> rankings["q1"][:3]                                                              # doctest: +SKIP
     array([229997, 442450, 544238])
     """
@@ -436,10 +436,10 @@ def _restricted(database: ImageDatabase, image_ids: Iterable[int]) -> ImageDatab
     ids = np.unique(check_image_ids(image_ids))
     if len(ids) == 0:
         raise InputError("image_ids is empty")
-    present = np.isin(ids, database.image_ids)
+    present = np.isin(ids, database.keys)
     if not present.all():
         missing = ids[~present]
         raise UnknownIdError(f"{len(missing)} image ids are not in the database: {missing[:10].tolist()}")
-    order = np.argsort(database.image_ids)
-    rows = order[np.searchsorted(database.image_ids, ids, sorter=order)]
+    order = np.argsort(database.keys)
+    rows = order[np.searchsorted(database.keys, ids, sorter=order)]
     return ImageDatabase(ids, database.vectors[rows], database.text_encoder)

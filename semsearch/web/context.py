@@ -109,7 +109,7 @@ class AppContext:
         text_encoder = text_encoder or database.text_encoder
         if text_encoder is None:
             raise InputError("the database has no text encoder: pass text_encoder=")
-        keys = {shown_name(str(k)): k for k in database.image_ids.tolist()}  # names that are not UTF-8 as \xNN
+        keys = {shown_name(str(k)): k for k in database.keys.tolist()}  # names that are not UTF-8 as \xNN
         context = cls(database, text_encoder, limits, model, describe, image_path, dict(captions or {}), keys)
         try:
             context.tags = DatabaseTags.for_database(database, descriptors, text_encoder=text_encoder, warn=False)

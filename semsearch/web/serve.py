@@ -90,7 +90,7 @@ def app_from_args(args, say=print):
         say("no --model or --db: serving the embedded sample (semsearch.sample)")
     model, text_encoder, database = load_bundle(model_dir or DEFAULT_MODEL_DIR)
     say(f"model:       {model_dir or DEFAULT_MODEL_DIR} ({len(database)} images, {database.dim}-d, {type(text_encoder).__name__})")
-    if database.image_ids.dtype.kind not in "iu":  # keyed by names (not COCO ids): no captions or files to find
+    if database.keys.dtype.kind not in "iu":  # keyed by names (not COCO ids): no captions or files to find
         say("images:      the database is keyed by names, not COCO ids: grey tiles, no captions")
         return _said_tags(create_app(database, text_encoder, model=model), say)
     if images is not None and not Path(images).is_dir():
@@ -107,7 +107,7 @@ def app_from_args(args, say=print):
         except FileNotFoundError:
             found_captions, found_descriptors = [], None
         caption_files, descriptors = caption_files or found_captions, descriptors or found_descriptors
-    first_captions, urls = _first_captions(caption_files, database.image_ids, say) if caption_files else ({}, {})
+    first_captions, urls = _first_captions(caption_files, database.keys, say) if caption_files else ({}, {})
     say(f"images:      {images or 'no image folder'}; {len(urls)} downloadable from coco_url into the cache")
     files = CocoImageFiles(images, urls=urls)
     app = create_app(database, text_encoder, model=model, image_path=files.path_of, captions=first_captions,
