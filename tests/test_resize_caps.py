@@ -146,12 +146,14 @@ def test_bounded_size_gives_the_resized_size_or_refuses():
 
 LOAD = """
 import sys
+import numpy as np
 from semsearch.database import ImageDatabase
 try:
-    ImageDatabase.load(sys.argv[1])
+    database = ImageDatabase.load(sys.argv[1])
 except ValueError as e:
     print("REFUSED", e)
 else:
+    database.ann.query(np.random.default_rng(0).normal(size=8), 10)  # where a damaged graph crashes
     print("LOADED")
 """
 
