@@ -226,6 +226,15 @@ def mean_scores(folds: Sequence[RetrievalScores], protocol: str) -> RetrievalSco
     )
 
 
+def check_some_query(queries: np.ndarray) -> None:
+    """Refuse queries that all embed to zero: every image would tie, and Recall@K would be a silent 0."""
+    if len(queries) and not np.any(queries):
+        raise InputError(
+            "the text encoder embeds every caption to the zero vector (its words all weigh 0, or none is known): "
+            "there is nothing to score; fit the text encoder on these captions"
+        )
+
+
 def evaluate(
     model, data: CaptionedImages, text_encoder, image_ids, ks: Sequence[int] = (1, 5, 10),
     *, protocol: str = "all", seed: int = 0,
@@ -256,9 +265,11 @@ def evaluate(
         raise InputError("the model's image embeddings contain NaN or inf: its weights are not finite")
     if protocol == "all":
         queries = text_encoder(split.captions)
+        check_some_query(queries)
         return retrieval_scores(ranks_in_blocks(queries, images, split.image_rows), len(split.image_ids), ks)
     chosen = np.flatnonzero(first_captions(split.image_rows, PROTOCOL_CAPTIONS))
     queries, query_rows = text_encoder([split.captions[c] for c in chosen]), split.image_rows[chosen]
+    check_some_query(queries)
     scores = []
     for fold in folds:
         rows = np.searchsorted(split.image_ids, fold)  # the fold's images among the split's

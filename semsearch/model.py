@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Iterator, Optional, Tuple, Union
 
 import numpy as np
 
+from semsearch.common.checks import is_integer
 from semsearch.common.files import load_npz, save_npz
 from semsearch.backbones import as_backbone_info, backbone_to_json, check_same_backbone, read_backbone_record
 from semsearch.errors import InputError, InputTypeError
@@ -82,8 +83,9 @@ class Autoembedder:
     """
 
     def __init__(self, input_dim: int, output_dim: int = 50, *, seed: int = 0, backbone=None):
-        if int(input_dim) < 1 or int(output_dim) < 1:
-            raise InputError(f"sizes must be positive, got input_dim={input_dim}, output_dim={output_dim}")
+        for name, size in (("input_dim", input_dim), ("output_dim", output_dim)):
+            if not is_integer(size) or size < 1:
+                raise InputError(f"{name} must be a positive whole number (a size), got {size!r}")
         self.backbone = as_backbone_info(backbone)
         if self.backbone is not None and self.backbone["dim"] != int(input_dim):
             raise InputError(f"input_dim={input_dim}, but backbone {self.backbone['backbone']} makes {self.backbone['dim']}-d descriptors")

@@ -179,3 +179,12 @@ def test_first_captions_keeps_the_first_n_of_each_image(rows, n):
         seen[r] = seen.get(r, 0) + 1
         expected.append(seen[r] <= n)
     np.testing.assert_array_equal(first_captions(rows, n), np.array(expected, dtype=bool))
+
+
+def test_a_text_encoder_that_embeds_every_caption_to_zero_is_refused_not_scored_zero():
+    """All words weighing 0: every image ties, and Recall 0.000 would be a silent wrong answer."""
+    data, encoder = synthetic_data(20)
+    zero = LookupEncoder({cid: np.zeros(8, np.float32) for cid in encoder.vectors})
+    with pytest.raises(InputError, match="embeds every caption to the zero vector"):
+        evaluate(IdentityModel(), data, zero, data.image_ids)
+    assert evaluate(IdentityModel(), data, encoder, data.image_ids).recall[1] > 0.1  # a working encoder is scored

@@ -357,3 +357,11 @@ def test_a_loaded_model_runs_its_forward_to_embed_and_trains_from_its_weights(tm
     loaded = Autoembedder.load(tmp_path / "m.npz")  # and its MyNN layer, made now, holds the saved weights
     np.testing.assert_array_equal(loaded.dense.weight.data, model.dense.weight.data)
     np.testing.assert_array_equal(loaded.parameters[1].data, model.dense.bias.data)
+
+
+@pytest.mark.parametrize("size", [2.7, True, 0, -3, "50"])
+def test_a_size_that_is_not_a_positive_whole_number_is_refused(size):
+    with pytest.raises(ValueError, match=r"input_dim must be a positive whole number \(a size\), got"):
+        Autoembedder(size)
+    with pytest.raises(ValueError, match=r"output_dim must be a positive whole number"):
+        Autoembedder(4, size)
