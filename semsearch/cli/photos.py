@@ -11,6 +11,7 @@ indexed, else the embedded sample.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def run_index(args) -> int:
                           progress=not args.quiet and sys.stderr.isatty())
     say(f"{db}: {report.summary()}")
     for path, reason in report.failed[:20]:
-        print(f"semsearch: warning: skipped {path}: {reason}", file=sys.stderr)
+        print(f"semsearch: warning: skipped {_printable(path)}: {_printable(reason)}", file=sys.stderr)
     if len(report.failed) > 20:
         print(f"semsearch: warning: ... and {len(report.failed) - 20} more", file=sys.stderr)
     return 0
@@ -85,7 +86,10 @@ def add_search_parser(subparsers) -> argparse.ArgumentParser:
     where.add_argument("--model", metavar="MODEL_DIR", type=Path, help="a trained model folder (COCO ids)")
     p.add_argument("--image", metavar="FILE", type=Path, help="query with this image (described with the database's backbone)")
     p.add_argument("-k", type=positive_int, default=9, help="how many images (default %(default)s)")
-    p.add_argument("--paths", action="store_true", help="print only the image files, one per line (for xargs)")
+    listed = p.add_mutually_exclusive_group()
+    listed.add_argument("--paths", action="store_true", help="print only the image files, one per line (for xargs)")
+    listed.add_argument("--print0", action="store_true",
+                        help="print only the image files, each ended by a NUL byte (for xargs -0: any file name)")
     shown = p.add_mutually_exclusive_group()
     shown.add_argument("--show", action="store_true", help="show the images in a window")
     shown.add_argument("--out", metavar="PNG", type=output_path, help="save the images as a grid of thumbnails")
@@ -139,6 +143,12 @@ def run_search(args) -> int:
         check_writable(args.out, "grid image")
         image_format_of(args.out)
     database, image_dir, kind, model_dir, what, search = _open_target(args)
+    if args.query is not None:
+        from semsearch.query import stop_words_warning
+
+        warning = stop_words_warning(args.query)
+        if warning is not None:
+            print(f"semsearch: warning: {warning}", file=sys.stderr)
     query = args.query if args.image is None else _image_vector(args, search, model_dir)
     if args.tag is not None:
         from semsearch.cli.classify import restrict_to_tag
@@ -153,14 +163,14 @@ def run_search(args) -> int:
         from semsearch.coco import CocoCaptions
 
         coco = CocoCaptions.load(*args.captions)
-    if args.paths:
-        for key in keys:
-            say(str(_file_of(key, image_dir)))
+    if args.paths or args.print0:
+        _print_files([_file_of(key, image_dir) for key in keys], keys, b"\0" if args.print0 else b"\n")
     else:
         from semsearch.display import first_caption
 
         say(f'top {len(keys)} of {len(database)} images in {what} for "{shown}":')
-        print_ranking(keys, scores, [first_caption(coco, key) for key in keys] if coco is not None else None)
+        print_ranking([_printable(str(key)) for key in keys], scores,
+                       [first_caption(coco, key) for key in keys] if coco is not None else None)
     if args.out or args.show:
         from semsearch.display import result_grid
 
@@ -170,9 +180,39 @@ def run_search(args) -> int:
     return 0
 
 
-def _file_of(key, image_dir) -> Path:
-    if isinstance(key, str):
-        return Path(image_dir) / key
+def _printable(name: str) -> str:
+    """A name on one line of a terminal: not-UTF-8 bytes as ``\\xNN``, line breaks and tabs escaped."""
+    from semsearch.photos.paths import shown_name
+
+    return shown_name(name)
+
+
+def _print_files(files, keys, end: bytes) -> None:
+    """Write each file's path (its bytes, whatever the name) ended by ``end``; warn about the rest.
+
+    A ``None`` file (a key whose file is no longer inside the folder) and, with newline
+    ends, a name holding a line break (it would read as two files) are left out, each
+    with a warning on stderr.
+    """
+    out = sys.stdout.buffer
+    for key, path in zip(keys, files):
+        if path is None:
+            print(f"semsearch: warning: left out {_printable(str(key))}: not a file inside the indexed folder "
+                  "(deleted, or now a link to elsewhere)", file=sys.stderr)
+        elif end == b"\n" and ("\n" in str(path) or "\r" in str(path)):
+            print(f"semsearch: warning: left out {_printable(str(path))}: its name holds a line break "
+                  "(use --print0 and xargs -0)", file=sys.stderr)
+        else:
+            out.write(os.fsencode(path) + end)
+    out.flush()
+
+
+def _file_of(key, image_dir) -> Path | None:
+    if isinstance(key, str):  # a photo: only ever a file inside the folder (links checked now)
+        from semsearch.photos.paths import file_inside
+
+        found = file_inside(image_dir, key)
+        return Path(image_dir) / key if found is not None else None
     from semsearch.common.coco_images import find_local_image
 
     return (find_local_image(int(key), image_dir) if image_dir else None) or Path(f"{int(key):012d}.jpg")
