@@ -52,8 +52,10 @@ def test_reduced_decoding_never_goes_below_the_asked_size(tmp_path):
     assert reduced.size == (504, 378) and reduced.mode == "RGB"  # 1/4: 1/8 would be 189 < 256
     small = _jpeg(_gradient(600, 400), tmp_path / "small.jpg")
     assert open_image(small, reduce_to=256).size == (600, 400)  # 1/2 would be 200 < 256
-    exact = _jpeg(_gradient(1024, 512), tmp_path / "exact.jpg")
+    exact = _jpeg(_gradient(2048, 1024), tmp_path / "exact.jpg")
     assert open_image(exact, reduce_to=256).size == (512, 256)
+    middle = _jpeg(_gradient(1400, 1000), tmp_path / "middle.jpg")
+    assert open_image(middle, reduce_to=256).size == (1400, 1000)  # under 4 x 256: decoded fully
     png = tmp_path / "big.png"
     _gradient(1200, 900).save(png)
     assert open_image(png, reduce_to=256).size == (1200, 900)  # only JPEGs have a reduced decode

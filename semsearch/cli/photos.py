@@ -34,7 +34,7 @@ def add_index_parser(subparsers) -> argparse.ArgumentParser:
         description="Find the images under FOLDER (jpg, jpeg, png, webp; heic with pillow-heif), any names, "
         "sub-folders too; describe the new or changed ones (size or mtime) with the model's backbone, "
         "embed them, drop deleted ones, and save the database (default FOLDER/.semsearch/photos.npz). "
-        "Broken files are skipped and listed. Needs `pip install 'semsearch[features]'`.",
+        "Broken files are skipped and listed. Needs `pip install 'semsearch[photos]'` (ONNX Runtime, no torch).",
         epilog='example: semsearch index ~/Pictures && semsearch search "a dog on the beach" --db ~/Pictures/.semsearch/photos.npz',
     )
     p.add_argument("folder", metavar="FOLDER", type=Path)

@@ -120,8 +120,9 @@ def describe_query(
     # the database's own backbone; a record-less database is taken to be the course's ResNet18
     record = descriptors.backbone
     name = record["backbone"] if record is not None and record["backbone"] in BACKBONES else "resnet18"
+    extra = "photos" if name == "efficientnet-lite0" else "features"  # ONNX Runtime, or torch for ResNet18
     missing_extra = (
-        f"{_name(query)} is not in the database, and describing it needs {name}: pip install 'semsearch[features]'"
+        f"{_name(query)} is not in the database, and describing it needs {name}: pip install 'semsearch[{extra}]'"
     )
     try:
         from semsearch import features  # imported here: torch is optional and slow to import
