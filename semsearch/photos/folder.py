@@ -4,11 +4,13 @@
 describes the new or changed ones with a CNN backbone, embeds them with a trained model
 and saves a :class:`PhotoDatabase` keyed by each file's path relative to the folder.
 Running it again describes only files that are new or whose size or modification time
-changed, and drops deleted ones. Broken files are skipped and listed.
+changed, and drops deleted ones; a file whose content hash is already in the database (a
+photo moved or renamed, or a copy) keeps its descriptor and is not described again. Broken files are skipped and listed.
 
 The database file (``.npz``, read with ``allow_pickle=False``) holds, per image, the
 relative path (key), size, mtime (ns), backbone descriptor (N, D) and embedding (N, dim),
-plus the folder, the backbone's name, and which model embedded it (its folder and the
+its content hash and what a search filters by (:mod:`semsearch.photos.metadata`: date taken,
+camera, width x height, orientation), plus the folder, the backbone's name, and which model embedded it (its folder and the
 sha256 of its ``model.npz``). Keeping the descriptors lets another model re-embed the
 whole folder without running the backbone again. It is saved atomically every
 ``checkpoint_every`` images, so an interrupted run loses little and the next run resumes.
@@ -36,9 +38,13 @@ from semsearch.common.files import load_npz, save_npz
 from semsearch.database import ImageDatabase
 from semsearch.errors import InputError, MissingExtraError
 from semsearch.common.images import failure_reason, find_image_files, open_image
+from semsearch.photos.metadata import COLUMNS, Metadata
+from semsearch.photos.moves import fill_in_infos, optional_info, reuse_known_content, twin_entries
 
 PathLike = Union[str, "os.PathLike[str]"]
-FORMAT = "semsearch-photos-1"
+FORMAT = "semsearch-photos-2"
+#: The format before content hashes and metadata; still read (the next index run fills them in).
+FORMAT_1 = "semsearch-photos-1"
 #: What a database records as its model when that is the package's shipped sample model.
 SAMPLE_MODEL = "<semsearch sample model>"
 _ARRAYS = ("root", "keys", "sizes", "mtimes", "descriptors", "vectors", "backbone", "model", "model_sha")
@@ -64,6 +70,8 @@ class PhotoDatabase:
         The backbone that made the descriptors, e.g. ``"efficientnet-lite0"``.
     model, model_sha : str
         The model folder that embedded them (or :data:`SAMPLE_MODEL`) and its ``model.npz`` sha256.
+    metadata : Metadata
+        Content hash, date taken, camera, size and orientation per image (unknown if not given).
     """
 
     root: str
@@ -75,6 +83,11 @@ class PhotoDatabase:
     backbone: str
     model: str
     model_sha: str
+    metadata: Optional[Metadata] = None
+
+    def __post_init__(self) -> None:
+        if self.metadata is None:
+            self.metadata = Metadata.unknown(len(self.keys))
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -85,22 +98,39 @@ class PhotoDatabase:
         for name in ("root", "backbone", "model", "model_sha"):
             arrays[name] = np.array(arrays[name], dtype=str)
         arrays["keys"] = np.asarray(self.keys, dtype=str) if len(self.keys) else np.zeros(0, dtype="<U1")
-        save_npz(path, FORMAT, **arrays)
+        save_npz(path, FORMAT, **arrays, **self.metadata.arrays())
 
     @classmethod
     def load(cls, path: PathLike) -> "PhotoDatabase":
         """Read a database written by :meth:`save` (never runs code: no pickles)."""
-        values = dict(zip(_ARRAYS, load_npz(path, FORMAT, _ARRAYS, "photo database")))
+        if _format_of(path) == FORMAT_1:
+            values = dict(zip(_ARRAYS, load_npz(path, FORMAT_1, _ARRAYS, "photo database")))
+            values["metadata"] = Metadata.unknown(len(values["keys"]))
+        else:
+            found = load_npz(path, FORMAT, _ARRAYS + tuple(COLUMNS), "photo database")
+            values = dict(zip(_ARRAYS, found))
+            values["metadata"] = Metadata(**dict(zip(COLUMNS, found[len(_ARRAYS):])))
         for name in ("root", "backbone", "model", "model_sha"):
             values[name] = str(values[name])
         n = len(values["keys"])
-        if not (len(values["sizes"]) == len(values["mtimes"]) == len(values["descriptors"]) == len(values["vectors"]) == n):
+        lengths = {len(values[name]) for name in ("sizes", "mtimes", "descriptors", "vectors")}
+        lengths |= {len(column) for column in values["metadata"].arrays().values()}
+        if lengths != {n}:
             raise InputError(f"{path}: its arrays have different lengths (a damaged photo database)")
         return cls(**values)
 
     def rows(self) -> Dict[str, int]:
         """Key -> row."""
         return {k: r for r, k in enumerate(self.keys.tolist())}
+
+
+def _format_of(path: PathLike) -> str:
+    """The format tag of a ``.npz`` file, ``""`` if it cannot be read (load_npz then says why)."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return str(f["format"])
+    except Exception:  # noqa: BLE001 - reported by load_npz with the file's name
+        return ""
 
 
 @dataclass
@@ -111,16 +141,22 @@ class IndexReport:
     n_changed: int = 0
     n_deleted: int = 0
     n_unchanged: int = 0
+    n_moved: int = 0
+    n_copies: int = 0
     n_reembedded: int = 0
     failed: List[Tuple[str, str]] = field(default_factory=list)
     n_images: int = 0
 
     def summary(self) -> str:
-        """One line, e.g. ``239 images: 2 new, 1 changed, 1 deleted, 236 unchanged; 3 skipped``."""
-        line = (
-            f"{self.n_images} images: {self.n_new} new, {self.n_changed} changed, "
-            f"{self.n_deleted} deleted, {self.n_unchanged} unchanged"
-        )
+        """One line, e.g. ``239 images: 2 new, 1 changed, 1 deleted, 236 unchanged; 3 skipped``.
+
+        Photos recognised by their content hash are counted as ``N moved`` (moved or renamed)
+        and ``N copies`` (of a photo still in its place), when there are any.
+        """
+        line = f"{self.n_images} images: {self.n_new} new, {self.n_changed} changed, {self.n_deleted} deleted, "
+        line += f"{self.n_moved} moved, " if self.n_moved else ""
+        line += f"{self.n_copies} copies, " if self.n_copies else ""
+        line += f"{self.n_unchanged} unchanged"
         if self.n_reembedded:
             line += f" ({self.n_reembedded} re-embedded with the new model)"
         return line + f"; {len(self.failed)} skipped"
@@ -266,7 +302,7 @@ def index_folder(
             "index into a new database file"
         )
 
-    entries: Dict[str, tuple] = {}  # key -> (size, mtime, descriptor)
+    entries: Dict[str, tuple] = {}  # key -> (size, mtime, descriptor, PhotoInfo or None)
     report = IndexReport()
     on_disk, changed = {}, set()
     for path in files:
@@ -279,12 +315,15 @@ def index_folder(
             if key not in on_disk:
                 report.n_deleted += 1
             elif on_disk[key][1:] == (int(old.sizes[r]), int(old.mtimes[r])):
-                entries[key] = (int(old.sizes[r]), int(old.mtimes[r]), old.descriptors[r])
+                entries[key] = (int(old.sizes[r]), int(old.mtimes[r]), old.descriptors[r], optional_info(old.metadata, r))
                 report.n_unchanged += 1
             else:
                 changed.add(key)
         report.n_reembedded = report.n_unchanged if old.model_sha != sha else 0
-    todo = [key for key in sorted(on_disk) if key not in entries]
+    filled = fill_in_infos(entries, on_disk, report.failed)
+    reuse = reuse_known_content([key for key in sorted(on_disk) if key not in entries], on_disk, old, entries,
+                                changed, report.failed)
+    todo = reuse.to_describe
 
     def save() -> None:
         keys = sorted(entries)
@@ -300,6 +339,7 @@ def index_folder(
             backbone=backbone_name,
             model=recorded,
             model_sha=sha,
+            metadata=Metadata.of([entries[k][3] for k in keys]),
         ).save(db_path)
 
     if todo:
@@ -321,7 +361,7 @@ def index_folder(
                     report.failed.append((str(path), failure_reason(e, path)))
             if images:
                 for (key, size, mtime), vector in zip(batch, describe_images(images, backbone)):
-                    entries[key] = (size, mtime, vector)
+                    entries[key] = (size, mtime, vector, reuse.infos[key])
 
     def describe_on_ray(keys) -> None:
         from semsearch.features import describe_files
@@ -331,7 +371,7 @@ def index_folder(
         found = dict(zip(map(str, ok), vectors))
         for key, path in zip(keys, paths):
             if path in found:
-                entries[key] = (*on_disk[key][1:], found[path])
+                entries[key] = (*on_disk[key][1:], found[path], reuse.infos[key])
         report.failed.extend((str(path), reason) for path, reason in failed)
 
     describe = describe_on_ray if engine == "ray" else describe_locally
@@ -342,11 +382,16 @@ def index_folder(
             if start + checkpoint_every < len(todo):
                 save()
             bar.update(len(chunk))
-    if todo or old is None or report.n_deleted or report.n_reembedded or old.model != recorded:
+    twin_entries(reuse, on_disk, entries)
+    if (todo or old is None or report.n_deleted or report.n_reembedded or old.model != recorded or filled or changed
+            or len(entries) != len(old) or reuse.n_moved):
         save()
-    described = [key for key in todo if key in entries]  # the skipped ones are in report.failed
-    report.n_changed = sum(key in changed for key in described)
-    report.n_new = len(described) - report.n_changed
+    described = [key for key in [*todo, *reuse.twins] if key in entries]  # the skipped ones are in report.failed
+    report.n_changed = sum(key in changed for key in described) + reuse.n_replaced
+    report.n_new = len(described) - report.n_changed + reuse.n_replaced
+    report.n_moved, report.n_copies = reuse.n_moved, reuse.n_copies
+    report.n_unchanged += reuse.n_touched
+    report.n_deleted -= len(reuse.sources)
     report.n_images = len(entries)
     return report
 
