@@ -78,7 +78,9 @@ def add_search_parser(subparsers) -> argparse.ArgumentParser:
         "(--model), or of the embedded sample (neither) by similarity to QUERY, and print them with "
         "their scores. Queries may be compound: 'dog + beach - grass', '2:dog + sky' (each part's "
         "unit vector, times its weight, summed). --image FILE queries with a picture instead.",
-        epilog='examples: semsearch search "a dog"\n          semsearch search "dog + beach - grass" --db pics.npz --paths | xargs open',
+        epilog='examples: semsearch search "a dog"\n'
+               '          semsearch search "dog + beach - grass" --db pics.npz --print0 | xargs -0 xdg-open   (macOS: open)\n'
+               '          semsearch search "beach" --db pics.npz --after 2019-06 --before 2019-09 --in "Holiday 2019" --camera pixel',
     )
     p.add_argument("query", metavar="QUERY", nargs="?", help="text; omit with --image")
     where = p.add_mutually_exclusive_group()
@@ -86,7 +88,10 @@ def add_search_parser(subparsers) -> argparse.ArgumentParser:
     where.add_argument("--model", metavar="MODEL_DIR", type=Path, help="a trained model folder (COCO ids)")
     p.add_argument("--image", metavar="FILE", type=Path, help="query with this image (described with the database's backbone)")
     p.add_argument("-k", type=positive_int, default=9, help="how many images (default %(default)s)")
-    p.add_argument("--paths", action="store_true", help="print only the image files, one per line (for xargs)")
+    p.add_argument("--paths", action="store_true", help="print only the image files, one per line")
+    p.add_argument("--print0", action="store_true",
+                   help="print only the image files, each ended by a NUL byte: paths with spaces survive `xargs -0`")
+    add_filter_options(p)
     shown = p.add_mutually_exclusive_group()
     shown.add_argument("--show", action="store_true", help="show the images in a window")
     shown.add_argument("--out", metavar="PNG", type=output_path, help="save the images as a grid of thumbnails")
@@ -95,6 +100,27 @@ def add_search_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--data", metavar="DIR", type=Path, help="with --model: the data folder (default $SEMSEARCH_DATA or ./data)")
     p.set_defaults(run=run_search)
     return p
+
+
+def add_filter_options(p) -> None:
+    """--after, --before, --in, --camera, --orientation, --min-size (photo databases only)."""
+    from semsearch.photos.filters import ORIENTATIONS
+
+    g = p.add_argument_group("filters (an indexed folder only; date: EXIF DateTimeOriginal, else the file's mtime)")
+    g.add_argument("--after", metavar="DATE", help="taken at or after DATE: YYYY, YYYY-MM, YYYY-MM-DD or 'YYYY-MM-DD HH:MM'")
+    g.add_argument("--before", metavar="DATE", help="taken before DATE (--after 2019-06 --before 2019-09: June to August)")
+    g.add_argument("--in", dest="folder", metavar="FOLDER", help="under this folder of the indexed one (any case)")
+    g.add_argument("--camera", metavar="TEXT", help="camera make or model contains TEXT (any case), e.g. pixel")
+    g.add_argument("--orientation", choices=ORIENTATIONS, help="as shown")
+    g.add_argument("--min-size", metavar="WxH", help="at least W x H pixels, either way round, e.g. 1920x1080")
+
+
+def photo_filter(args):
+    """The :class:`~semsearch.photos.filters.PhotoFilter` the options ask for."""
+    from semsearch.photos.filters import PhotoFilter, parse_size
+
+    return PhotoFilter(after=args.after, before=args.before, folder=args.folder, camera=args.camera,
+                       orientation=args.orientation, min_size=parse_size(args.min_size) if args.min_size else None)
 
 
 def _open_target(args):
@@ -129,6 +155,8 @@ def _image_vector(args, database, kind, model_dir):
 def run_search(args) -> int:
     from semsearch.errors import InputError
 
+    if args.paths and args.print0:
+        raise InputError("--paths and --print0 both choose the output: give one")
     if (args.query is None) == (args.image is None):
         raise InputError("give a text QUERY or --image FILE (one of them)")
     if args.out is not None:  # before any work: a grid that cannot be written, or that would overwrite an input
@@ -137,23 +165,41 @@ def run_search(args) -> int:
         ensure_distinct_output(args.out, [args.db, args.model, args.image, args.images, *(args.captions or [])], "--out")
         check_writable(args.out, "grid image")
         image_format_of(args.out)
+    only = photo_filter(args)
     database, image_dir, kind, model_dir, what = _open_target(args)
+    if kind != "photos" and not only.is_empty():
+        raise InputError("filters (--after, --before, --in, --camera, --orientation, --min-size) need an indexed folder: "
+                         "--db DB from `semsearch index FOLDER`")
     query = args.query if args.image is None else _image_vector(args, database, kind, model_dir)
-    keys, scores = database.query(query, k=args.k)
+    columns = None
+    if kind == "photos":
+        from semsearch.photos.filters import PhotoColumns, filtered_query
+
+        columns = PhotoColumns.load(what)
+        keys, scores = filtered_query(database, columns, query, only, k=args.k)
+    else:
+        keys, scores = database.query(query, k=args.k)
     shown = args.query if args.image is None else str(args.image)
     coco = None
     if kind == "coco" and args.captions:
         from semsearch.coco import CocoCaptions
 
         coco = CocoCaptions.load(*args.captions)
-    if args.paths:
+    if args.print0:
+        sys.stdout.write("".join(f"{_file_of(key, image_dir)}\0" for key in keys))
+        sys.stdout.flush()
+    elif args.paths:
         for key in keys:
             _say(str(_file_of(key, image_dir)))
     else:
         from semsearch.display import first_caption
 
-        _say(f'top {len(keys)} of {len(database)} images in {what} for "{shown}":')
-        _print_ranking(keys, scores, [first_caption(coco, key) for key in keys] if coco is not None else None)
+        among = f"{len(database)} images" if only.is_empty() else f"the images that pass ({only.describe()})"
+        _say(f'top {len(keys)} of {among} in {what} for "{shown}":')
+        if columns is not None:
+            _print_ranking(keys, scores, taken_lines(columns, keys))
+        else:
+            _print_ranking(keys, scores, [first_caption(coco, key) for key in keys] if coco is not None else None)
     if args.out or args.show:
         from semsearch.display import result_grid
 
@@ -161,6 +207,18 @@ def run_search(args) -> int:
         if written is not None:
             _say(f"wrote {written}")
     return 0
+
+
+def taken_lines(columns, keys):
+    """``taken 2019-07-14 10:31`` per key (``file date`` when it is the mtime), None if not known."""
+    from semsearch.photos.metadata import format_time
+
+    rows = {k: r for r, k in enumerate(columns.keys.tolist())}
+    if not columns.complete:
+        return None
+    meta = columns.metadata
+    return [f"taken {format_time(meta.taken[rows[k]])[:16]}" + ("" if meta.taken_source[rows[k]] == "exif" else " (file date)")
+            for k in map(str, keys)]
 
 
 def _file_of(key, image_dir) -> Path:

@@ -188,5 +188,9 @@ class Metadata:
 
     def orientations(self) -> np.ndarray:
         """(N,) ``"landscape"``, ``"portrait"`` or ``"square"`` from the shown width and height."""
-        return np.where(self.width > self.height, "landscape", np.where(self.width < self.height, "portrait", "square"))
+        return np.array(["square", "landscape", "portrait"])[self.orientation_codes()]
+
+    def orientation_codes(self) -> np.ndarray:
+        """(N,) int8: 0 square, 1 landscape, 2 portrait (the index into :meth:`orientations`' names)."""
+        return (np.sign(self.width.astype(np.int64) - self.height) % 3).astype(np.int8)
 
