@@ -44,6 +44,12 @@ def add_index_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=("local", "ray"), default="local",
                    help="describe here, or on a Ray cluster's actors (extra [ray]; default %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--watch", action="store_true",
+                   help="then keep the database current as files appear, change, move or disappear, until Ctrl-C "
+                   "(file-system events with `pip install 'semsearch[watch]'`, else polling)")
+    p.add_argument("--interval", type=float, default=2.0, metavar="SECONDS",
+                   help="with --watch: how often to look when polling, and the quiet time that ends a batch "
+                   "(default %(default)s)")
     p.set_defaults(run=run_index)
     return p
 
@@ -56,14 +62,46 @@ def run_index(args) -> int:
     db = args.db or args.folder.expanduser() / DEFAULT_DB
     check_writable(db, "photo database")
     ensure_distinct_output(db, [args.model], "--db")
-    report = index_folder(args.folder, db, model=args.model, batch_size=args.batch_size, engine=args.engine,
-                          progress=not args.quiet and sys.stderr.isatty())
+    options = dict(model=args.model, batch_size=args.batch_size, engine=args.engine,
+                   progress=not args.quiet and sys.stderr.isatty())
+    if args.watch:
+        return _watch(args, db, options)
+    report = index_folder(args.folder, db, **options)
     _say(f"{db}: {report.summary()}")
+    _warn_skipped(report)
+    return 0
+
+
+def _watch(args, db, options) -> int:
+    """``index --watch``: a summary line per batch; Ctrl-C stops it with a complete database."""
+    import time
+
+    from semsearch.photos.watch import watch_folder
+
+    def said(report) -> None:
+        _say(f"{time.strftime('%H:%M:%S')} {db}: {report.summary()}")
+        _warn_skipped(report)
+
+    if args.interval <= 0:
+        from semsearch.errors import InputError
+
+        raise InputError(f"--interval must be positive, got {args.interval}")
+    _say(f"watching {args.folder} (Ctrl-C stops; the database is saved whole after each batch)")
+    try:
+        watch_folder(args.folder, db, on_report=said, settle=args.interval, interval=args.interval, **options)
+    except KeyboardInterrupt:
+        from semsearch.photos.folder import PhotoDatabase
+
+        n = len(PhotoDatabase.load(db)) if Path(db).exists() else 0
+        _say(f"stopped: {db} is complete ({n} images)")
+    return 0
+
+
+def _warn_skipped(report) -> None:
     for path, reason in report.failed[:20]:
         print(f"semsearch: warning: skipped {path}: {reason}", file=sys.stderr)
     if len(report.failed) > 20:
         print(f"semsearch: warning: ... and {len(report.failed) - 20} more", file=sys.stderr)
-    return 0
 
 
 # --------------------------------------------------------------------------- search
@@ -133,6 +171,9 @@ def _open_target(args):
 
         database = load_search(db)
         return database, database.root, "photos", None, str(db)
+    if args.data is not None and not args.data.expanduser().is_dir():
+        raise FileNotFoundError(f"data folder not found: {args.data} (it should hold coco/images and coco/annotations: "
+                                "see 'The data folder' in the README)")
     if args.model is not None:
         from semsearch.workflow import image_folder
 
@@ -203,10 +244,48 @@ def run_search(args) -> int:
     if args.out or args.show:
         from semsearch.display import result_grid
 
-        written = result_grid(keys, scores, shown, args.out, coco=coco, image_dir=image_dir)
+        if kind == "coco":
+            coco = coco or _default_captions(args, model_dir)
+            _warn_missing_images(keys, image_dir, coco)
+        grid_captions = taken_lines(columns, keys) if columns is not None else None
+        written = result_grid(keys, scores, shown, args.out, coco=coco, image_dir=image_dir, captions=grid_captions)
         if written is not None:
             _say(f"wrote {written}")
     return 0
+
+
+def _default_captions(args, model_dir):
+    """The captions a COCO grid is captioned with when --captions is not given: the sample's, or
+    the data folder's (None when there is none)."""
+    from semsearch import sample
+    from semsearch.coco import CocoCaptions
+
+    if Path(model_dir).resolve() == sample.model_dir().resolve():
+        return CocoCaptions.load(sample.captions_file())
+    from semsearch.paths import find_data_files
+
+    try:
+        return CocoCaptions.load(*find_data_files(args.data)[0])
+    except FileNotFoundError:
+        return None
+
+
+def _warn_missing_images(keys, image_dir, coco) -> None:
+    """One line on stderr when some hits' image files cannot be found (nor downloaded), and how to fix it."""
+    from semsearch.display import find_local_image
+
+    missing = [k for k in keys if image_dir is None or find_local_image(int(k), image_dir) is None]
+    if not missing:
+        return
+    where = f"in {image_dir}" if image_dir is not None else "here (no image folder: no --images, no DATA/coco/images)"
+    fix = ("give --images DIR (the COCO images) or --data DIR (a data folder holding coco/images: see the README's "
+           "'Data' section)")
+    if coco is not None and all(coco.coco_url(k) for k in missing):
+        print(f"semsearch: {len(missing)} of the {len(keys)} images are not {where}: downloading them from cocodataset.org "
+              f"(cached); offline, they show as grey tiles: {fix}", file=sys.stderr)
+    else:
+        print(f"semsearch: warning: {len(missing)} of the {len(keys)} images are not {where}, so the grid shows their ids "
+              f"on grey tiles: {fix}", file=sys.stderr)
 
 
 def taken_lines(columns, keys):

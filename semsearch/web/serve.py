@@ -78,6 +78,9 @@ def app_from_args(args, say=print):
         root, known = Path(database.root), set(database.keys.tolist())
         return create_app(database, model=database.model, image_path=lambda key: root / key if key in known else None)
     model_dir, images, caption_files = args.model, args.images, args.captions
+    if args.data is not None and not Path(args.data).expanduser().is_dir():
+        raise FileNotFoundError(f"data folder not found: {args.data} (it should hold coco/images and coco/annotations: "
+                                "see 'The data folder' in the README)")
     if model_dir is None and not Path(DEFAULT_MODEL_DIR).is_dir():
         from semsearch import sample
 
@@ -100,8 +103,22 @@ def app_from_args(args, say=print):
             caption_files = []
     first_captions, urls = _first_captions(caption_files, database.image_ids, say) if caption_files else ({}, {})
     say(f"images:      {images or 'no image folder'}; {len(urls)} downloadable from coco_url into the cache")
+    missing = missing_images(database.image_ids, images, urls)
+    if missing:
+        say(f"warning:     {missing} of the {len(database)} images are neither in {images or 'an image folder'} nor "
+            "downloadable: the page shows grey tiles for them. Give --images DIR (the COCO images) or --data DIR "
+            "(a data folder holding coco/images and coco/annotations: see 'The data folder' in the README)")
     files = CocoImageFiles(images, urls=urls)
     return create_app(database, text_encoder, model=model, image_path=files.path_of, captions=first_captions)
+
+
+def missing_images(image_ids, images, urls) -> int:
+    """How many of the database's images are neither in the folder ``images`` nor in ``urls``."""
+    from semsearch.common.keys import coco_file_name
+
+    names = {p.name for p in Path(images).iterdir()} if images is not None else set()
+    present = {name.rsplit("_", 1)[-1] for name in names}  # COCO_val2014_000000000139.jpg -> 000000000139.jpg
+    return sum(1 for i in image_ids.tolist() if int(i) not in urls and coco_file_name(int(i)) not in present)
 
 
 def run(args) -> int:
