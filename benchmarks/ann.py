@@ -181,7 +181,7 @@ def bench_annoy(data, queries, exact, threads, n_trees=50, search_ks=(20_000, 50
     size = file_mb(index.save)  # after save() the index is memory-mapped from that file
     rows = []
     for search_k in search_ks:
-        ms, found = time_single_queries(lambda q: index.get_nns_by_vector(q, K, search_k=search_k), queries)
+        ms, found = time_single_queries(lambda q, search_k=search_k: index.get_nns_by_vector(q, K, search_k=search_k), queries)
         rows.append(Row("annoy", f"trees={n_trees}", f"search_k={search_k}", build, size, rss, ms, recall_at_k(found, exact)))
     index.unload()
     return rows

@@ -4,7 +4,7 @@
 
 Synthetic photos: random unit vectors (the shipped model's 50-d by default), dates spread
 over 2010-2024, 400 folders, 12 cameras (and unknown), mixed sizes and orientations. Each
-search is one text-free query vector, k=9, exact (``use_index=False``: the filter always
+search is one text-free query vector, k=9, exact (``approximate=False``: the filter always
 searches exactly, so that is the fair reference; the approximate index's time is printed
 too when hnswlib is installed). A filtered search includes computing its mask from the
 filter (:meth:`PhotoFilter.mask`), as ``semsearch search`` does for each query.
@@ -23,9 +23,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from semsearch.database import ImageDatabase  # noqa: E402
-from semsearch.photos.filters import PhotoColumns, PhotoFilter, filtered_query  # noqa: E402
-from semsearch.photos.metadata import Metadata, wall_clock_seconds  # noqa: E402
+from semsearch.database import ImageDatabase
+from semsearch.photos.filters import PhotoColumns, PhotoFilter, filtered_query
+from semsearch.photos.metadata import Metadata, wall_clock_seconds
 
 
 def synthetic(n: int, dim: int, seed: int = 0):
@@ -81,7 +81,7 @@ def main(argv=None) -> None:
     database, columns, queries = synthetic(args.n, args.dim)
     queries = queries[: args.queries]
     def unfiltered(q):
-        return database.query(q, k=9, use_index=False)
+        return database.query(q, k=9, approximate=False)
 
     print(f"{args.n} photos, {args.dim}-d, k=9, mean of {len(queries)} queries, best of 7 rounds; each filter "
           "timed in alternate rounds with the unfiltered exact search")
@@ -103,8 +103,8 @@ def main(argv=None) -> None:
         import hnswlib  # noqa: F401
     except ImportError:
         return
-    database.build_index()
-    ann, reference = paired_ms(lambda q: database.query(q, k=9, use_index=True), unfiltered, queries)
+    database.build_ann()
+    ann, reference = paired_ms(lambda q: database.query(q, k=9, approximate=True), unfiltered, queries)
     print(f"  {'(no filter, approximate index: hnswlib)':58s} {ann:6.2f} ms {reference:8.2f} ms  {ann / reference:4.2f}x")
 
 

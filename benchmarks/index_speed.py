@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from semsearch.backbones import load_backbone  # noqa: E402
-from semsearch.common.images import find_image_files, open_image  # noqa: E402
-from semsearch.photos.folder import index_folder  # noqa: E402
+from semsearch.backbones import load_backbone
+from semsearch.common.images import find_image_files, open_image
+from semsearch.photos.folder import index_folder
 
 
 def main(images_dir: str) -> None:

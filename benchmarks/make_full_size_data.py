@@ -183,7 +183,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     start = time.perf_counter()
     written = make_data_folder(args.out, args.captions, Sizes.scaled(args.train_images), seed=args.seed, releases=args.releases)
-    for name, path in written.items():
+    for path in written.values():
         print(f"  {path}  ({path.stat().st_size / 1e6:.1f} MB)")
     print(f"wrote {len(written)} files in {time.perf_counter() - start:.1f} s")
     return 0

@@ -156,7 +156,9 @@ def main() -> None:
                 table(runner, CONFIRM, CONFIRMATION_SEEDS)
             else:
                 table(runner, STAGES[stage], SELECTION_SEEDS)
-    done = lambda c, seeds: all(key(c, s, f) in runner.runs for s in seeds for f in range(5))
+    def done(c, seeds):
+        return all(key(c, s, f) in runner.runs for s in seeds for f in range(5))
+
     text = [
         "# Regularising the training loop, default IDF encoder (`benchmarks/regularisation.py`)", "",
         "239 images, EfficientNet-Lite0 descriptors, se_text IDF-GloVe; reference (\"defaults\"): the defaults "

@@ -41,7 +41,8 @@ from threadpoolctl import threadpool_limits
 from semsearch.database import ImageDatabase
 from semsearch.model import Autoembedder
 from semsearch.dataset import Split
-from semsearch.training import History, TrainConfig, _train_epoch
+from semsearch.loss import loss_accuracy
+from semsearch.training import History, TeamFunctions, TrainConfig, choose_fast_path, train_epoch
 from semsearch.triples import make_triples
 
 COCO_TRAIN_CAPTIONS = 414_113  # captions of COCO train2014: one triple each
@@ -86,7 +87,8 @@ def synthetic_table(n_triples: int, n_images: int, seed: int = 0) -> SyntheticTa
 def library_epoch(model, optim, table, rng):
     history = History()
     triples = make_triples(table.split, seed=rng)  # what train() draws each epoch
-    _train_epoch(model, optim, triples, table.caption_vectors, rng, history, CONFIG)
+    fast = choose_fast_path(model, table.split, table.caption_vectors, TeamFunctions(make_triples, loss_accuracy), MARGIN)  # as train() decides
+    train_epoch(model, optim, triples, table.caption_vectors, rng, history, CONFIG, fast=fast)
     return history.train_loss[-1]
 
 
@@ -105,7 +107,7 @@ def obvious_mygrad_epoch(model, optim, table, rng):
         sim_good = mg.sum(good * captions, axis=1)
         sim_bad = mg.sum(bad * captions, axis=1)
         loss = margin_ranking_loss(sim_good, sim_bad, 1, MARGIN)
-        accuracy = np.mean(sim_good.data > sim_bad.data)
+        float(np.mean(sim_good.data > sim_bad.data))  # the accuracy, computed as training does
         loss.backward()
         optim.step()
         losses.append(loss.item())
@@ -141,7 +143,7 @@ def numpy_epoch(m: NumpyModel, table, rng, eps: float = 1e-12):
         hinge = MARGIN - (s[:n] - s[n:])
         active = (hinge > 0).astype(np.float32)
         losses.append(float(np.mean(np.maximum(hinge, 0))))
-        accuracy = np.mean(s[:n] > s[n:])
+        float(np.mean(s[:n] > s[n:]))  # the accuracy, computed as training does
         # backward: dL/ds = -1/n (good), +1/n (bad) where the hinge is active
         ds = np.concatenate([-active, active]) / n
         du = ds[:, None] * c
@@ -188,7 +190,7 @@ def time_training(n_triples: int, n_images: int, repeats: int) -> dict:
     table = synthetic_table(n_triples, n_images)
     loops = {
         "NumPy, hand-derived gradients": lambda rng: numpy_epoch(NumpyModel(fresh()[0]), table, rng),
-        "semsearch _train_epoch": lambda rng: library_epoch(*fresh(), table, rng),
+        "semsearch train_epoch": lambda rng: library_epoch(*fresh(), table, rng),
         "MyGrad written the obvious way": lambda rng: obvious_mygrad_epoch(*fresh(), table, rng),
     }
     wall = {name: [] for name in loops}
@@ -206,7 +208,7 @@ def time_training(n_triples: int, n_images: int, repeats: int) -> dict:
 
 
 def time_losses(n_triples: int, n_images: int, repeats: int, batch_size: int = BATCH) -> dict:
-    """Wall seconds of one ``_train_epoch`` per loss (triple first), interleaved, one BLAS thread."""
+    """Wall seconds of one ``train_epoch`` per loss (triple first), interleaved, one BLAS thread."""
     table = synthetic_table(n_triples, n_images)
     configs = {loss: CONFIG.replace(loss=loss, batch_size=batch_size, warmup_epochs=0)
                for loss in ("triple", "vse0", "vse++", "infonce")}  # vse++ timed past its warm-up
@@ -217,7 +219,7 @@ def time_losses(n_triples: int, n_images: int, repeats: int, batch_size: int = B
                 rng, (model, optim) = np.random.default_rng(r), fresh()
                 triples = make_triples(table.split, seed=rng)
                 start = time.perf_counter()
-                _train_epoch(model, optim, triples, table.caption_vectors, rng, History(), configs[loss], 5)
+                train_epoch(model, optim, triples, table.caption_vectors, rng, History(), configs[loss], 5)
                 wall[loss].append(time.perf_counter() - start)
     return wall
 
@@ -274,7 +276,7 @@ def time_search(n_images: int, n_queries: int, repeats: int, text: bool) -> dict
             ids, scores = database.query(queries, k=10)
             faiss_scores, faiss_rows = index.search(queries, 10)
             single = {"semsearch": [], "faiss": []}
-            for r in range(repeats):  # blocks of single queries, alternating
+            for _ in range(repeats):  # blocks of single queries, alternating
                 for name, f in (("semsearch", lambda q: database.query(q, k=10)),
                                 ("faiss", lambda q: index.search(q[None], 10))):
                     time.sleep(0.2)
@@ -291,7 +293,7 @@ def time_search(n_images: int, n_queries: int, repeats: int, text: bool) -> dict
             "se_text": text_times[0] if text else np.nan, "text": text_times[1] if text else np.nan,
             "batch": np.median(lib) / n_queries, "batch_faiss": np.median(ref) / n_queries,
             "ratio": float(np.median(lib / ref)),
-            "differ": same_as_faiss(ids, scores, faiss_rows, faiss_scores, database.image_ids),
+            "differ": same_as_faiss(ids, scores, faiss_rows, faiss_scores, database.keys),
         }
     faiss.omp_set_num_threads(default_faiss)
     return table
@@ -346,9 +348,9 @@ def main() -> None:
             w, c = np.array(wall[name]), np.array(cpu[name])
             print(f"   {name:32s} {np.median(w):8.2f} {np.median(w) / steps * 1e6:8.0f} "
                   f"{np.median(w / base_wall):8.2f} {np.median(c / base_cpu):19.2f}")
-        ratio = float(np.median(np.array(wall["semsearch _train_epoch"]) / base_wall))
+        ratio = float(np.median(np.array(wall["semsearch train_epoch"]) / base_wall))
         print(f"   target <= 1.2x NumPy: {'met' if ratio <= 1.2 else 'NOT met'} ({ratio:.2f}x; "
-              f"per-epoch ratios {', '.join(f'{x:.2f}' for x in np.array(wall['semsearch _train_epoch']) / base_wall)})")
+              f"per-epoch ratios {', '.join(f'{x:.2f}' for x in np.array(wall['semsearch train_epoch']) / base_wall)})")
 
     if not args.skip_losses:
         n_images = max(2, round(args.triples * COCO_TRAIN_IMAGES / COCO_TRAIN_CAPTIONS))
@@ -373,11 +375,11 @@ def main() -> None:
                            ("se_text", 'se_text("a dog catching a frisbee ...")'), ("text", "semsearch query(that text)")):
             if not args.no_text or key not in ("se_text", "text"):
                 print(f"   {label:44s}" + "".join(f"{table[c][key] * 1e3:28.3f}" for c in columns))
-        print(f"   target < 1 ms: " + ", ".join(f"{c}: {'met' if table[c]['one'] < 1e-3 else 'NOT met'}" for c in columns))
+        print("   target < 1 ms: " + ", ".join(f"{c}: {'met' if table[c]['one'] < 1e-3 else 'NOT met'}" for c in columns))
         if not args.no_text:
             ratios = {c: table[c]["text"] / table[c]["one"] for c in columns}
             print(f"   {'ratio text query / vector query':44s}" + "".join(f"{ratios[c]:28.2f}" for c in columns))
-            print(f"   target text <= 1.2x vector: " + ", ".join(f"{c}: {'met' if ratios[c] <= 1.2 else 'NOT met'}" for c in columns))
+            print("   target text <= 1.2x vector: " + ", ".join(f"{c}: {'met' if ratios[c] <= 1.2 else 'NOT met'}" for c in columns))
         print(f"\n3. A batch of {args.queries:,} queries, k = 10, median of {args.search_repeats} alternating runs, ms per query")
         print(f"   {'':44s}" + "".join(f"{c:>28s}" for c in columns))
         for key, label in (("batch", "semsearch ImageDatabase.query(queries)"), ("batch_faiss", "faiss IndexFlatIP.search(queries)")):
@@ -385,7 +387,7 @@ def main() -> None:
         print(f"   {'ratio semsearch / faiss':44s}" + "".join(f"{table[c]['ratio']:28.2f}" for c in columns))
         differ = ["%d (%d)" % table[c]["differ"] for c in columns]
         print(f"   {'top-10 ids unlike faiss (of them untied)':44s}" + "".join(f"{d:>28s}" for d in differ))
-        print(f"   target <= 1x faiss: " + ", ".join(f"{c}: {'met' if table[c]['ratio'] <= 1 else 'NOT met'}" for c in columns))
+        print("   target <= 1x faiss: " + ", ".join(f"{c}: {'met' if table[c]['ratio'] <= 1 else 'NOT met'}" for c in columns))
     print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
 
 

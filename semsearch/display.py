@@ -1,9 +1,9 @@
 """Show search results: a grid of COCO images with their ids, scores and captions.
 
-Images are looked up by COCO id (an ``int``), first in a local image folder, then in a
-download cache, and finally downloaded from their ``coco_url`` (once; later calls read the
-cache). A missing or broken image does not crash :func:`show_images`: its cell shows a
-short message instead of the picture.
+Images are looked up by COCO id (an ``int``) with :func:`semsearch.common.coco_images.load_image`:
+a local image folder, a download cache, or their ``coco_url`` (downloaded once). A missing or
+broken image does not crash :func:`show_images`: its cell shows a short message instead of the
+picture.
 
 matplotlib's backend is not chosen here: ``pyplot`` is imported only when a figure is made,
 so a notebook, a script or a test can pick its own backend first.
@@ -21,7 +21,6 @@ import io
 import math
 import os
 import textwrap
-import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Optional, Sequence, Union
 
@@ -30,8 +29,8 @@ from PIL import Image
 
 from semsearch.common.files import atomic_write, check_writable
 from semsearch.common.checks import check_image_id
-from semsearch.errors import InputError, SemsearchError
-from semsearch.common.keys import coco_file_name
+from semsearch.errors import InputError
+from semsearch.common.coco_images import ImageNotFoundError, load_image
 from semsearch.common.images import image_format_of, open_image
 
 if TYPE_CHECKING:  # only for type hints; importing pyplot here could fix the backend
@@ -39,136 +38,6 @@ if TYPE_CHECKING:  # only for type hints; importing pyplot here could fix the ba
     from matplotlib.figure import Figure
 
 PathLike = Union[str, "os.PathLike[str]"]
-
-#: Where downloaded images are kept when no ``cache_dir`` is given.
-DEFAULT_CACHE_DIR = Path("~/.cache/semsearch/images")
-
-#: Seconds to wait for an image server before giving up.
-DOWNLOAD_TIMEOUT = 10.0
-
-
-class ImageNotFoundError(SemsearchError, FileNotFoundError):
-    """An image could not be found locally, downloaded, or read as an image."""
-
-
-# --------------------------------------------------------------------------- image lookup
-
-
-def find_local_image(coco_id: int, image_dir: PathLike) -> Optional[Path]:
-    """Return the path of image ``coco_id`` in ``image_dir``, or ``None`` if it is not there.
-
-    Both naming schemes are recognised: ``000000000139.jpg`` (COCO 2017) and
-    ``COCO_train2014_000000000139.jpg`` / ``COCO_val2014_000000000139.jpg`` (COCO 2014).
-    """
-    image_dir = Path(image_dir)
-    plain = image_dir / coco_file_name(coco_id)
-    if plain.is_file():
-        return plain
-    matches = sorted(image_dir.glob(f"*_{coco_file_name(coco_id)}"))
-    return matches[0] if matches else None
-
-
-def load_image(
-    coco_id: int,
-    *,
-    image_dir: Optional[PathLike] = None,
-    cache_dir: Optional[PathLike] = None,
-    url: Optional[str] = None,
-) -> Image.Image:
-    """Load COCO image ``coco_id`` as an RGB picture.
-
-    Looks in this order:
-
-    1. ``image_dir`` (if given): ``<12-digit id>.jpg`` or ``*_<12-digit id>.jpg``;
-    2. ``cache_dir`` (default ``~/.cache/semsearch/images``): ``<12-digit id>.jpg``;
-    3. ``url`` (if given): downloads it once into ``cache_dir``, then reads it from there.
-
-    Parameters
-    ----------
-    coco_id : int
-        The COCO image id, e.g. ``139``.
-    image_dir : path, optional
-        Folder with the COCO images.
-    cache_dir : path, optional
-        Folder for downloaded images (created when needed).
-    url : str, optional
-        Where to download the image from (its ``coco_url`` in the captions JSON).
-
-    Returns
-    -------
-    PIL.Image.Image
-        The picture in mode ``"RGB"``; ``np.asarray(img)`` has shape ``(height, width, 3)``.
-
-    Raises
-    ------
-    ImageNotFoundError
-        If there is no local file and no ``url``, the download fails, or the file is not a
-        readable image. The message names the id and where it looked.
-
-    Examples
-    --------
-    >>> img = load_image(139, image_dir="data/coco/images")          # doctest: +SKIP
-    >>> np.asarray(img).shape                                        # doctest: +SKIP
-    (426, 640, 3)
-    """
-    return _read_image(locate_image(coco_id, image_dir=image_dir, cache_dir=cache_dir, url=url), coco_id)
-
-
-def locate_image(
-    coco_id: int,
-    *,
-    image_dir: Optional[PathLike] = None,
-    cache_dir: Optional[PathLike] = None,
-    url: Optional[str] = None,
-) -> Path:
-    """The file of COCO image ``coco_id``, looked for as :func:`load_image` says (downloading it if need be).
-
-    Raises
-    ------
-    ImageNotFoundError
-        No local file and no ``url``, or the download failed.
-    """
-    coco_id = check_image_id(coco_id)
-    if image_dir is not None:
-        path = find_local_image(coco_id, image_dir)
-        if path is not None:
-            return path
-    cache_dir = Path(cache_dir if cache_dir is not None else DEFAULT_CACHE_DIR).expanduser()
-    cached = cache_dir / coco_file_name(coco_id)
-    if cached.is_file():
-        return cached
-    if url is None:
-        where = f"{image_dir} or {cache_dir}" if image_dir is not None else str(cache_dir)
-        raise ImageNotFoundError(f"image {coco_id} not found in {where} (and no url given)")
-    _download(url, cached, coco_id)
-    return cached
-
-
-def _read_image(path: Path, coco_id: int) -> Image.Image:
-    """Open ``path`` as an RGB image, or raise ImageNotFoundError if it is not one."""
-    try:
-        return open_image(path)
-    except InputError as err:  # empty, not an image, truncated, a decompression bomb
-        raise ImageNotFoundError(f"image {coco_id} is not a readable image: {err}") from None
-
-
-def _download(url: str, dest: Path, coco_id: int) -> None:
-    """Download ``url`` to ``dest``, keeping it only if it is a readable image."""
-    request = urllib.request.Request(url, headers={"User-Agent": "semsearch"})
-    try:
-        with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response:
-            data = response.read()
-    except (OSError, ValueError) as err:  # URLError, HTTPError and timeouts are OSErrors
-        raise ImageNotFoundError(f"image {coco_id} could not be downloaded from {url} ({err})") from err
-
-    try:  # check before caching, so an error page never ends up in the cache
-        open_image(data, name=url)
-    except InputError as err:
-        raise ImageNotFoundError(f"image {coco_id}: the download did not give a readable image: {err}") from None
-
-    with atomic_write(dest, "wb") as f:
-        f.write(data)
-
 
 # --------------------------------------------------------------------------- the grid
 
@@ -230,8 +99,32 @@ def show_images(
     """
     import matplotlib.pyplot as plt  # here, not at module level: the caller picks the backend
 
-    ids = [i if isinstance(i, (str, Path)) else check_image_id(i) for i in image_ids]  # COCO ids, or file paths
-    n = len(ids)
+    keys = [i if isinstance(i, (str, Path)) else check_image_id(i) for i in image_ids]  # COCO ids, or file paths
+    check_grid(len(keys), scores, captions, ncols)
+    ncols = min(ncols, len(keys))
+    nrows = math.ceil(len(keys) / ncols)
+    wrap_width = max(10, int(ax_size * 13))  # about 13 characters per inch at font size 9
+    wrapped = [textwrap.fill(c, wrap_width) if c else "" for c in (captions or [""] * len(keys))]
+    if figsize is None:
+        caption_lines = max(text.count("\n") + 1 if text else 0 for text in wrapped)
+        row_height = ax_size + 0.3 + 0.16 * caption_lines  # image + title + caption
+        figsize = (ax_size * ncols, row_height * nrows + (0.4 if query else 0.0))
+
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False, layout="constrained")
+    flat_axes = axes.ravel()
+    for k, key in enumerate(keys):
+        url = urls.get(key) if urls is not None and not isinstance(key, (str, Path)) else None
+        draw_cell(flat_axes[k], key, None if scores is None else float(scores[k]), wrapped[k],
+                  image_dir=image_dir, cache_dir=cache_dir, url=url, wrap_width=wrap_width)
+    for ax in flat_axes[len(keys):]:
+        ax.set_visible(False)
+    if query:
+        fig.suptitle(query, fontsize=12)
+    return fig
+
+
+def check_grid(n: int, scores, captions, ncols: int) -> None:
+    """Raise InputError unless there are images, one score and caption each (if given), and ncols >= 1."""
     if n == 0:
         raise InputError("no images to show")
     if scores is not None and len(scores) != n:
@@ -241,41 +134,23 @@ def show_images(
     if ncols < 1:
         raise InputError(f"ncols must be at least 1, got {ncols}")
 
-    ncols = min(ncols, n)
-    nrows = math.ceil(n / ncols)
-    wrap_width = max(10, int(ax_size * 13))  # about 13 characters per inch at font size 9
-    wrapped = [textwrap.fill(c, wrap_width) if c else "" for c in (captions or [""] * n)]
 
-    if figsize is None:
-        caption_lines = max(text.count("\n") + 1 if text else 0 for text in wrapped)
-        row_height = ax_size + 0.3 + 0.16 * caption_lines  # image + title + caption
-        figsize = (ax_size * ncols, row_height * nrows + (0.4 if query else 0.0))
-
-    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False, layout="constrained")
-    flat_axes = axes.ravel()
-    for k, coco_id in enumerate(ids):
-        ax = flat_axes[k]
-        try:
-            if isinstance(coco_id, (str, Path)):
-                img = _read_file(Path(image_dir or ".") / coco_id)
-            else:
-                url = urls.get(coco_id) if urls is not None else None
-                img = load_image(coco_id, image_dir=image_dir, cache_dir=cache_dir, url=url)
-            ax.imshow(np.asarray(img))
-        except ImageNotFoundError as err:
-            _show_message(ax, textwrap.fill(str(err), wrap_width))
-        score = "" if scores is None else f"  {float(scores[k]):.3f}"
-        name = path_title(coco_id, wrap_width - len(score)) if isinstance(coco_id, (str, Path)) else str(coco_id)
-        title = name + score
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel(wrapped[k], fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    for ax in flat_axes[n:]:
-        ax.set_visible(False)
-    if query:
-        fig.suptitle(query, fontsize=12)
-    return fig
+def draw_cell(ax: "Axes", key, score: Optional[float], caption: str, *, image_dir, cache_dir, url, wrap_width: int) -> None:
+    """One grid cell: the image (or why it is missing), titled with its key and score, captioned."""
+    try:
+        if isinstance(key, (str, Path)):
+            img = _read_file(Path(image_dir or ".") / key)
+        else:
+            img = load_image(key, image_dir=image_dir, cache_dir=cache_dir, url=url)
+        ax.imshow(np.asarray(img))
+    except ImageNotFoundError as err:
+        _show_message(ax, textwrap.fill(str(err), wrap_width))
+    shown = "" if score is None else f"  {score:.3f}"
+    name = path_title(key, wrap_width - len(shown)) if isinstance(key, (str, Path)) else str(key)
+    ax.set_title(name + shown, fontsize=10)
+    ax.set_xlabel(caption, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
 
 
 def path_title(path, width: int = 30) -> str:
@@ -302,7 +177,6 @@ def path_title(path, width: int = 30) -> str:
 
 def _read_file(path: Path) -> Image.Image:
     """An image file as RGB, or ImageNotFoundError saying why not (shown in its cell)."""
-    from semsearch.common.images import open_image
 
     try:
         return open_image(path)

@@ -32,7 +32,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 def _import_ray():
     try:
         import ray
-        import ray.data  # noqa: F401
+        import ray.data
     except ImportError as error:
         raise MissingExtraError(f"engine='ray' needs Ray Data: pip install 'semsearch[ray]' ({error})") from error
     return ray

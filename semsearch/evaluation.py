@@ -135,6 +135,16 @@ def chance_levels(n_images: int, ks: Sequence[int] = (1, 5, 10)) -> Dict[str, fl
     return levels
 
 
+def recall_at(ranks: np.ndarray, ks: Sequence[int]) -> Dict[int, float]:
+    """Recall@K for each K: the share of queries whose image ranks K or better (rank inf: never).
+
+    >>> recall_at(np.array([1, 3, np.inf]), [1, 5])
+    {1: 0.3333333333333333, 5: 0.6666666666666666}
+    """
+    ranks = np.asarray(ranks, dtype=np.float64)
+    return {k: float(np.mean(ranks <= k)) for k in ks}
+
+
 def retrieval_scores(ranks: np.ndarray, n_images: int, ks: Sequence[int] = (1, 5, 10)) -> RetrievalScores:
     """Recall@K, median rank and MRR from the targets' ranks."""
     ranks = np.asarray(ranks)
@@ -142,7 +152,7 @@ def retrieval_scores(ranks: np.ndarray, n_images: int, ks: Sequence[int] = (1, 5
         raise InputError("no queries to score")
     ks = check_ks(ks)
     return RetrievalScores(
-        recall={k: float(np.mean(ranks <= k)) for k in ks},
+        recall=recall_at(ranks, ks),
         median_rank=float(np.median(ranks)),
         mean_reciprocal_rank=float(np.mean(1.0 / ranks)),
         n_queries=len(ranks),

@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import urlsplit
 
-from semsearch.paths import data_dir as _data_dir
+from semsearch import paths
 from semsearch.errors import InputError, SemsearchError
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -212,7 +212,7 @@ def fetch(
     """
     import pooch
 
-    root = _data_dir(data_dir)
+    root = paths.data_dir(data_dir)
     table = SOURCES if sources is None else sources
     if isinstance(what, str):
         what = (what,)
@@ -343,7 +343,7 @@ def add_parser(subparsers):
 
 def run(args) -> int:
     """``semsearch fetch``: download what is missing, print each file and its size."""
-    root = _data_dir(args.data)
+    root = paths.data_dir(args.data)
     what = tuple(args.only or DEFAULT_WHAT)
     print(f"fetching {', '.join(what)} into {root}/ (files already there are kept)", flush=True)
     for path in fetch(root, what=what, progress=not args.quiet, force=args.force):

@@ -1,8 +1,10 @@
-"""The :class:`~semsearch.model.Autoembedder`'s fused MyGrad operation: the cosine of an
-embedded descriptor with its caption, as one graph node with a hand-derived gradient.
+"""The :class:`~semsearch.model.Autoembedder`'s fast path: the cosine of an embedded
+descriptor with its caption, as one MyGrad graph node with a hand-derived gradient.
 
-Kept apart from :mod:`semsearch.model` so that a model can be loaded, and a database searched,
-without importing MyGrad (with numba installed, ``import mygrad`` compiles its GRU: 0.5 s).
+It computes the *default* forward pass (:meth:`Autoembedder.__call__`) by hand, so training
+uses it only after :func:`semsearch.model.fast_path_agrees` has found it equal to autodiff
+through the model's actual forward. Kept apart from :mod:`semsearch.model` so that a model
+can be loaded, and a database searched, without importing MyGrad.
 
 Example
 -------

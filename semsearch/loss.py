@@ -1,7 +1,9 @@
 """Ranking losses: the course's triple loss, and in-batch losses over a batch's similarity matrix.
 
 Team task: *loss and accuracy*. :func:`loss_accuracy` is the course's margin ranking loss on
-(caption, good image, bad image) triples, what the notebook teaches first. The in-batch losses
+(caption, good image, bad image) triples, what the notebook teaches first, and what
+:func:`semsearch.training.train` calls at every step (looked up here when training starts, so
+an edited or patched ``semsearch.loss.loss_accuracy`` is what trains). The in-batch losses
 (:func:`vse_loss`, :func:`info_nce_loss`) take the (B, B) similarity matrix of a batch's B
 captions with the B captions' own images, ``sims[i, j] = cos(caption i, image of caption j)``,
 so every other image of the batch is a bad image. Captions of the same image in a batch are not
@@ -24,11 +26,13 @@ Example
 """
 from __future__ import annotations
 
+import math
 from typing import Tuple
 
 import mygrad as mg
 import numpy as np
 from mygrad.nnet.losses import margin_ranking_loss
+
 from semsearch.errors import InputError
 
 DIRECTIONS = ("caption", "both")
@@ -57,36 +61,46 @@ def loss_accuracy(sim_good, sim_bad, margin: float) -> Tuple[mg.Tensor, float]:
         raise InputError(f"sim_good and sim_bad must have the same shape (N,), got {sim_good.shape} and {sim_bad.shape}")
     if len(sim_good) == 0:
         raise InputError("no similarities given")
-    if not np.isfinite(margin) or margin < 0:
+    if not (math.isfinite(margin) and margin >= 0):
         raise InputError(f"margin must be a finite number >= 0, got {margin}")
-    if not (np.isfinite(mg.asarray(sim_good)).all() and np.isfinite(mg.asarray(sim_bad)).all()):
+    good, bad = mg.asarray(sim_good), mg.asarray(sim_bad)
+    if not (np.isfinite(good).all() and np.isfinite(bad).all()):
         raise InputError("similarities contain NaN or inf")
-    loss = margin_ranking_loss(sim_good, sim_bad, 1, float(margin))
-    accuracy = float(np.mean(mg.asarray(sim_good) > mg.asarray(sim_bad)))
+    loss = margin_ranking_loss(sim_good, sim_bad, 1, float(margin))  # y = +1: sim_good should be the larger
+    accuracy = float(np.count_nonzero(good > bad)) / len(good)  # ties count as wrong
     return loss, accuracy
 
 
-def gap_loss_accuracy(gap: mg.Tensor, margin: float) -> Tuple[mg.Tensor, float]:
-    """:func:`loss_accuracy` from ``gap = sim_good - sim_bad`` (B,), without its input checks.
+def depends_only_on_gap(loss_accuracy, margin: float, n: int = 16) -> bool:
+    """Whether ``loss_accuracy(sim_good, sim_bad, margin)`` is a function of ``sim_good - sim_bad``.
 
-    The same MyGrad ``margin_ranking_loss`` (of the gap against 0, ``y = +1``), for training's
-    inner loop, where the inputs are known to be well formed and a NaN is caught at the end of
-    the epoch (:func:`semsearch.training.train` stops with ``TrainingError`` and restores the
-    weights). Accuracy: the fraction of positive gaps.
+    Training's fast path hands the loss the fused gap and zeros, ``loss_accuracy(gap, 0,
+    margin)``; that is the same training only where the loss, the accuracy and the gradients
+    (``+g`` for ``sim_good``, ``-g`` for ``sim_bad``) depend on the gap alone, as the margin
+    ranking loss does. Checked here on ``n`` random similarities; a loss that raises on either
+    form, or returns no MyGrad loss, gets ``False``.
 
-    >>> loss, acc = gap_loss_accuracy(mg.tensor([0.8, -0.2]), margin=0.25)
-    >>> round(float(loss), 4), acc
-    (0.225, 0.5)
+    >>> depends_only_on_gap(loss_accuracy, 0.25)
+    True
+    >>> depends_only_on_gap(lambda good, bad, margin: loss_accuracy(good, bad * 2, margin), 0.25)
+    False
     """
-    return margin_ranking_loss(gap, _zeros(len(gap)), 1, margin), float(np.mean(gap.data > 0))
-
-
-def _zeros(n: int, _cache: dict = {}) -> np.ndarray:  # noqa: B006 - a cache of read-only zeros by length
-    if n not in _cache:
-        zeros = np.zeros(n)
-        zeros.flags.writeable = False
-        _cache[n] = zeros
-    return _cache[n]
+    rng = np.random.default_rng(0)
+    good, bad = (mg.tensor(rng.uniform(-1, 1, n)) for _ in range(2))
+    gap = mg.tensor(good.data - bad.data)
+    try:
+        loss, accuracy = loss_accuracy(good, bad, margin)
+        gap_loss, gap_accuracy = loss_accuracy(gap, np.zeros(n), margin)
+        loss.backward()
+        gap_loss.backward()
+    except Exception:
+        return False
+    if good.grad is None or bad.grad is None or gap.grad is None:
+        return False
+    return bool(
+        np.isclose(float(loss.item()), float(gap_loss.item()), rtol=1e-6, atol=1e-9) and accuracy == gap_accuracy
+        and np.allclose(good.grad, gap.grad, rtol=1e-6, atol=1e-9) and np.allclose(bad.grad, -gap.grad, rtol=1e-6, atol=1e-9)
+    )
 
 
 def same_image_mask(image_rows) -> np.ndarray:

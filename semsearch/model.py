@@ -1,25 +1,24 @@
 """The image embedder ``se_image``: one MyNN dense layer, descriptor (D,) -> unit vector (50,).
 
-Team task: *create the MyNN model*.
+Team task: *create the MyNN model*. :meth:`Autoembedder.__call__` is the forward pass, and the
+only one: training differentiates it, and the image database, evaluation, the photo tool and
+the web app run it (:func:`embed_images`, without a graph). Change it there and everything
+that embeds an image changes with it.
 
-Training (:func:`semsearch.training.train`) uses a model only through these functions:
+Beside it sits one fast path, :meth:`Autoembedder.similarity_gap`: each caption's cosine with
+its good image minus that with its bad image, as a single MyGrad node with a hand-derived
+gradient (:mod:`semsearch.fused`), about twice as fast to train as autodiff through ``__call__``.
+Training uses it only after :func:`fast_path_agrees` has checked, on a probe batch, that its
+values and gradients equal autodiff through ``__call__``; a model whose forward was changed (a
+subclass, or an edit in this file) trains through its own forward, and training says so.
 
-- :func:`caption_similarity` ``(model, descriptors (B, D), captions (B, 50)) -> (B,)``: the cosine
-  of each image's embedding with its caption, a MyGrad tensor to differentiate. For any
-  MyNN-style model (``__call__`` and ``parameters``) it is ``sum(model(x) * captions, axis=1)``
-  through MyGrad's autodiff; a model with a ``similarity`` method (``Autoembedder``: one fused
-  operation with a hand-derived gradient, twice as fast) uses that instead.
-- :func:`similarity_gap` ``(model, descriptors (N, D), good_rows (B,), bad_rows (B,), captions
-  (B, 50)) -> (B,)``: the cosine of each caption with its good image minus that with its bad
-  one, all the triple loss needs. It is :func:`caption_similarity` twice; the ``Autoembedder``
-  computes it as one fused node.
-- :func:`batch_similarity` ``(model, descriptors (B, D), captions (B, 50)) -> (B, B)``: every
-  caption of a batch with every image of it, ``captions @ model(descriptors).T`` through
-  MyGrad's autodiff, for the in-batch losses (:func:`semsearch.loss.vse_loss`).
-- :func:`embed_images` ``(model, descriptors (N, D)) -> (N, 50)`` NumPy, no graph: evaluation
-  and the image database.
+Any MyNN-style model (``__call__`` giving unit rows as a MyGrad tensor, ``parameters``)
+trains, searches and evaluates the same way, through these functions:
 
-So a student's own model (say dense -> relu -> dense, then unit rows) trains as it is.
+- :func:`caption_similarity` ``(model, descriptors (B, D), captions (B, 50)) -> (B,)``
+- :func:`similarity_gap` ``(model, descriptors (N, D), good_rows, bad_rows, captions (B, 50)) -> (B,)``
+- :func:`batch_similarity` ``(model, descriptors (B, D), captions (B, 50)) -> (B, B)``
+- :func:`embed_images` ``(model, descriptors (N, D)) -> (N, 50)`` NumPy, no graph
 
 Example
 -------
@@ -27,8 +26,11 @@ Example
 >>> model = Autoembedder(512, seed=0)
 >>> model(np.ones((4, 512), dtype=np.float32)).shape
 (4, 50)
->>> x, c = np.ones((2, 512), dtype=np.float32), np.eye(50, dtype=np.float32)[:2]
->>> bool(np.allclose(model.similarity(x, c).data, mg.sum(model(x) * c, axis=1).data, atol=1e-6))
+>>> x, c = np.random.default_rng(0).random((4, 512), dtype=np.float32), np.eye(50, dtype=np.float32)[:2]
+>>> fast, slow = model.similarity_gap(x, [0, 1], [2, 3], c), similarity_gap(model, x, [0, 1], [2, 3], c)
+>>> bool(np.allclose(fast.data, slow.data, atol=1e-6))
+True
+>>> fast_path_agrees(model, x, [0, 1], [2, 3], c)
 True
 """
 from __future__ import annotations
@@ -135,43 +137,25 @@ class Autoembedder:
         """The weight (D, 50) and bias (1, 50), for a MyNN optimizer."""
         return self.dense.parameters
 
-    def unlock(self) -> None:
-        """Make the weights writable again, for an optimizer.
-
-        MyGrad keeps a tensor's memory read-only while a graph that used it is alive, e.g.
-        ``out = model(x)`` left in a notebook cell. :func:`semsearch.training.train` calls this
-        first, so such a leftover graph cannot make the optimizer step fail.
-        """
-        for parameter in self.parameters:
-            if not parameter.data.flags.writeable:
-                parameter.data = parameter.data.copy()
-
     def __call__(self, descriptors) -> mg.Tensor:
-        """Embed descriptors: (N, D) -> (N, 50) MyGrad tensor with unit rows; (D,) -> (1, 50)."""
+        """The forward pass: embed descriptors (N, D) -> (N, 50) MyGrad tensor of unit rows.
+
+        ``l2_normalize_rows(dense(descriptors))``; one descriptor (D,) gives (1, 50). Training,
+        the image database, evaluation and the photo tool all run this method, so a change here
+        (say a ReLU, or a second layer) changes what all of them compute.
+        """
         descriptors = self.check_input(descriptors)
         return l2_normalize_rows(self.dense(descriptors))
 
-    def similarity(self, descriptors, captions) -> mg.Tensor:
-        """Cosine of each embedded descriptor with its caption, shape (B,): fused and fast.
+    def similarity_gap(self, descriptors, good_rows, bad_rows, captions) -> mg.Tensor:
+        """Fast path: each caption's cosine with its good image minus that with its bad one, (B,).
 
-        Equals ``mg.sum(self(descriptors) * captions, axis=1)`` in value and gradient, as one
-        graph node (:class:`semsearch.fused.Cosine`).
-        """
-        import mygrad as mg
-
-        from semsearch.fused import Cosine
-
-        weight, bias = self.parameters
-        return mg.execute_op(Cosine, weight, bias, op_args=(self.check_input(descriptors), np.asarray(captions)))
-
-    def similarity_gap(self, descriptors, good_rows, bad_rows, captions):
-        """Cosine of each caption with its good image minus that with its bad image, shape (B,).
-
-        Equals ``self.similarity(descriptors[good_rows], captions) -
-        self.similarity(descriptors[bad_rows], captions)`` in value and gradient (to the last
-        bit or so), as one graph node (:class:`semsearch.fused.CosineGap`). For training only: the
-        finiteness of ``descriptors`` (N, D), checked where they were loaded, is not checked
-        again for every batch (a NaN would make the gap NaN, which the loss refuses).
+        Must equal :func:`similarity_gap` ``(self, ...)`` through autodiff of :meth:`__call__`, in
+        value and gradient, as one graph node (:class:`semsearch.fused.CosineGap`) that computes
+        the *default* forward pass by hand. Training checks that it does
+        (:func:`fast_path_agrees`) before it uses it, so an edited ``__call__`` is never silently
+        replaced by this copy of the old one. For training only: ``descriptors`` (N, D) were
+        checked to be finite where they were loaded (a NaN would make the loss refuse the gap).
         """
         import mygrad as mg
 
@@ -180,19 +164,13 @@ class Autoembedder:
         if descriptors.ndim != 2 or descriptors.shape[1] != self.input_dim:
             raise InputError(f"descriptors must have shape (N, {self.input_dim}), got {np.shape(descriptors)}")
         x = descriptors.take(np.concatenate([good_rows, bad_rows]), axis=0).astype(np.float32, copy=False)
-        captions = np.asarray(captions)
+        captions = np.asarray(captions, dtype=np.float32)
         weight, bias = self.parameters
         return mg.execute_op(CosineGap, weight, bias, op_args=(x, np.concatenate([captions, captions])))
 
     def embed(self, descriptors, batch_size: int = 65536) -> np.ndarray:
-        """Like calling the model, but returns a float32 NumPy array and builds no graph."""
-        descriptors = self.check_input(descriptors)
-        self.check_weights()
-        w, b = self.weight_arrays()
-        out = np.empty((len(descriptors), self.output_dim), dtype=np.float32)
-        for start in range(0, len(descriptors), batch_size):
-            out[start : start + batch_size] = l2_normalize_rows(descriptors[start : start + batch_size] @ w + b)
-        return out
+        """The forward pass without a graph: (N, D) -> (N, 50) float32 NumPy, :func:`embed_images`."""
+        return embed_images(self, descriptors, batch_size)
 
     def check_weights(self) -> None:
         """Raise InputError if a weight is NaN or inf (every embedding would be wrong)."""
@@ -242,33 +220,36 @@ class Autoembedder:
 def caption_similarity(model, descriptors, captions) -> mg.Tensor:
     """Cosine of ``model``'s embedding of each descriptor with its caption vector, shape (B,).
 
+    ``sum(model(descriptors) * captions, axis=1)`` through MyGrad's autodiff.
+
     Parameters
     ----------
     model : Autoembedder, or any MyNN-style model
-        ``model(descriptors)`` gives (B, 50) unit rows as a MyGrad tensor; a ``similarity``
-        method, if the model has one, is used instead (it must compute the same).
+        ``model(descriptors)`` gives (B, 50) unit rows as a MyGrad tensor.
     descriptors : (B, D) array
     captions : (B, 50) array of unit rows (``se_text``)
+
+    Example
+    -------
+    >>> model = Autoembedder(4, 3, seed=0)
+    >>> caption_similarity(model, np.eye(4)[:2], np.eye(3)[:2]).shape
+    (2,)
     """
-    fused = getattr(model, "similarity", None)
-    if fused is not None:
-        return fused(descriptors, captions)
     import mygrad as mg
 
-    return mg.sum(model(np.asarray(descriptors, dtype=np.float32)) * captions, axis=1)
+    return mg.sum(model(np.asarray(descriptors, dtype=np.float32)) * np.asarray(captions, dtype=np.float32), axis=1)
 
 
-def similarity_gap(model, descriptors, good_rows, bad_rows, captions):
-    """Cosine of each caption with its good image minus that with its bad image, shape (B,).
+def similarity_gap(model, descriptors, good_rows, bad_rows, captions, *, fast: bool = False) -> mg.Tensor:
+    """Each caption's cosine with its good image minus that with its bad image, shape (B,).
 
-    The margin ranking loss of a triple depends only on this gap:
-    ``loss_accuracy(gap, 0, margin)`` is ``loss_accuracy(sim_good, sim_bad, margin)``.
+    :func:`caption_similarity` of the good images minus that of the bad ones, through autodiff
+    of the model's forward; with ``fast=True`` the model's fused
+    :meth:`~Autoembedder.similarity_gap`, which training passes only once
+    :func:`fast_path_agrees` has confirmed it computes the same.
 
     Parameters
     ----------
-    model : Autoembedder, or any MyNN-style model
-        Its ``similarity_gap`` method if it has one (the ``Autoembedder``: one fused node),
-        else :func:`caption_similarity` of the good images minus that of the bad ones.
     descriptors : (N, D) array
         Every image of the split; ``good_rows`` and ``bad_rows`` (B,) pick rows of it.
     captions : (B, 50) array of unit rows (``se_text``)
@@ -279,11 +260,60 @@ def similarity_gap(model, descriptors, good_rows, bad_rows, captions):
     >>> similarity_gap(model, np.eye(4), [0, 1], [2, 3], np.eye(3)[:2]).shape
     (2,)
     """
-    fused = getattr(model, "similarity_gap", None)
-    if fused is not None:
-        return fused(descriptors, np.asarray(good_rows), np.asarray(bad_rows), captions)
+    good_rows, bad_rows = np.asarray(good_rows), np.asarray(bad_rows)
+    if fast:
+        return model.similarity_gap(descriptors, good_rows, bad_rows, captions)
     descriptors = np.asarray(descriptors)
     return caption_similarity(model, descriptors[good_rows], captions) - caption_similarity(model, descriptors[bad_rows], captions)
+
+
+def fast_path_agrees(model, descriptors, good_rows, bad_rows, captions, *, rtol: float = 1e-4, atol: float = 1e-6) -> bool:
+    """Whether ``model.similarity_gap`` (a fused fast path) equals autodiff through ``model(x)``.
+
+    Both are run on the probe batch, values and the gradients of every parameter compared. A
+    model without a ``similarity_gap`` method, or whose fast path raises or differs (its forward
+    pass was changed: a subclass, or an edit of :meth:`Autoembedder.__call__`), gets ``False``:
+    it must train through its own forward. The parameters' gradients are cleared afterwards.
+
+    Parameters
+    ----------
+    descriptors : (N, D) array
+    good_rows, bad_rows : (B,) rows of ``descriptors``
+    captions : (B, E) array of unit rows
+    rtol, atol : float
+        Tolerances of the comparison (float32 arithmetic in a different order).
+    """
+    if getattr(model, "similarity_gap", None) is None:
+        return False
+    import mygrad as mg
+
+    parameters = parameters_of(model)
+    upstream = np.random.default_rng(0).standard_normal(len(good_rows))
+
+    def values_and_gradients(fast: bool):
+        gap = similarity_gap(model, descriptors, good_rows, bad_rows, captions, fast=fast)
+        mg.sum(gap * upstream).backward()
+        gradients = [None if p.grad is None else np.array(p.grad) for p in parameters]
+        for p in parameters:
+            p.null_grad()
+        return np.array(gap.data), gradients
+
+    try:
+        fast_values, fast_gradients = values_and_gradients(fast=True)
+    except Exception:  # a fast path that cannot run on this model is not its fast path
+        return False
+    values, gradients = values_and_gradients(fast=False)
+    return all_close([fast_values, *fast_gradients], [values, *gradients], rtol, atol)
+
+
+def all_close(first, second, rtol: float, atol: float) -> bool:
+    """Whether two lists of arrays (or Nones) match one for one, shapes and values."""
+    def close(a, b) -> bool:
+        if a is None or b is None:
+            return a is None and b is None
+        return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
+
+    return len(first) == len(second) and all(close(a, b) for a, b in zip(first, second))
 
 
 def batch_similarity(model, descriptors, captions) -> mg.Tensor:
@@ -312,24 +342,34 @@ def batch_similarity(model, descriptors, captions) -> mg.Tensor:
 
 
 def embed_images(model, descriptors, batch_size: int = 65536) -> np.ndarray:
-    """Embed descriptors (N, D) -> (N, 50) float32 unit rows, as a NumPy array, building no graph.
+    """Run ``model``'s forward pass without a graph: (N, D) -> (N, 50) float32 NumPy unit rows.
 
-    Uses ``model.embed`` when there is one, else calls the model in batches without autodiff.
+    The database, evaluation and the photo tool embed images through here, in batches of
+    ``batch_size`` rows under ``mygrad.no_autodiff``: whatever ``model(x)`` computes is what
+    they get.
+
+    Example
+    -------
+    >>> embed_images(Autoembedder(4, 3, seed=0), np.eye(4)).shape
+    (4, 3)
     """
-    embed = getattr(model, "embed", None)
-    if embed is not None:
-        return embed(descriptors)
     import mygrad as mg
 
-    descriptors = np.asarray(descriptors, dtype=np.float32)
+    check_weights = getattr(model, "check_weights", None)
+    if check_weights is not None:
+        check_weights()
+    descriptors = np.asarray(descriptors.data if is_tensor(descriptors) else descriptors, dtype=np.float32)
+    if descriptors.ndim == 1:
+        descriptors = descriptors[None]
     parts = []
     with mg.no_autodiff:
         for start in range(0, len(descriptors), batch_size):
             out = model(descriptors[start : start + batch_size])
-            parts.append(np.asarray(out.data if isinstance(out, mg.Tensor) else out, dtype=np.float32))
-    if not all(np.isfinite(part).all() for part in parts):
+            parts.append(np.asarray(out.data if is_tensor(out) else out, dtype=np.float32))
+    out = np.concatenate(parts) if parts else np.zeros((0, getattr(model, "output_dim", 0)), np.float32)
+    if not np.isfinite(out).all():
         raise InputError(f"{type(model).__name__} gives NaN or inf embeddings: are its weights finite?")
-    return l2_normalize_rows(np.concatenate(parts)).astype(np.float32, copy=False)
+    return l2_normalize_rows(out).astype(np.float32, copy=False)
 
 
 def parameters_of(model) -> tuple:

@@ -91,3 +91,13 @@ def find_data_files(data_dir_path: Optional[Union[str, os.PathLike]] = None) -> 
         train2014 = [path for path in by_year["2014"] if path.name.startswith("captions_train2014")]
         return train2014 or by_year["2014"], descriptor
     return by_year[max(by_year)], descriptor
+
+
+def image_folder(images: Optional[Union[str, os.PathLike]], data: Optional[Union[str, os.PathLike]] = None) -> Optional[Path]:
+    """The COCO image folder: ``images`` (which must exist), else ``DATA/coco/images`` if there is one."""
+    if images is not None:
+        if not Path(images).is_dir():
+            raise FileNotFoundError(f"image folder not found: {images}")
+        return Path(images)
+    default = data_dir(data) / "coco" / "images"
+    return default if default.is_dir() else None

@@ -29,7 +29,7 @@ import json
 import os
 import re
 from collections import Counter
-from typing import Dict, Iterable, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -38,6 +38,9 @@ from semsearch.paths import require_file
 from semsearch.common.vectors import l2_normalize_rows
 from semsearch.common.checks import check_texts
 from semsearch.errors import InputError, InputTypeError, UnknownQueryError
+
+if TYPE_CHECKING:  # SciPy is imported only to embed many texts at once
+    import scipy.sparse
 
 PathLike = Union[str, "os.PathLike[str]"]
 _PUNCTUATION = re.compile(r"[^\w\s]|_")  # any Unicode punctuation or symbol, e.g. ' - ’ — $

@@ -1,13 +1,14 @@
 """Training the image embedder with MyGrad on (caption, good image, bad image) triples.
 
 Team task: *train the model*. Each epoch draws fresh triples with
-:func:`semsearch.triples.make_triples`; each step takes a batch of them, asks the model for
-each caption's cosine with its good image minus that with its bad image
-(:func:`semsearch.model.similarity_gap`: one fused node for an ``Autoembedder``, two
-:func:`semsearch.model.caption_similarity` through MyGrad autodiff for any other model), and
-lowers the margin ranking loss (:func:`semsearch.loss.gap_loss_accuracy`, the same as
-:func:`semsearch.loss.loss_accuracy`) with a MyNN optimizer. Every setting is a field of
-:class:`TrainConfig`; the command line makes one flag per field.
+:func:`semsearch.triples.make_triples`; each step embeds a batch's good and bad images with the
+model's forward pass, takes each caption's cosine with them (:func:`semsearch.model.caption_similarity`)
+and calls :func:`semsearch.loss.loss_accuracy` on them, then a MyNN optimizer steps. Both team
+functions are looked up when training starts, or passed in (``train(..., make_triples=mine,
+loss_accuracy=mine)``), so a team's own or an edited one is what trains. An
+``Autoembedder``'s fused fast path is used only where it equals the forward pass
+(:func:`choose_fast_path`). Every setting is a field of :class:`TrainConfig`; the command line
+makes one flag per field.
 
 ``loss="vse0" | "vse++" | "infonce"`` trains on in-batch negatives instead: each step takes B
 captions with their own images, asks the model for the (B, B) cosines of every caption with
@@ -27,8 +28,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import mygrad as mg
 import numpy as np
@@ -38,13 +40,15 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm  # not tqdm.auto: that warns in Jupyter without ipywidgets
 
 from semsearch.backbones import check_same_backbone
-from semsearch.common.checks import _is_integer
+from semsearch.common.checks import is_integer
 from semsearch.dataset import CaptionedImages, Split
 from semsearch.errors import InputError, InputTypeError, TrainingError
-from semsearch.loss import DIRECTIONS, gap_loss_accuracy, info_nce_loss, loss_accuracy, same_image_mask, vse_loss
-from semsearch.model import batch_similarity, embed_images, parameters_of, similarity_gap
+from semsearch import loss as loss_module
+from semsearch import triples as triples_module
+from semsearch.loss import DIRECTIONS, depends_only_on_gap, info_nce_loss, same_image_mask, vse_loss
+from semsearch.model import batch_similarity, caption_similarity, embed_images, fast_path_agrees, parameters_of
 from semsearch.regularisation import SCHEDULES, add_weight_decay, decayed_parameters, scheduled_learning_rate
-from semsearch.triples import NEGATIVES, Triples, make_triples
+from semsearch.triples import NEGATIVES, Triples
 
 OPTIMIZERS = ("sgd", "adam")
 #: "triple": the course's loss on (caption, good, bad image) triples; the others use the batch.
@@ -59,17 +63,13 @@ def _setting(default, help: str, **kwargs):
 class TrainConfig:
     """Every training setting, with its default. ``semsearch train`` has one flag per field.
 
-    The defaults were chosen by measurement on the real data (239 images, 5 folds x 3 seeds,
-    mean R@1 / R@10; ``benchmarks/REPORT.md``): SGD lr 0.1 -> 0.224 / 0.801, lr 0.5 -> 0.245 /
-    0.835, lr 1 -> 0.247 / 0.840, lr 2 -> 0.240 / 0.843 (30 epochs, constant rate); margin 0.1 /
-    0.5 / 1.0 -> R@10 0.790 / 0.773 / 0.614 (0.25: 0.835); hard negatives (3 / 10 candidates) ->
-    0.803 / 0.657; Adam lr 0.003-0.01 and centred descriptors tie (within 0.01 MRR).
-    The cosine schedule at lr 1 over 60 epochs (``benchmarks/regularisation.md``) was selected
-    on seeds 0-2 (0.291 / 0.867, vs 0.245 / 0.835 for the old 30 epochs at constant lr 0.5) and
-    confirmed on fresh splits, seeds 3-5: 0.309 / 0.866 vs 0.268 / 0.834, paired R@1 gain
-    +0.041 +- 0.034 (12 of 15 runs better). Weight decay only hurt (1e-4: -0.025 R@1; the
-    embedding is normalised, so shrinking the weight only shrinks it relative to the bias), and so
-    did fewer epochs at a constant rate; standardised descriptors tied.
+    The defaults (SGD with momentum, lr 1.0 on a cosine schedule over 60 epochs, margin 0.25,
+    batch 32, random bad images) were chosen by measurement on the real data, 5 folds x 3
+    seeds, and confirmed on fresh seeds: the figures are in ``benchmarks/REPORT.md`` and
+    ``benchmarks/regularisation.md``.
+
+    >>> TrainConfig(epochs=5).replace(margin=0.1).margin
+    0.1
     """
 
     epochs: int = _setting(60, "passes over the training captions")
@@ -96,7 +96,7 @@ class TrainConfig:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.type in ("int", int):
-                if not _is_integer(value):
+                if not is_integer(value):
                     raise InputTypeError(f"{f.name} must be an integer, got {value!r}")
             elif f.type in ("float", float):
                 if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
@@ -165,12 +165,15 @@ class History:
         return "\n".join(lines)
 
 
-def evaluate_triples(model, triples: Triples, caption_vectors: np.ndarray, margin: float):
-    """Loss and accuracy of the model on fixed triples, without building a graph."""
+def evaluate_triples(model, triples: Triples, caption_vectors: np.ndarray, margin: float, *, loss_accuracy: Optional[Callable] = None):
+    """Loss and accuracy of the model on fixed triples, without building a graph.
+
+    ``loss_accuracy`` defaults to :func:`semsearch.loss.loss_accuracy`.
+    """
     images = embed_images(model, triples.split.descriptors)
     sim_good = np.einsum("nd,nd->n", caption_vectors, images[triples.good_rows])
     sim_bad = np.einsum("nd,nd->n", caption_vectors, images[triples.bad_rows])
-    loss, accuracy = loss_accuracy(sim_good, sim_bad, margin)
+    loss, accuracy = (loss_accuracy or loss_module.loss_accuracy)(sim_good, sim_bad, margin)
     return float(loss.item()), accuracy
 
 
@@ -236,6 +239,8 @@ def train(
     config: Optional[TrainConfig] = None,
     *,
     progress: bool = True,
+    make_triples: Optional[Callable] = None,
+    loss_accuracy: Optional[Callable] = None,
     **changes,
 ) -> History:
     """Train ``model`` in place; return the per-epoch history.
@@ -243,7 +248,8 @@ def train(
     Parameters
     ----------
     model : Autoembedder, or any MyNN-style model (``__call__``, ``parameters``)
-        Maps (B, D) descriptors to (B, text_encoder.dim) unit rows.
+        Maps (B, D) descriptors to (B, text_encoder.dim) unit rows. Its forward pass is what
+        trains (an ``Autoembedder``'s fused fast path only where it equals it).
     data : CaptionedImages
         Captions joined with descriptors (:func:`semsearch.dataset.join`).
     text_encoder : TextEncoder
@@ -253,6 +259,13 @@ def train(
     config : TrainConfig, optional
         The settings (default ``TrainConfig()``); ``changes`` override single fields,
         e.g. ``train(..., epochs=5)``.
+    make_triples : callable, optional
+        Draws each epoch's triples, with the signature of :func:`semsearch.triples.make_triples`
+        (the default: that function, looked up when training starts).
+    loss_accuracy : callable, optional
+        ``(sim_good (B,), sim_bad (B,), margin) -> (loss, accuracy)``, called at every step of
+        the triple loss, as :func:`semsearch.loss.loss_accuracy` (the default, looked up when
+        training starts).
 
     Raises
     ------
@@ -261,27 +274,13 @@ def train(
         model's weights are restored to what they were before ``train`` was called.
     """
     config = (config or TrainConfig()).replace(**changes)
-    parameters = parameters_of(model)
-    if getattr(model, "input_dim", data.descriptors.dim) != data.descriptors.dim:
-        raise InputError(f"the model takes {model.input_dim}-d descriptors, the data has {data.descriptors.dim}-d")
-    if getattr(model, "output_dim", text_encoder.dim) != text_encoder.dim:
-        raise InputError(f"the model outputs {model.output_dim}-d vectors, the text encoder {text_encoder.dim}-d")
-    check_same_backbone(getattr(model, "backbone", None), data.descriptors.backbone, "training")
-    train_split = data.split(train_image_ids)
-    if len(train_split.image_ids) < 2:
-        raise InputError(f"training needs at least 2 images, got {len(train_split.image_ids)}")
-    train_captions = text_encoder(train_split.captions).astype(np.float32)
+    parameters = check_fits(model, data, text_encoder)
+    team = TeamFunctions(make_triples or triples_module.make_triples, loss_accuracy or loss_module.loss_accuracy)
+    train_split, train_captions = encoded_split(data, train_image_ids, text_encoder, "training")
     validation = None
     if validation_image_ids is not None:
-        val_split = data.split(validation_image_ids)
-        if len(val_split.image_ids) < 2:
-            raise InputError(f"validation needs at least 2 images, got {len(val_split.image_ids)}")
-        val_captions = text_encoder(val_split.captions).astype(np.float32)
-        if config.loss == "triple":
-            validation = (make_triples(val_split, seed=config.seed + 1), val_captions)
-        else:  # fixed batches, drawn once
-            validation = (val_split, val_captions, np.random.default_rng(config.seed + 1).permutation(len(val_split)))
-
+        validation = validation_set(*encoded_split(data, validation_image_ids, text_encoder, "validation"), config, team)
+    fast = config.loss == "triple" and choose_fast_path(model, train_split, train_captions, team, config.margin)
     for parameter in parameters:  # a graph left over in a notebook cell may hold them read-only
         if not parameter.data.flags.writeable:
             parameter.data = parameter.data.copy()
@@ -295,23 +294,15 @@ def train(
         with threadpool_limits(limits=1, user_api="blas"):
             for epoch in bar:
                 optimizer.learning_rate = scheduled_learning_rate(config.learning_rate, epoch, config.epochs, config.lr_schedule)
-                triples = make_triples(
+                triples = team.make_triples(
                     train_split, negatives=config.negatives, n_candidates=config.n_candidates,
                     caption_vectors=train_captions, seed=rng,
                 )
-                _train_epoch(model, optimizer, triples, train_captions, rng, history, config, epoch)
-                if not _still_sound(model, parameters, train_split.descriptors, history.train_loss[-1]):
-                    raise TrainingError(
-                        f"training diverged in epoch {epoch + 1} (loss {history.train_loss[-1]:.4g}; the image "
-                        f"embeddings overflowed to zero, inf or NaN): try a smaller learning rate than {config.learning_rate}"
-                    )
+                train_epoch(model, optimizer, triples, train_captions, rng, history, config, epoch,
+                            loss_accuracy=team.loss_accuracy, fast=fast)
+                check_sound(model, parameters, train_split.descriptors, history.train_loss[-1], epoch, config)
                 if validation is not None:
-                    if config.loss == "triple":
-                        val_loss, val_accuracy = evaluate_triples(model, *validation, config.margin)
-                    else:
-                        val_loss, val_accuracy = evaluate_batches(model, *validation, config, epoch)
-                    history.val_loss.append(val_loss)
-                    history.val_accuracy.append(val_accuracy)
+                    validate(model, validation, history, config, epoch, team)
                 bar.set_postfix(loss=f"{history.train_loss[-1]:.4f}", acc=f"{history.train_accuracy[-1]:.3f}")
     except BaseException as error:
         for parameter, old in zip(parameters, before):  # leave the model as it was
@@ -324,40 +315,139 @@ def train(
     return history
 
 
-def _still_sound(model, parameters, descriptors: np.ndarray, loss: float) -> bool:
-    """Whether training has not diverged: finite loss and weights, and unit (not zero) embeddings."""
-    if not (math.isfinite(loss) and all(np.isfinite(p.data).all() for p in parameters)):
-        return False
-    with np.errstate(all="ignore"):
-        sample = embed_images(model, descriptors[:256])
-    norms = np.linalg.norm(sample, axis=1)
-    return bool(np.isfinite(norms).all() and (norms > 0.5).all())
+@dataclass(frozen=True)
+class TeamFunctions:
+    """The team tasks training calls: each epoch's triples, and each step's loss and accuracy."""
+
+    make_triples: Callable
+    loss_accuracy: Callable
 
 
-def _train_epoch(model, optimizer, triples: Triples, caption_vectors, rng, history: History, config: TrainConfig, epoch: int = 0) -> None:
-    """One pass over every training triple, in a random order, in batches.
+def check_fits(model, data: CaptionedImages, text_encoder) -> tuple:
+    """The model's parameters, once its sizes and backbone fit the data and the text encoder."""
+    parameters = parameters_of(model)
+    if getattr(model, "input_dim", data.descriptors.dim) != data.descriptors.dim:
+        raise InputError(f"the model takes {model.input_dim}-d descriptors, the data has {data.descriptors.dim}-d")
+    if getattr(model, "output_dim", text_encoder.dim) != text_encoder.dim:
+        raise InputError(f"the model outputs {model.output_dim}-d vectors, the text encoder {text_encoder.dim}-d")
+    check_same_backbone(getattr(model, "backbone", None), data.descriptors.backbone, "training")
+    return parameters
 
-    With an in-batch loss each batch uses only the triples' captions and good images: the bad
-    images are the batch's other images.
+
+def encoded_split(data: CaptionedImages, image_ids, text_encoder, what: str) -> Tuple[Split, np.ndarray]:
+    """``data.split(image_ids)`` and ``se_text`` of its captions (float32), at least 2 images."""
+    split = data.split(image_ids)
+    if len(split.image_ids) < 2:
+        raise InputError(f"{what} needs at least 2 images, got {len(split.image_ids)}")
+    return split, text_encoder(split.captions).astype(np.float32)
+
+
+def validation_set(split: Split, captions: np.ndarray, config: TrainConfig, team: TeamFunctions) -> tuple:
+    """What :func:`validate` scores every epoch: fixed triples, or fixed batches for an in-batch loss."""
+    if config.loss == "triple":
+        return team.make_triples(split, seed=config.seed + 1), captions
+    return split, captions, np.random.default_rng(config.seed + 1).permutation(len(split))
+
+
+def validate(model, validation: tuple, history: History, config: TrainConfig, epoch: int, team: TeamFunctions) -> None:
+    """Append the validation loss and accuracy of this epoch to ``history``."""
+    if config.loss == "triple":
+        loss, accuracy = evaluate_triples(model, *validation, config.margin, loss_accuracy=team.loss_accuracy)
+    else:
+        loss, accuracy = evaluate_batches(model, *validation, config, epoch)
+    history.val_loss.append(loss)
+    history.val_accuracy.append(accuracy)
+
+
+#: How many training pairs :func:`choose_fast_path` compares the fast path on.
+PROBE_SIZE = 64
+
+
+def choose_fast_path(model, split: Split, caption_vectors: np.ndarray, team: TeamFunctions, margin: float) -> bool:
+    """Whether to train with the model's fused fast path: only where it equals its forward.
+
+    The fast path hands ``loss_accuracy`` the fused gap ``sim_good - sim_bad`` (and zeros), so
+    it needs both: :func:`semsearch.model.fast_path_agrees` (values and gradients of the gap,
+    on the first ``PROBE_SIZE`` captions with their images and other images) and
+    :func:`semsearch.loss.depends_only_on_gap`. A model with a fast path that fails either
+    (a changed ``__call__``, or a loss that is not a function of the gap) trains through
+    autodiff of its forward, and one line on stderr says so.
     """
+    if getattr(model, "similarity_gap", None) is None:
+        return False
+    rows = np.arange(min(PROBE_SIZE, len(caption_vectors)))
+    good = split.image_rows[rows]
+    bad = (good + 1) % len(split.image_ids)
+    if not fast_path_agrees(model, split.descriptors, good, bad, caption_vectors[rows]):
+        why = f"{type(model).__name__}'s forward pass differs from its fused fast path (Autoembedder.similarity_gap)"
+    elif not depends_only_on_gap(team.loss_accuracy, margin):
+        why = "loss_accuracy is not a function of sim_good - sim_bad alone, as the fused fast path needs"
+    else:
+        return True
+    print(f"semsearch: {why}: training runs the model's forward through MyGrad autodiff (slower)", file=sys.stderr)
+    return False
+
+
+def check_sound(model, parameters, descriptors: np.ndarray, loss: float, epoch: int, config: TrainConfig) -> None:
+    """Raise TrainingError if training diverged: a loss or weight not finite, or zero embeddings."""
+    if math.isfinite(loss) and all(np.isfinite(p.data).all() for p in parameters):
+        with np.errstate(all="ignore"):
+            try:
+                norms = np.linalg.norm(embed_images(model, descriptors[:256]), axis=1)
+            except InputError:  # NaN or inf embeddings
+                norms = np.array([np.nan])
+        if np.isfinite(norms).all() and (norms > 0.5).all():
+            return
+    raise TrainingError(
+        f"training diverged in epoch {epoch + 1} (loss {loss:.4g}; the image embeddings overflowed "
+        f"to zero, inf or NaN): try a smaller learning rate than {config.learning_rate}"
+    )
+
+
+def zeros(n: int, _cache: dict = {}) -> np.ndarray:  # noqa: B006 - a cache of read-only zeros by length
+    """A read-only float64 array of ``n`` zeros, made once per length (``sim_bad`` of the fused gap)."""
+    if n not in _cache:
+        _cache[n] = np.zeros(n)
+        _cache[n].flags.writeable = False
+    return _cache[n]
+
+
+def train_epoch(
+    model, optimizer, triples: Triples, caption_vectors, rng, history: History, config: TrainConfig, epoch: int = 0,
+    *, loss_accuracy: Optional[Callable] = None, fast: bool = False,
+) -> None:
+    """One pass over every training triple, in a random order, in batches; appends to ``history``.
+
+    Triple loss: each step embeds the batch's good and bad images with ``model``'s forward,
+    takes each caption's cosine with them and calls ``loss_accuracy(sim_good, sim_bad,
+    margin)`` (default :func:`semsearch.loss.loss_accuracy`); with ``fast=True`` (which
+    :func:`choose_fast_path` decides) the model's fused gap instead, ``loss_accuracy(gap, 0,
+    margin)``. With an in-batch loss each batch uses only the
+    triples' captions and good images: the bad images are the batch's other images.
+    """
+    loss_accuracy = loss_accuracy or loss_module.loss_accuracy
     order = rng.permutation(len(triples))
     losses, accuracies, sizes = [], [], []
     in_batch = config.loss != "triple"
     loss_of = batch_loss(config, epoch) if in_batch else None
     decayed = decayed_parameters(parameters_of(model)) if config.weight_decay else ()
+    descriptors = triples.split.descriptors
     # MyGrad's memory guard (making a graph's arrays read-only until backward) costs more than a
     # batch's arithmetic; it is safe off: the optimizer writes to the weights only after backward.
     with mg.mem_guard_off:
         for start in range(0, len(order), config.batch_size):
             rows = order[start : start + config.batch_size]
+            captions = caption_vectors[rows]
             if in_batch:
                 good = triples.good_rows[rows]
-                sims = batch_similarity(model, triples.split.descriptors[good], caption_vectors[rows])
-                loss, accuracy = loss_of(sims, same_image_mask(good))
+                loss, accuracy = loss_of(batch_similarity(model, descriptors[good], captions), same_image_mask(good))
+            elif fast:  # the same loss of the fused gap: checked by choose_fast_path
+                gap = model.similarity_gap(descriptors, triples.good_rows[rows], triples.bad_rows[rows], captions)
+                loss, accuracy = loss_accuracy(gap, zeros(len(rows)), config.margin)
             else:
-                # the loss needs only sim_good - sim_bad: one fused graph node for an Autoembedder
-                gap = similarity_gap(model, triples.split.descriptors, triples.good_rows[rows], triples.bad_rows[rows], caption_vectors[rows])
-                loss, accuracy = gap_loss_accuracy(gap, config.margin)
+                sim_good = caption_similarity(model, descriptors[triples.good_rows[rows]], captions)
+                sim_bad = caption_similarity(model, descriptors[triples.bad_rows[rows]], captions)
+                loss, accuracy = loss_accuracy(sim_good, sim_bad, config.margin)
             loss.backward()
             add_weight_decay(decayed, config.weight_decay)
             optimizer.step()

@@ -29,7 +29,7 @@ from semsearch.encoders import TextEncoder, fit_text_encoder
 from semsearch.errors import InputError
 from semsearch.evaluation import RetrievalScores, evaluate
 from semsearch.model import Autoembedder
-from semsearch.paths import ENV_VAR, data_dir, find_data_files
+from semsearch.paths import ENV_VAR, data_dir, find_data_files, image_folder
 from semsearch.training import History, TrainConfig, train
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -173,16 +173,6 @@ def evaluation_ids(model, data: CaptionedImages, info: Dict[str, Any], *, everyt
         return val_ids, "the model's validation images", ""
     note = f"note: {int((~have).sum())} of the model's {len(val_ids)} validation images are not in this data" if not everything and len(val_ids) else ""
     return data.image_ids, "all images (training images included)", note
-
-
-def image_folder(images: Optional[PathLike], data: Optional[PathLike] = None) -> Optional[Path]:
-    """The COCO image folder: ``images`` (which must exist), else ``DATA/coco/images`` if there is one."""
-    if images is not None:
-        if not Path(images).is_dir():
-            raise FileNotFoundError(f"image folder not found: {images}")
-        return Path(images)
-    default = data_dir(data) / "coco" / "images"
-    return default if default.is_dir() else None
 
 
 @dataclass

@@ -448,11 +448,11 @@ def test_every_error_here_is_a_semsearch_error():
 # (issue 10, the rest): ids and k values checked at every entry, non-finite files refused,
 # text-encoder inputs, submission CSVs, approximate-index fingerprints, devices and weights.
 
-from gensim.models import KeyedVectors  # noqa: E402
+from gensim.models import KeyedVectors
 
-from semsearch.database import ImageDatabase  # noqa: E402
-from semsearch.model import Autoembedder, embed_images  # noqa: E402
-from semsearch.text import TextEmbedder  # noqa: E402
+from semsearch.database import ImageDatabase
+from semsearch.model import Autoembedder, embed_images
+from semsearch.text import TextEmbedder
 
 WORDS = ["dog", "cat", "sky", "beach"]
 
@@ -487,7 +487,8 @@ BAD_IDS = {
 
 
 def _lookups(coco, descriptors):
-    from semsearch.display import load_image, show_images
+    from semsearch.common.coco_images import load_image
+    from semsearch.display import show_images
     from semsearch.common.keys import coco_file_name
 
     database = ImageDatabase([1, 2, 3], np.eye(3, 4))
@@ -808,11 +809,11 @@ def test_index_built_for_other_vectors_of_the_same_size_is_refused(tmp_path):
     pytest.importorskip("hnswlib")
     rng = np.random.default_rng(0)
     first = ImageDatabase(np.arange(40), rng.normal(size=(40, 6)))
-    first.build_index()
+    first.build_ann()
     first.save(tmp_path / "a.npz")
     other = ImageDatabase(np.arange(40), rng.normal(size=(40, 6)))
     with pytest.raises(InputError, match="the approximate index was built for other vectors"):
-        ImageDatabase(other.image_ids, other.vectors, index=first.index)
+        ImageDatabase(other.keys, other.vectors, ann=first.ann)
     other.save(tmp_path / "b.npz")
     (tmp_path / "b.npz.index").write_bytes((tmp_path / "a.npz.index").read_bytes())  # a stale index beside it
     with pytest.raises(InputError) as info:
@@ -821,16 +822,16 @@ def test_index_built_for_other_vectors_of_the_same_size_is_refused(tmp_path):
     assert "delete it to search exactly" in str(info.value)
     one_line(info.value)
     loaded = ImageDatabase.load(tmp_path / "a.npz")  # its own index still fits, after saving and loading
-    assert loaded.index.fingerprint == first.index.fingerprint
+    assert loaded.ann.fingerprint == first.ann.fingerprint
 
 
 def test_index_with_no_fingerprint_is_refused():
     pytest.importorskip("hnswlib")
     database = ImageDatabase(np.arange(30), np.random.default_rng(1).normal(size=(30, 5)))
-    index = database.build_index()
+    index = database.build_ann()
     index.fingerprint = None
     with pytest.raises(InputError, match="records no fingerprint"):
-        ImageDatabase(database.image_ids, database.vectors, index=index)
+        ImageDatabase(database.keys, database.vectors, ann=index)
 
 
 def test_index_of_raw_vectors_fits_the_database_of_those_vectors():
@@ -838,8 +839,8 @@ def test_index_of_raw_vectors_fits_the_database_of_those_vectors():
     from semsearch.routes.ann import ApproximateIndex
 
     raw = np.random.default_rng(2).normal(size=(30, 5))
-    database = ImageDatabase(np.arange(30), raw, index=ApproximateIndex.build(raw))
-    ids, _ = database.query(raw[3], k=1, use_index=True)
+    database = ImageDatabase(np.arange(30), raw, ann=ApproximateIndex.build(raw))
+    ids, _ = database.query(raw[3], k=1, approximate=True)
     assert ids[0] == 3
 
 

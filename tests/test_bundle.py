@@ -43,7 +43,7 @@ def test_round_trip(tmp_path, parts, glove):
     np.testing.assert_array_equal(model2.dense.bias.data, model.dense.bias.data)
     texts = ["a dog on the beach", "the cat", "frisbee"]
     np.testing.assert_allclose(embedder2(texts), embedder(texts), rtol=1e-6)
-    np.testing.assert_array_equal(database2.image_ids, database.image_ids)
+    np.testing.assert_array_equal(database2.keys, database.keys)
     np.testing.assert_allclose(database2.vectors, database.vectors)
     ids, scores = database2.query("a dog on the beach", k=4)
     ids0, scores0 = database.query("a dog on the beach", k=4)
@@ -61,7 +61,7 @@ def test_saving_again_replaces_the_bundle(tmp_path, parts, glove):
     model, embedder, database = parts
     save_bundle(tmp_path / "m", model, embedder, database)
     other = Autoembedder(8, 5, seed=2)
-    save_bundle(tmp_path / "m", other, embedder, ImageDatabase(database.image_ids, database.vectors[::-1], embedder))
+    save_bundle(tmp_path / "m", other, embedder, ImageDatabase(database.keys, database.vectors[::-1], embedder))
     model2, _, _ = load_bundle(tmp_path / "m", glove)
     np.testing.assert_array_equal(model2.dense.weight.data, other.dense.weight.data)
 

@@ -59,7 +59,7 @@ def markers_of(folder: Path):
     weight = model.dense.weight.data
     assert (weight == weight.flat[0]).all()
     text_marker = [m for m in range(1, 1000) if _idf_matches(text, m)]
-    return int(weight.flat[0]), text_marker[0] if text_marker else None, int(database.image_ids[0] // 100_000), \
+    return int(weight.flat[0]), text_marker[0] if text_marker else None, int(database.keys[0] // 100_000), \
         read_info(folder)["info"]["marker"]
 
 
@@ -324,18 +324,18 @@ def test_reading_when_the_set_aside_bundle_vanishes_mid_read_gives_the_new_one(t
     folder, aside, staged = _mid_swap(tmp_path)
     real_load_folder, calls = bundle._load_folder, []
 
-    def load_folder_while_the_save_finishes(where, shown, glove):
+    def load_folder_while_the_save_finishes(where, shown, glove, model_class):
         calls.append(where)
         if len(calls) == 1:
             assert where == aside  # the reader found the old bundle set aside ...
             os.rename(staged, folder)  # ... and the save completes under it
             shutil.rmtree(aside)
-        return real_load_folder(where, shown, glove)
+        return real_load_folder(where, shown, glove, model_class)
 
     monkeypatch.setattr(bundle, "_load_folder", load_folder_while_the_save_finishes)
     model, _, database = load_bundle(folder, GLOVE)
     assert calls == [aside, folder]
-    assert model.dense.weight.data.flat[0] == 2 and database.image_ids[0] // 100_000 == 2
+    assert model.dense.weight.data.flat[0] == 2 and database.keys[0] // 100_000 == 2
 
 
 def test_reading_when_the_folder_appears_after_a_miss_retries(tmp_path, monkeypatch):

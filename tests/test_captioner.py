@@ -11,16 +11,16 @@ from gensim.models import KeyedVectors
 
 pytest.importorskip("numba")
 
-import mygrad as mg  # noqa: E402
+import mygrad as mg
 
-from semsearch.routes.captioner import (  # noqa: E402
+from semsearch.routes.captioner import (
     END, PARAMETER_NAMES, START, CaptionGenerator, CaptionVocabulary, caption_quality,
     generated_caption_scores, glove_embeddings, train_captioner,
 )
-from semsearch.coco import CocoCaptions, ImageInfo  # noqa: E402
-from semsearch.dataset import join  # noqa: E402
-from semsearch.descriptors import Descriptors  # noqa: E402
-from semsearch.errors import InputError, InputTypeError  # noqa: E402
+from semsearch.coco import CocoCaptions, ImageInfo
+from semsearch.dataset import join
+from semsearch.descriptors import Descriptors
+from semsearch.errors import InputError, InputTypeError
 
 CAPTIONS = [
     "a dog catches a frisbee", "two cats sleep on a sofa", "a man rides a horse on the beach",

@@ -122,14 +122,14 @@ def test_build_embeds_every_descriptor_once():
     descriptors = Descriptors({i: rng.normal(size=(1, 12)) for i in (5, 3, 9)})
     model = Autoembedder(12, seed=0)
     database = ImageDatabase.build(model, descriptors)
-    np.testing.assert_array_equal(database.image_ids, [3, 5, 9])
+    np.testing.assert_array_equal(database.keys, [3, 5, 9])
     np.testing.assert_allclose(database.vectors, model.embed(descriptors.vectors), rtol=1e-5)
 
 
 def test_save_load_round_trip(tmp_path, database):
     database.save(tmp_path / "db.npz")
     loaded = ImageDatabase.load(tmp_path / "db.npz")
-    np.testing.assert_array_equal(loaded.image_ids, database.image_ids)
+    np.testing.assert_array_equal(loaded.keys, database.keys)
     np.testing.assert_allclose(loaded.vectors, database.vectors, rtol=1e-6, atol=1e-7)  # re-normalised on load
     with pytest.raises(FileNotFoundError, match="database"):
         ImageDatabase.load(tmp_path / "nope.npz")
@@ -161,4 +161,4 @@ def test_path_keys_round_trip_and_query(tmp_path):
         ImageDatabase(["a", "a"], np.eye(2))
     with pytest.raises(InputError, match="all COCO ids"):
         as_keys([1, "a.jpg", object()])
-    assert ImageDatabase([139, 285], np.eye(2)).image_ids.dtype == np.int64
+    assert ImageDatabase([139, 285], np.eye(2)).keys.dtype == np.int64

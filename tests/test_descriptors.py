@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import semsearch.descriptors as descriptors_module
 from semsearch.coco import UnknownIdError
 from semsearch.backbones import backbone_info
 from semsearch.descriptors import Descriptors

@@ -14,18 +14,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # before pyplot: no windows in tests
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from PIL import Image
 
-from semsearch.display import (  # noqa: E402
-    ImageNotFoundError,
-    find_local_image,
-    load_image,
-    save_figure,
-    show_images,
-)
+from semsearch.common.coco_images import ImageNotFoundError, find_local_image, load_image
+from semsearch.display import save_figure, show_images
 
 
 # --------------------------------------------------------------------------- helpers
@@ -84,7 +79,7 @@ class _ImageServer:
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (http.server's naming)
+            def do_GET(self):
                 server.requests += 1
                 self.send_response(200)
                 self.send_header("Content-Type", "image/jpeg")

@@ -12,8 +12,8 @@ import pytest
 pytest.importorskip("torch")
 ray = pytest.importorskip("ray")
 
-from semsearch import backbones  # noqa: E402
-from semsearch.features import describe_files  # noqa: E402
+from semsearch import backbones
+from semsearch.features import describe_files
 
 
 @pytest.fixture(scope="module")

@@ -55,12 +55,12 @@ def test_no_queries_is_an_error():
 
 
 # --------------------------------------------------------------------------- protocols
-from semsearch.coco import CocoCaptions, ImageInfo  # noqa: E402
-from semsearch.dataset import CaptionedImages  # noqa: E402
-from semsearch.descriptors import Descriptors  # noqa: E402
-from semsearch.errors import InputError  # noqa: E402
-from semsearch.evaluation import evaluate, first_captions, protocol_folds  # noqa: E402
-from semsearch.common.vectors import l2_normalize_rows  # noqa: E402
+from semsearch.coco import CocoCaptions, ImageInfo
+from semsearch.dataset import CaptionedImages
+from semsearch.descriptors import Descriptors
+from semsearch.errors import InputError
+from semsearch.evaluation import evaluate, first_captions, protocol_folds
+from semsearch.common.vectors import l2_normalize_rows
 
 
 class IdentityModel:
@@ -68,7 +68,7 @@ class IdentityModel:
 
     backbone = None
 
-    def embed(self, descriptors):
+    def __call__(self, descriptors):  # the forward pass, returning NumPy: embed_images takes it as it is
         return l2_normalize_rows(np.asarray(descriptors, dtype=np.float32))
 
 
@@ -101,7 +101,7 @@ def synthetic_data(n_images, captions_per_image=6, dim=8, seed=0):
 def reference_ranks(data, encoder, fold_ids, n_captions):
     """Rank of each query's image among fold_ids, from the full score matrix, by a plain loop."""
     fold_ids = np.sort(fold_ids)
-    images = IdentityModel().embed(data.descriptors.vectors_of(fold_ids))
+    images = IdentityModel()(data.descriptors.vectors_of(fold_ids))
     ranks = []
     for col, image_id in enumerate(fold_ids):
         for cid in data.captions.caption_ids_of(int(image_id))[:n_captions]:

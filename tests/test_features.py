@@ -17,12 +17,12 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("torchvision")
 
-from PIL import Image  # noqa: E402
+from PIL import Image
 
-from semsearch import backbones, features  # noqa: E402
-from semsearch.descriptors import Descriptors  # noqa: E402
-from semsearch.errors import MissingExtraError  # noqa: E402
-from semsearch.features import (  # noqa: E402
+from semsearch import backbones, features
+from semsearch.descriptors import Descriptors
+from semsearch.errors import MissingExtraError
+from semsearch.features import (
     ExtractionResult,
     describe,
     describe_files,

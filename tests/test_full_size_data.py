@@ -18,7 +18,7 @@ from semsearch.cli.commands import main
 from semsearch.paths import find_data_files
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import make_full_size_data as maker  # noqa: E402
+import make_full_size_data as maker
 
 sys.path.pop(0)
 

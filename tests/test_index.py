@@ -6,8 +6,8 @@ import pytest
 
 pytest.importorskip("hnswlib")
 
-from semsearch.database import ImageDatabase  # noqa: E402
-from semsearch.routes.ann import ApproximateIndex  # noqa: E402
+from semsearch.database import ImageDatabase
+from semsearch.routes.ann import ApproximateIndex
 
 N, DIM, K = 20_000, 50, 10
 

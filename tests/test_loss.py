@@ -141,7 +141,6 @@ def numeric_gradient(f, x, eps=1e-6):
 
 def hinge_gaps(sims, rows, margin):
     """Distance of every hinge to its kink, and of the hardest bad image to the next one."""
-    n = len(rows)
     bad = rows[:, None] != rows[None, :]
     caption_side = margin - np.diag(sims)[:, None] + sims
     image_side = margin - np.diag(sims)[None, :] + sims

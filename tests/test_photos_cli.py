@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import shutil
-from types import SimpleNamespace
 
-import numpy as np
 import pytest
 from PIL import Image
 

@@ -76,7 +76,7 @@ def test_filtered_search_ranks_the_passing_photos_as_a_search_of_them_alone(inde
     only = PhotoFilter(after="2019-06", before="2019-09", folder="Holiday 2019", camera="pixel")
     keys, scores = filtered_query(database, columns, "a dog on the beach", only, k=5)
     wanted = sorted(expected(root, planted, after="2019-06", before="2019-09", folder="Holiday 2019", camera="pixel"))
-    alone = ImageDatabase(np.array(wanted), database.vectors[[database.image_ids.tolist().index(k) for k in wanted]],
+    alone = ImageDatabase(np.array(wanted), database.vectors[[database.keys.tolist().index(k) for k in wanted]],
                           database.text_encoder)
     ref_keys, ref_scores = alone.query("a dog on the beach", k=5)
     assert keys.tolist() == ref_keys.tolist()

@@ -110,7 +110,7 @@ def test_learned_space_unseen_descriptor_needs_the_model(learned):
         similar_images(new, descriptors, space="learned", database=database)
     ids, scores = similar_images(new, descriptors, k=4, space="learned", database=database, model=model)
     reference = brute_force(model.embed(new)[0], database.vectors)
-    assert_is_top_k(ids, scores, database.image_ids, reference, 4)
+    assert_is_top_k(ids, scores, database.keys, reference, 4)
 
 
 def test_learned_space_needs_model_or_database(learned):

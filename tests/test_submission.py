@@ -252,7 +252,7 @@ def test_write_submission_round_trip(tiny_database, tmp_path):
     queries = write_csv(tmp_path / "queries.csv", ["query_id", "text"], list(texts.items()))
     path = tmp_path / "out" / "submission.csv"
     assert write_submission(tiny_database, queries, path, k=5) == 3
-    rankings = read_submission(path, tiny_database.image_ids, queries)
+    rankings = read_submission(path, tiny_database.keys, queries)
     assert list(rankings) == ["q1", "q2", "q3"]
     for query_id, text in texts.items():
         np.testing.assert_array_equal(rankings[query_id], tiny_database.query(text, k=5)[0])
@@ -287,7 +287,7 @@ def test_write_submission_lists_unknown_queries_by_line(tiny_database, tmp_path)
     assert not path.exists()
     with pytest.raises(ValueError, match="k must be"):
         write_submission(tiny_database, {"q": "dog"}, path, k=0)
-    no_text = ImageDatabase(tiny_database.image_ids, tiny_database.vectors)
+    no_text = ImageDatabase(tiny_database.keys, tiny_database.vectors)
     with pytest.raises(ValueError, match="no text encoder"):
         write_submission(no_text, {"q": "dog"}, path)
 

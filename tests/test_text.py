@@ -361,10 +361,6 @@ def test_unknown_weighting_is_an_error():
         TextEmbedder.fit(["a cat"], tiny_glove(), weighting="tfidf")
 
 
-@pytest.fixture(scope="module")
-def glove():
-    return load_glove()
-
 
 def test_embedding_in_blocks_matches_one_block(monkeypatch, glove):
     import semsearch.text as text_module

@@ -194,21 +194,21 @@ def test_diverging_training_stops_and_leaves_the_model_unchanged(synthetic, lear
 
 
 def test_an_interrupted_training_leaves_the_model_unchanged(synthetic, monkeypatch):
-    train_module = importlib.import_module("semsearch.training")  # semsearch.training is also the function
+    train_module = importlib.import_module("semsearch.training")
 
     data, embedder = synthetic
     model = Autoembedder(data.descriptors.dim, seed=0)
     before = [p.data.copy() for p in model.parameters]
     calls = []
-    real_epoch = train_module._train_epoch
+    real_epoch = train_module.train_epoch
 
-    def epoch_then_fail(*args):
-        real_epoch(*args)
+    def epoch_then_fail(*args, **kwargs):
+        real_epoch(*args, **kwargs)
         calls.append(1)
         if len(calls) == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_module, "_train_epoch", epoch_then_fail)
+    monkeypatch.setattr(train_module, "train_epoch", epoch_then_fail)
     with pytest.raises(KeyboardInterrupt):
         train(model, data, embedder, data.image_ids, epochs=5, progress=False)
     for p, old in zip(model.parameters, before):
@@ -217,12 +217,11 @@ def test_an_interrupted_training_leaves_the_model_unchanged(synthetic, monkeypat
 
 def test_training_draws_the_triples_make_triples_makes(synthetic, monkeypatch):
     """The function the notebook teaches is the one training calls each epoch."""
-    train_module = importlib.import_module("semsearch.training")  # semsearch.training is also the function
-
     data, embedder = synthetic
     drawn = []
-    real = train_module.make_triples
-    monkeypatch.setattr(train_module, "make_triples", lambda *a, **k: drawn.append(real(*a, **k)) or drawn[-1])
+    triples_module = importlib.import_module("semsearch.triples")
+    real = triples_module.make_triples
+    monkeypatch.setattr(triples_module, "make_triples", lambda *a, **k: drawn.append(real(*a, **k)) or drawn[-1])
     train(Autoembedder(data.descriptors.dim, seed=0), data, embedder, data.image_ids, epochs=3, progress=False)
     assert len(drawn) == 3
     assert all(np.all(t.good_rows != t.bad_rows) for t in drawn)
@@ -321,7 +320,7 @@ def test_momentum_sgd_is_mynn_sgd_bit_for_bit():
     start = [rng.normal(size=(7, 3)), rng.normal(size=(1, 3))]
     ours, theirs = [mg.tensor(a.copy()) for a in start], [mg.tensor(a.copy()) for a in start]
     a, b = MomentumSGD(ours, learning_rate=0.5, momentum=0.9), SGD(theirs, learning_rate=0.5, momentum=0.9)
-    for step in range(5):
+    for _ in range(5):
         grads = [rng.normal(size=x.shape) for x in start]
         for params, opt in ((ours, a), (theirs, b)):
             sum(mg.sum(param * grad) for param, grad in zip(params, grads)).backward()  # param.grad = grad

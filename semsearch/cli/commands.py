@@ -9,6 +9,7 @@ eval       Recall@K, median rank and MRR of a saved model, or k-fold
 demo       train, evaluate and search the data folder (or the shipped sample)
 serve      a web page to search with (:mod:`semsearch.web.serve`)
 classify   ImageNet tags of images from their descriptors (:mod:`semsearch.cli.classify`)
+tags       the tags of images: ImageNet labels merged with GloVe words (:mod:`semsearch.cli.classify`)
 fetch      download the COCO captions and the course's descriptors
 =========  ==================================================================
 
@@ -30,6 +31,7 @@ from typing import Optional, Sequence
 
 from semsearch import __version__
 from semsearch.cli.argtypes import finite_float, integer, output_path, positive_int
+from semsearch.cli.output import print_ranking, say
 from semsearch.errors import SemsearchError
 from semsearch.paths import ENV_VAR, data_dir
 
@@ -49,7 +51,7 @@ def _wrap(*paragraphs: str) -> str:
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line, like the rest of the command's errors."""
 
-    def error(self, message: str):  # noqa: D401 - argparse API
+    def error(self, message: str):
         self.exit(2, f"semsearch: error: {message} (see: {self.prog} --help)\n")
 
 
@@ -104,6 +106,7 @@ ELSEWHERE = {
     "search": ("semsearch.cli.photos", "add_search_parser", "the top-k images for a text (or image) query"),
     "serve": ("semsearch.web.serve", "add_parser", "a web page to search with (extra [web])"),
     "classify": ("semsearch.cli.classify", "add_parser", "ImageNet tags of images, from their EfficientNet-Lite0 descriptors"),
+    "tags": ("semsearch.cli.classify", "add_tags_parser", "the tags of images: ImageNet labels merged with GloVe words"),
     "fetch": ("semsearch.fetch", "add_parser", "download the COCO captions and the course's descriptors"),
 }
 
@@ -138,7 +141,7 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
     p.add_argument("--out", metavar="MODEL_DIR", type=output_path, default=Path(DEFAULT_MODEL_DIR), help="default %(default)s")
     _add_config_options(p, chosen)
 
-    _add_elsewhere(sub, ("index", "search", "serve", "classify"), chosen)
+    _add_elsewhere(sub, ("index", "search", "serve", "classify", "tags"), chosen)
 
     p = _add_command(sub, "eval", "Recall@K, median rank and MRR",
                      "With --model: score a saved model on the given data (its own validation images when it recorded "
@@ -174,10 +177,6 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
 # --------------------------------------------------------------------------- helpers
 
 
-def _say(*lines: str) -> None:
-    print(*lines, sep="\n", flush=True)
-
-
 def _data_files(args):
     """The caption files and descriptor file a command reads: --captions/--descriptors, else the data folder's."""
     from semsearch.paths import find_data_files
@@ -193,17 +192,10 @@ def _load(args, text_encoder=None):
     from semsearch.workflow import describe_join, load_data
 
     caption_files, descriptor_file = _data_files(args)
-    _say(f"captions:    {', '.join(str(c) for c in caption_files)}", f"descriptors: {descriptor_file}")
+    say(f"captions:    {', '.join(str(c) for c in caption_files)}", f"descriptors: {descriptor_file}")
     data, text_encoder = load_data(caption_files, descriptor_file, text_encoder, encoder_name=getattr(args, "text_encoder", "idf"))
-    _say(f"joined:      {describe_join(data)}")
+    say(f"joined:      {describe_join(data)}")
     return data, text_encoder, dict(captions=[str(c) for c in caption_files], descriptors=str(descriptor_file))
-
-
-def _print_ranking(keys, scores, captions=None) -> None:
-    """``rank  score  image [caption]`` lines, best first: what ``search`` and ``demo`` print."""
-    _say("  rank   score   image" + ("   caption" if captions else ""))
-    for rank, (key, score) in enumerate(zip(keys, scores), start=1):
-        _say(f"  {rank:4d}  {float(score):6.3f}   {key}" + (f"   {captions[rank - 1]}" if captions else ""))
 
 
 # --------------------------------------------------------------------------- commands
@@ -220,14 +212,14 @@ def _cmd_train(args) -> int:
     caption_files, descriptor_file = _data_files(args)
     ensure_distinct_output(args.out, [*caption_files, descriptor_file], "--out")
     data, text_encoder, files = _load(args)
-    _say("training: " + ", ".join(f"{k}={v}" for k, v in config.as_dict().items()))
+    say("training: " + ", ".join(f"{k}={v}" for k, v in config.as_dict().items()))
     run = train_and_save(data, text_encoder, config, args.out, info=files, progress=sys.stderr.isatty())
     held_out = f", validated on {len(run.validation_ids)}" if run.validation_ids is not None else " (no validation)"
-    _say(f"trained on {len(run.train_ids)} images{held_out}", str(run.history))
+    say(f"trained on {len(run.train_ids)} images{held_out}", str(run.history))
     if run.scores is not None:
-        _say(run.scores.format("validation"))
+        say(run.scores.format("validation"))
     files = ", ".join(sorted(path.name for path in run.model_dir.iterdir()))
-    _say(f"saved {run.model_dir}/ ({files}; the database holds {len(run.database)} images)")
+    say(f"saved {run.model_dir}/ ({files}; the database holds {len(run.database)} images)")
     return 0
 
 
@@ -243,11 +235,11 @@ def _cmd_eval(args) -> int:
 
         config = _config(args)
         data, text_encoder, _ = _load(args)
-        _say(f"training {args.folds} models, one per fold: " + ", ".join(f"{k}={v}" for k, v in config.as_dict().items()))
+        say(f"training {args.folds} models, one per fold: " + ", ".join(f"{k}={v}" for k, v in config.as_dict().items()))
         folds = cross_validate(data, text_encoder, args.folds, config, progress=sys.stderr.isatty())
         for k, s in enumerate(folds, start=1):
-            _say(f"  fold {k}: " + "  ".join(f"R@{n} {v:.3f}" for n, v in s.recall.items()) + f"  MRR {s.mean_reciprocal_rank:.3f}")
-        _say(format_folds(folds))
+            say(f"  fold {k}: " + "  ".join(f"R@{n} {v:.3f}" for n, v in s.recall.items()) + f"  MRR {s.mean_reciprocal_rank:.3f}")
+        say(format_folds(folds))
         return 0
     from semsearch.bundle import load_bundle, read_info
     from semsearch.workflow import evaluation_ids
@@ -256,8 +248,8 @@ def _cmd_eval(args) -> int:
     data, _, _ = _load(args, text_encoder=text_encoder)
     ids, title, note = evaluation_ids(model, data, read_info(args.model)["info"], everything=args.all)
     if note:
-        _say(note)
-    _say(evaluate(model, data, text_encoder, ids, protocol=args.protocol, seed=args.seed).format(title))
+        say(note)
+    say(evaluate(model, data, text_encoder, ids, protocol=args.protocol, seed=args.seed).format(title))
     return 0
 
 
@@ -273,29 +265,29 @@ def _cmd_demo(args) -> int:
     ensure_distinct_output(args.out, [root] if root.exists() else [], "--out")
     demo = demo_data(args.data, args.text_encoder)
     data, text_encoder = demo.data, demo.text_encoder
-    _say(*demo.lines)
+    say(*demo.lines)
     if len(data.image_ids) > args.max_images:
         data = subsample(data, args.max_images, args.seed)
-        _say(f"using {args.max_images} of them, drawn at random (--max-images)")
+        say(f"using {args.max_images} of them, drawn at random (--max-images)")
     from semsearch.training import TrainConfig
 
     config = TrainConfig(seed=args.seed)
     n_val = int(round(config.validation_fraction * len(data.image_ids)))  # as split_images counts
-    _say(f"\ntraining on {len(data.image_ids) - n_val} images, validating on {n_val} (default settings) ...")
+    say(f"\ntraining on {len(data.image_ids) - n_val} images, validating on {n_val} (default settings) ...")
     run = train_and_save(data, text_encoder, config, args.out / "model", info=demo.info, progress=sys.stderr.isatty())
-    _say(f"after {len(run.history.train_loss)} epochs: train loss {run.history.train_loss[-1]:.4f}, "
+    say(f"after {len(run.history.train_loss)} epochs: train loss {run.history.train_loss[-1]:.4f}, "
          f"validation triple accuracy {run.history.val_accuracy[-1]:.3f}", run.scores.format("validation"),
          f"database:    {len(run.database)} images embedded; model saved to {run.model_dir}/")
     for n, query in enumerate(args.query or DEMO_QUERIES, start=1):
         ids, sims = run.database.query(query, k=args.k)
-        _say(f'\n"{query}"')
-        _print_ranking(ids, sims)
-        _say(f'  top hit {int(ids[0])}: "{first_caption(data.captions, ids[0])}"')
+        say(f'\n"{query}"')
+        print_ranking(ids, sims)
+        say(f'  top hit {int(ids[0])}: "{first_caption(data.captions, ids[0])}"')
         slug = f"{n}-" + (re.sub(r"[^a-z0-9]+", "-", query.lower()).strip("-")[:60] or "query")
         grid = result_grid(ids, sims, query, args.out / f"{slug}.png", coco=None if args.no_download else data.captions,
                            image_dir=demo.image_dir, ncols=min(args.k, 3))
-        _say(f"  grid: {grid}")
-    _say(f'\nnext: semsearch search "your words" --model {run.model_dir} --out grid.png')
+        say(f"  grid: {grid}")
+    say(f'\nnext: semsearch search "your words" --model {run.model_dir} --out grid.png')
     return 0
 
 

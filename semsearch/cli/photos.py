@@ -1,4 +1,4 @@
-"""Command-line parts for photos: ``semsearch index``, ``semsearch search`` and the sample demo.
+"""Command-line parts for photos: ``semsearch index`` and ``semsearch search``.
 
 ``semsearch.cli.commands`` adds these with ``add_index_parser(sub)`` / ``add_search_parser(sub)``;
 each parser's ``run`` default (:func:`run_index`, :func:`run_search`) does the work, prints
@@ -13,11 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Optional
 
 from semsearch.common.files import check_writable, ensure_distinct_output
 from semsearch.cli.argtypes import output_path, positive_int
-from semsearch.cli.commands import _print_ranking, _say
+from semsearch.cli.output import print_ranking, say
 
 #: Where ``semsearch index FOLDER`` keeps the database unless --db says otherwise (hidden: not indexed).
 DEFAULT_DB = Path(".semsearch") / "photos.npz"
@@ -67,7 +66,7 @@ def run_index(args) -> int:
     if args.watch:
         return _watch(args, db, options)
     report = index_folder(args.folder, db, **options)
-    _say(f"{db}: {report.summary()}")
+    say(f"{db}: {report.summary()}")
     _warn_skipped(report)
     return 0
 
@@ -79,21 +78,21 @@ def _watch(args, db, options) -> int:
     from semsearch.photos.watch import watch_folder
 
     def said(report) -> None:
-        _say(f"{time.strftime('%H:%M:%S')} {db}: {report.summary()}")
+        say(f"{time.strftime('%H:%M:%S')} {db}: {report.summary()}")
         _warn_skipped(report)
 
     if args.interval <= 0:
         from semsearch.errors import InputError
 
         raise InputError(f"--interval must be positive, got {args.interval}")
-    _say(f"watching {args.folder} (Ctrl-C stops; the database is saved whole after each batch)")
+    say(f"watching {args.folder} (Ctrl-C stops; the database is saved whole after each batch)")
     try:
         watch_folder(args.folder, db, on_report=said, settle=args.interval, interval=args.interval, **options)
     except KeyboardInterrupt:
         from semsearch.photos.folder import PhotoDatabase
 
         n = len(PhotoDatabase.load(db)) if Path(db).exists() else 0
-        _say(f"stopped: {db} is complete ({n} images)")
+        say(f"stopped: {db} is complete ({n} images)")
     return 0
 
 
@@ -136,6 +135,7 @@ def add_search_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--images", metavar="DIR", type=Path, help="with --model: the COCO image folder (default DATA/coco/images)")
     p.add_argument("--captions", nargs="+", metavar="JSON", type=Path, help="with --model: caption files (a caption per hit, image URLs)")
     p.add_argument("--data", metavar="DIR", type=Path, help="with --model: the data folder (default $SEMSEARCH_DATA or ./data)")
+    p.add_argument("--tag", metavar="TAG", help='only images carrying this tag (any of whose tags has its words, e.g. "dog"; see `semsearch tags`)')
     p.set_defaults(run=run_search)
     return p
 
@@ -175,7 +175,7 @@ def _open_target(args):
         raise FileNotFoundError(f"data folder not found: {args.data} (it should hold coco/images and coco/annotations: "
                                 "see 'The data folder' in the README)")
     if args.model is not None:
-        from semsearch.workflow import image_folder
+        from semsearch.paths import image_folder
 
         _, _, database = load_bundle(args.model)
         return database, image_folder(args.images, args.data), "coco", args.model, str(args.model)
@@ -213,10 +213,15 @@ def run_search(args) -> int:
                          "--db DB from `semsearch index FOLDER`")
     query = args.query if args.image is None else _image_vector(args, database, kind, model_dir)
     columns = None
+    if args.tag is not None:
+        from semsearch.cli.classify import restrict_to_tag
+        from semsearch.routes.image_tags import default_descriptors
+
+        database = restrict_to_tag(database, args.tag, None if kind == "photos" else default_descriptors(model_dir, args.data))
     if kind == "photos":
         from semsearch.photos.filters import PhotoColumns, filtered_query
 
-        columns = PhotoColumns.load(what)
+        columns = PhotoColumns.load(what).subset(database.keys)
         keys, scores = filtered_query(database, columns, query, only, k=args.k)
     else:
         keys, scores = database.query(query, k=args.k)
@@ -231,16 +236,16 @@ def run_search(args) -> int:
         sys.stdout.flush()
     elif args.paths:
         for key in keys:
-            _say(str(_file_of(key, image_dir)))
+            say(str(_file_of(key, image_dir)))
     else:
         from semsearch.display import first_caption
 
         among = f"{len(database)} images" if only.is_empty() else f"the images that pass ({only.describe()})"
-        _say(f'top {len(keys)} of {among} in {what} for "{shown}":')
+        say(f'top {len(keys)} of {among} in {what} for "{shown}":')
         if columns is not None:
-            _print_ranking(keys, scores, taken_lines(columns, keys))
+            print_ranking(keys, scores, taken_lines(columns, keys))
         else:
-            _print_ranking(keys, scores, [first_caption(coco, key) for key in keys] if coco is not None else None)
+            print_ranking(keys, scores, [first_caption(coco, key) for key in keys] if coco is not None else None)
     if args.out or args.show:
         from semsearch.display import result_grid
 
@@ -250,7 +255,7 @@ def run_search(args) -> int:
         grid_captions = taken_lines(columns, keys) if columns is not None else None
         written = result_grid(keys, scores, shown, args.out, coco=coco, image_dir=image_dir, captions=grid_captions)
         if written is not None:
-            _say(f"wrote {written}")
+            say(f"wrote {written}")
     return 0
 
 
@@ -272,7 +277,7 @@ def _default_captions(args, model_dir):
 
 def _warn_missing_images(keys, image_dir, coco) -> None:
     """One line on stderr when some hits' image files cannot be found (nor downloaded), and how to fix it."""
-    from semsearch.display import find_local_image
+    from semsearch.common.coco_images import find_local_image
 
     missing = [k for k in keys if image_dir is None or find_local_image(int(k), image_dir) is None]
     if not missing:
@@ -303,6 +308,6 @@ def taken_lines(columns, keys):
 def _file_of(key, image_dir) -> Path:
     if isinstance(key, str):
         return Path(image_dir) / key
-    from semsearch.display import find_local_image
+    from semsearch.common.coco_images import find_local_image
 
     return (find_local_image(int(key), image_dir) if image_dir else None) or Path(f"{int(key):012d}.jpg")

@@ -30,13 +30,13 @@ from semsearch.errors import InputError, InputTypeError
 _DIGITS = re.compile(r"[0-9]+")  # ASCII digits only: no sign, no spaces, no other scripts
 
 
-def _is_integer(value) -> bool:
+def is_integer(value) -> bool:
     return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def check_k(k, name: str = "k") -> int:
     """``k`` as an int, or raise: it must be an integer (not a bool or a float) and >= 1."""
-    if not _is_integer(k):
+    if not is_integer(k):
         raise InputTypeError(f"{name} must be an integer >= 1, got {k!r}")
     if k < 1:
         raise InputError(f"{name} must be an integer >= 1, got {k!r}")
@@ -53,7 +53,7 @@ def check_image_id(value, what: str = "COCO image id") -> int:
         if not _DIGITS.fullmatch(value):
             raise InputError(f"a {what} is written with the digits 0-9 only, got {value!r}")
         return int(value)
-    if not _is_integer(value):
+    if not is_integer(value):
         raise InputTypeError(f"a {what} must be an integer, got {value!r} ({type(value).__name__})")
     if value < 0:
         raise InputError(f"a {what} is >= 0, got {value!r}")
@@ -82,7 +82,7 @@ def check_ks(ks, name: str = "ks") -> List[int]:
     >>> check_ks((1, 5, 10))
     [1, 5, 10]
     """
-    if _is_integer(ks):
+    if is_integer(ks):
         raise InputTypeError(f"{name} must be a list of integers >= 1, not one number ({ks!r}): wrap it in a list")
     try:
         ks = list(ks)

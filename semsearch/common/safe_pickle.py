@@ -30,7 +30,7 @@ import pickle
 from pathlib import Path
 from typing import Callable, Dict, Union
 
-from semsearch.common.files import sha256_of_file as _sha256
+from semsearch.common.files import sha256_of_file
 from semsearch.errors import InputError, MissingExtraError, UnsafeFileError
 from semsearch.paths import require_file
 
@@ -140,7 +140,7 @@ def check_pinned(path: PathLike) -> None:
     pinned = PINNED.get(path.name)
     if pinned is None or path.stat().st_size != pinned[0]:
         return
-    found = _sha256(path)
+    found = sha256_of_file(path)
     if found != pinned[1]:
         raise UnsafeFileError(
             f"{path} has the size of the course's {path.name} but not its sha256 "

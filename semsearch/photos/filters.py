@@ -216,6 +216,20 @@ class PhotoColumns:
     def __len__(self) -> int:
         return len(self.keys)
 
+    def subset(self, keys) -> "PhotoColumns":
+        """The columns of some of the photos, in the order of ``keys`` (e.g. a database cut down to a tag)."""
+        keys = np.asarray(keys, dtype=str)
+        if len(keys) == len(self) and np.array_equal(keys, self.keys):
+            return self
+        rows = {k: r for r, k in enumerate(self.keys.tolist())}
+        try:
+            take = np.array([rows[k] for k in keys.tolist()], dtype=np.int64)
+        except KeyError as e:
+            raise InputError(f"{e.args[0]!r} is not among these photos") from None
+        meta = Metadata(**{name: column[take] for name, column in self.metadata.arrays().items()})
+        return PhotoColumns(keys, meta, self.folders, self.folder_codes[take], self.cameras, self.camera_codes[take],
+                            self.complete)
+
     def folder_matches(self, folder: str) -> np.ndarray:
         """(N,) bool: the photos under ``folder`` (see :attr:`PhotoFilter.folder`)."""
         wanted = normalise_folder(folder)
@@ -253,7 +267,7 @@ def filtered_query(database, columns: PhotoColumns, query, only: PhotoFilter, k:
     NothingPassesError
         No photo passes (the message says the filter and how many photos there are).
     """
-    if len(database) != len(columns) or (len(columns) and str(database.image_ids[-1]) != columns.keys[-1]):
+    if len(database) != len(columns) or (len(columns) and str(database.keys[-1]) != columns.keys[-1]):
         raise InputError("the database and its columns hold different photos (load both from the same file)")
     if only.is_empty():
         return database.query(query, k=k)

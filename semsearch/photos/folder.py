@@ -129,7 +129,7 @@ def _format_of(path: PathLike) -> str:
     try:
         with np.load(path, allow_pickle=False) as f:
             return str(f["format"])
-    except Exception:  # noqa: BLE001 - reported by load_npz with the file's name
+    except Exception:
         return ""
 
 
@@ -182,7 +182,8 @@ def load_model(model: Optional[PathLike] = None, *, with_text: bool = True, glov
     backbone is the one the bundle's info records; a bundle without that record is taken
     to be ResNet18's when it takes 512-d descriptors, EfficientNet-Lite0's at 1280.
     """
-    from semsearch.bundle import MODEL_FILE, _sha256, load_bundle, read_info
+    from semsearch.bundle import MODEL_FILE, load_bundle, read_info
+    from semsearch.common.files import sha256_of_file
     from semsearch.model import Autoembedder
 
     recorded, directory = _resolve_model(model)
@@ -191,7 +192,7 @@ def load_model(model: Optional[PathLike] = None, *, with_text: bool = True, glov
         autoembedder, text_encoder, _ = load_bundle(directory, glove)
     else:
         text_encoder = None
-        if _sha256(directory / MODEL_FILE) != manifest["files"].get(MODEL_FILE):
+        if sha256_of_file(directory / MODEL_FILE) != manifest["files"].get(MODEL_FILE):
             raise InputError(f"{directory / MODEL_FILE} does not match its bundle.json: the folder mixes saves")
         autoembedder = Autoembedder.load(directory / MODEL_FILE)
     backbone = manifest["info"].get("backbone") or {512: "resnet18", 1280: "efficientnet-lite0"}.get(autoembedder.input_dim)
@@ -417,6 +418,7 @@ def load_search(db_path: PathLike, model: Optional[PathLike] = None, *, glove=No
     vectors = photos.vectors if sha == photos.model_sha else autoembedder.embed(photos.descriptors)
     database = ImageDatabase(photos.keys, vectors, text_encoder)
     database.root, database.backbone, database.model = Path(photos.root), photos.backbone, autoembedder
+    database.descriptors = photos.descriptors  # row i: image i's (the tags' ImageNet labels read them)
     return database
 
 

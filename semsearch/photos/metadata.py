@@ -114,9 +114,9 @@ def read_info(path: PathLike) -> PhotoInfo:
                 taken = parse_exif_time(exif.get_ifd(EXIF_IFD).get(DATETIME_ORIGINAL))
                 camera = camera_name(exif.get(MAKE), exif.get(MODEL))
                 orientation = int(exif.get(ORIENTATION, 1) or 1)
-            except Exception:  # noqa: BLE001 - a damaged EXIF block: no metadata, not a failure
+            except Exception:
                 pass
-    except Exception:  # noqa: BLE001 - not an image Pillow reads: the indexer reports it
+    except Exception:
         pass
     if orientation not in range(1, 9):
         orientation = 1

@@ -80,7 +80,7 @@ class EventWatcher:
         events: "queue.Queue[str]" = queue.Queue()
 
         class Handler(FileSystemEventHandler):
-            def on_any_event(self, event):  # noqa: D401 - watchdog API
+            def on_any_event(self, event):
                 if event.event_type in ("opened", "closed_no_write"):
                     return
                 for path in (event.src_path, getattr(event, "dest_path", "")):

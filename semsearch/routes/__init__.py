@@ -4,8 +4,12 @@
 ``baselines``       retrieval by reading the images' own captions (one-hot, TF-IDF, GloVe)
 ``captioner``       a GRU captioner: caption every image, then search the captions
 ``classifier``      ImageNet labels from the backbone's own classifier head
+``torch_weights``   a .pth state dict read with NumPy (no torch, no code from the file)
+``tagger``          image tags: confident ImageNet labels merged with GloVe words
+``image_tags``      a database's tags, and search restricted to the images carrying a tag
+``tag_quality``     tags measured against the images' own captions
 ``minilm``          all-MiniLM-L6-v2 sentence embeddings instead of GloVe-IDF
-``tags``            image -> tags and word -> words (nearest GloVe words)
+``tags``            image -> words and word -> words (nearest GloVe words)
 ``similar``         image -> image: nearest images by descriptor or embedding
 ``explain``         why an image matched a query: each word's share of the score
 ``ann``             approximate top-k with hnswlib's HNSW (large databases)

@@ -14,7 +14,7 @@ probed for recall 0.97 (4.7x), and Annoy is no faster than exact search at recal
 faiss' ``IndexHNSWFlat`` is the same algorithm and measured as fast; hnswlib is preferred
 as the smaller dependency (one C++ extension, no OpenMP runtime whose thread count is
 global to the process), with a seed and a thread count per call. It is optional:
-``pip install semsearch[ann]``.
+``pip install 'semsearch[ann]'``.
 
 Knobs: ``m`` (links per node: memory and recall), ``ef_construction`` (effort of the build)
 and ``ef`` (effort of a query: recall against time, changeable at any time). The defaults
@@ -27,7 +27,7 @@ Example
 -------
 >>> index = ApproximateIndex.build(database.vectors, seed=0)   # doctest: +SKIP
 >>> rows, scores = index.query(query_vector, k=10)             # doctest: +SKIP
->>> database.image_ids[rows]                                  # doctest: +SKIP
+>>> database.keys[rows]                                  # doctest: +SKIP
 >>> index.save("images.npz.index")                            # doctest: +SKIP
 """
 from __future__ import annotations

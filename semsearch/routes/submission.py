@@ -51,6 +51,7 @@ from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, 
 
 import numpy as np
 
+from semsearch.evaluation import recall_at
 from semsearch.common.files import atomic_write, check_writable, ensure_distinct_output
 from semsearch.coco import UnknownIdError
 from semsearch.database import ImageDatabase
@@ -183,7 +184,7 @@ def read_submission(
 
     Examples
     --------
-    >>> rankings = read_submission("submission.csv", database.image_ids, "queries.csv")  # doctest: +SKIP
+    >>> rankings = read_submission("submission.csv", database.keys, "queries.csv")  # doctest: +SKIP
     >>> rankings["q1"][:3]                                                              # doctest: +SKIP
     array([229997, 442450, 544238])
     """
@@ -322,7 +323,7 @@ def score_rankings(
         first_hit.append(hits[0] + 1 if len(hits) else np.inf)
         precisions.append(average_precision(ranking, relevant))
     first_hit = np.array(first_hit)
-    scores: Dict[str, float] = {f"recall@{k}": float(np.mean(first_hit <= k)) for k in ks}
+    scores: Dict[str, float] = {f"recall@{k}": value for k, value in recall_at(first_hit, ks).items()}
     scores["map"] = float(np.mean(precisions))
     scores["n_queries"] = len(truth)
     return scores
@@ -435,10 +436,10 @@ def _restricted(database: ImageDatabase, image_ids: Iterable[int]) -> ImageDatab
     ids = np.unique(check_image_ids(image_ids))
     if len(ids) == 0:
         raise InputError("image_ids is empty")
-    present = np.isin(ids, database.image_ids)
+    present = np.isin(ids, database.keys)
     if not present.all():
         missing = ids[~present]
         raise UnknownIdError(f"{len(missing)} image ids are not in the database: {missing[:10].tolist()}")
-    order = np.argsort(database.image_ids)
-    rows = order[np.searchsorted(database.image_ids, ids, sorter=order)]
+    order = np.argsort(database.keys)
+    rows = order[np.searchsorted(database.keys, ids, sorter=order)]
     return ImageDatabase(ids, database.vectors[rows], database.text_encoder)

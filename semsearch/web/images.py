@@ -132,7 +132,7 @@ class CocoImageFiles:
 
     def __init__(self, image_dir: Optional[PathLike] = None, cache_dir: Optional[PathLike] = None,
                  urls: Optional[Mapping[int, str]] = None):
-        from semsearch.display import DEFAULT_CACHE_DIR
+        from semsearch.common.coco_images import DEFAULT_CACHE_DIR
 
         self.image_dir = Path(image_dir) if image_dir is not None else None
         self.cache_dir = Path(cache_dir if cache_dir is not None else DEFAULT_CACHE_DIR).expanduser()
@@ -141,7 +141,7 @@ class CocoImageFiles:
 
     def path_of(self, coco_id: int) -> Optional[Path]:
         """The local file of image ``coco_id`` (downloading it into the cache if need be), or None."""
-        from semsearch.display import ImageNotFoundError, locate_image
+        from semsearch.common.coco_images import ImageNotFoundError, locate_image
 
         coco_id = int(coco_id)  # the path is built from this integer only
         url = None if coco_id in self._failed else self.urls.get(coco_id)

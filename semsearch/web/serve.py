@@ -16,7 +16,6 @@ import argparse
 import ipaddress
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 from semsearch.cli.argtypes import port
 from semsearch.errors import MissingExtraError
@@ -76,8 +75,9 @@ def app_from_args(args, say=print):
         database = load_search(args.db)
         say(f"photos:      {args.db} ({len(database)} images under {database.root})")
         root, known = Path(database.root), set(database.keys.tolist())
-        return create_app(database, model=database.model, image_path=lambda key: root / key if key in known else None)
-    model_dir, images, caption_files = args.model, args.images, args.captions
+        app = create_app(database, model=database.model, image_path=lambda key: root / key if key in known else None)
+        return _said_tags(app, say)
+    model_dir, images, caption_files, descriptors = args.model, args.images, args.captions, None
     if args.data is not None and not Path(args.data).expanduser().is_dir():
         raise FileNotFoundError(f"data folder not found: {args.data} (it should hold coco/images and coco/annotations: "
                                 "see 'The data folder' in the README)")
@@ -85,6 +85,7 @@ def app_from_args(args, say=print):
         from semsearch import sample
 
         model_dir, images, caption_files = sample.model_dir(), images or sample.image_dir(), caption_files or [sample.captions_file()]
+        descriptors = sample.descriptors_file()
         say("no --model or --db: serving the embedded sample (semsearch.sample)")
     model, text_encoder, database = load_bundle(model_dir or DEFAULT_MODEL_DIR)
     say(f"model:       {model_dir or DEFAULT_MODEL_DIR} ({len(database)} images, {database.dim}-d, {type(text_encoder).__name__})")
@@ -96,20 +97,33 @@ def app_from_args(args, say=print):
     for path in caption_files or ():
         if not Path(path).is_file():
             raise FileNotFoundError(f"caption file not found: {path}")
-    if not caption_files:
+    if not caption_files or descriptors is None:
         try:
-            caption_files, _ = find_data_files(args.data)
+            found_captions, found_descriptors = find_data_files(args.data)
         except FileNotFoundError:
-            caption_files = []
-    first_captions, urls = _first_captions(caption_files, database.image_ids, say) if caption_files else ({}, {})
+            found_captions, found_descriptors = [], None
+        caption_files, descriptors = caption_files or found_captions, descriptors or found_descriptors
+    first_captions, urls = _first_captions(caption_files, database.keys, say) if caption_files else ({}, {})
     say(f"images:      {images or 'no image folder'}; {len(urls)} downloadable from coco_url into the cache")
-    missing = missing_images(database.image_ids, images, urls)
+    missing = missing_images(database.keys, images, urls)
     if missing:
         say(f"warning:     {missing} of the {len(database)} images are neither in {images or 'an image folder'} nor "
             "downloadable: the page shows grey tiles for them. Give --images DIR (the COCO images) or --data DIR "
             "(a data folder holding coco/images and coco/annotations: see 'The data folder' in the README)")
     files = CocoImageFiles(images, urls=urls)
-    return create_app(database, text_encoder, model=model, image_path=files.path_of, captions=first_captions)
+    app = create_app(database, text_encoder, model=model, image_path=files.path_of, captions=first_captions,
+                     descriptors=descriptors)
+    return _said_tags(app, say)
+
+
+def _said_tags(app, say):
+    """Say once what the tags are made of (and why not ImageNet labels, if not); return the app."""
+    context = app.state.context
+    if context.tags is None:
+        say(f"tags:        none ({context.tags_error})")
+    else:
+        say(f"tags:        {context.tags.tagger.source}" + (f" ({context.tags.note})" if context.tags.note else ""))
+    return app
 
 
 def missing_images(image_ids, images, urls) -> int:

@@ -2,6 +2,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+let tagsNote = "";  // why the tags are GloVe words only, if they are (from /api/health)
 
 function el(tag, attrs = {}, children = []) {
   const node = document.createElement(tag);
@@ -59,16 +60,40 @@ function k() {
   return $("k").value || "9";
 }
 
+// The search's parameters: k, and the tag filter if one is typed in.
+function searchParams() {
+  const tag = $("tag").value.trim();
+  return `k=${encodeURIComponent(k())}` + (tag ? `&tag=${encodeURIComponent(tag)}` : "");
+}
+
+// One tag chip: an ImageNet label shows its probability; click it to search among the images carrying it.
+function tagChip([text, score, source]) {
+  const chip = el("li", {
+    class: source === "imagenet" ? "label" : "word",
+    text: source === "imagenet" ? `${text} ${Math.round(100 * score)}%` : text,
+    title: source === "imagenet" ? `ImageNet label, probability ${score.toFixed(3)}: click to search images with this tag`
+                                 : `GloVe word, cosine ${score.toFixed(3)}: click to search images with this tag`,
+  });
+  chip.addEventListener("click", () => {
+    $("tag").value = text;
+    if ($("q").value.trim()) search();
+  });
+  return chip;
+}
+
 async function search(event) {
   if (event) event.preventDefault();
   const q = $("q").value.trim();
   if (!q) return;
   say("searching…", true);
   try {
-    const body = await getJSON(`/api/search?q=${encodeURIComponent(q)}&k=${encodeURIComponent(k())}`);
+    const body = await getJSON(`/api/search?q=${encodeURIComponent(q)}&${searchParams()}`);
     showResults($("results"), body.results);
-    say(body.unknown_words.length ? `not known, left out: ${body.unknown_words.join(", ")}` : "", true);
-    history.replaceState(null, "", `?q=${encodeURIComponent(q)}&k=${encodeURIComponent(k())}`);
+    const notes = [];
+    if (body.tag) notes.push(`only images tagged "${body.tag}"`);
+    if (body.unknown_words.length) notes.push(`not known, left out: ${body.unknown_words.join(", ")}`);
+    say(notes.join(" · "), true);
+    history.replaceState(null, "", `?q=${encodeURIComponent(q)}&${searchParams()}`);
   } catch (e) {
     $("results").replaceChildren();
     say(e.message);
@@ -78,7 +103,7 @@ async function search(event) {
 async function searchImage(file) {
   say(`searching with ${file.name}…`, true);
   try {
-    const body = await getJSON(`/api/search/image?k=${encodeURIComponent(k())}`, {
+    const body = await getJSON(`/api/search/image?${searchParams()}`, {
       method: "POST", body: file, headers: { "Content-Type": file.type || "application/octet-stream" },
     });
     showResults($("results"), body.results);
@@ -94,6 +119,7 @@ async function showDetail(result) {
   $("detail-title").textContent = result.key;
   $("detail-caption").textContent = result.caption || "";
   $("tags").replaceChildren();
+  $("tags-note").textContent = tagsNote;
   $("similar").replaceChildren();
   $("detail").scrollIntoView({ behavior: "smooth" });
   const key = encodeURIComponent(result.key).replace(/%2F/g, "/");
@@ -105,7 +131,7 @@ async function showDetail(result) {
   }
   try {
     const tags = await getJSON(`/api/tags/${key}?k=10`);
-    $("tags").replaceChildren(...tags.tags.map(([w, s]) => el("li", { text: w, title: s.toFixed(3) })));
+    $("tags").replaceChildren(...tags.tags.map(tagChip));
   } catch (e) {
     $("tags").replaceChildren(el("li", { class: "muted", text: e.message }));
   }
@@ -134,6 +160,8 @@ async function start() {
     $("status").textContent = `${health.images} images · ${health.text_encoder}` +
       (health.explain ? " · bars: each word's share of the score" : "");
     $("k").max = health.limits.max_k;
+    tagsNote = health.tags_note || "";
+    if (!health.tags) $("tag").disabled = true;
     if (!health.image_search) $("drop-text").textContent = "image queries are not available for this model (it needs a CNN for its descriptors)";
   } catch (e) {
     say(e.message);
@@ -142,6 +170,7 @@ async function start() {
   if (params.get("q")) {
     $("q").value = params.get("q");
     if (params.get("k")) $("k").value = params.get("k");
+    if (params.get("tag")) $("tag").value = params.get("tag");
     search();
   }
 }
