@@ -129,6 +129,10 @@ def add_search_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--print0", action="store_true",
                    help="print only the image files, each ended by a NUL byte: paths with spaces survive `xargs -0`")
     add_filter_options(p)
+    p.add_argument("--more-like", action="append", default=[], metavar="IMAGE",
+                   help="relevance feedback: move the query toward this result (a path it printed, or a COCO id); repeatable")
+    p.add_argument("--less-like", action="append", default=[], metavar="IMAGE",
+                   help="move the query away from this result; repeatable")
     shown = p.add_mutually_exclusive_group()
     shown.add_argument("--show", action="store_true", help="show the images in a window")
     shown.add_argument("--out", metavar="PNG", type=output_path, help="save the images as a grid of thumbnails")
@@ -212,6 +216,8 @@ def run_search(args) -> int:
         raise InputError("filters (--after, --before, --in, --camera, --orientation, --min-size) need an indexed folder: "
                          "--db DB from `semsearch index FOLDER`")
     query = args.query if args.image is None else _image_vector(args, database, kind, model_dir)
+    if args.more_like or args.less_like:
+        query = _feedback_vector(args, database, query)
     columns = None
     if args.tag is not None:
         from semsearch.cli.classify import restrict_to_tag
@@ -257,6 +263,34 @@ def run_search(args) -> int:
         if written is not None:
             say(f"wrote {written}")
     return 0
+
+
+def _feedback_vector(args, database, query):
+    """The query moved toward --more-like and away from --less-like images (Rocchio, semsearch.feedback)."""
+    from semsearch.feedback import query_vector, rocchio
+
+    def key_of(text: str):
+        if database.keys.dtype.kind != "U":
+            from semsearch.common.keys import coco_id_from_filename
+
+            return coco_id_from_filename(text) if not text.isdigit() else int(text)
+        path = Path(text).expanduser()
+        root = Path(getattr(database, "root", "."))
+        if not path.is_absolute():
+            return text
+        try:
+            return path.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            from semsearch.errors import InputError
+
+            raise InputError(f"{text} is not under the indexed folder {root}") from None
+
+    good = [database.vector_of(key_of(t)) for t in args.more_like]
+    bad = [database.vector_of(key_of(t)) for t in args.less_like]
+    moved = rocchio(query_vector(database, query), good or None, bad or None)
+    print(f"semsearch: query moved toward {len(good)} and away from {len(bad)} marked images "
+          f"(cosine with the first query {float(moved @ query_vector(database, query)):.3f})", file=sys.stderr)
+    return moved
 
 
 def _default_captions(args, model_dir):
