@@ -163,11 +163,10 @@ class PhotoFilter:
         if self.camera is not None:
             keep &= columns.camera_matches(self.camera)
         if self.orientation is not None:
-            keep &= meta.orientation_codes() == ("square", "landscape", "portrait").index(self.orientation)
+            keep &= columns.shapes[0] == ("square", "landscape", "portrait").index(self.orientation)
         if self.min_size is not None:
             big, small = max(self.min_size), min(self.min_size)
-            long, short = np.maximum(meta.width, meta.height), np.minimum(meta.width, meta.height)
-            keep &= (long >= big) & (short >= small)
+            keep &= (columns.shapes[1] >= big) & (columns.shapes[2] >= small)
         return keep
 
 
@@ -185,6 +184,8 @@ class PhotoColumns:
         The distinct cameras, casefolded; ``camera_codes`` (N,) indexes them.
     complete : bool
         Whether every photo's metadata was read (False for a database from before metadata).
+    shapes : (3, N) int32
+        Orientation code (:meth:`Metadata.orientation_codes`), long side, short side.
     """
 
     keys: np.ndarray
@@ -194,6 +195,13 @@ class PhotoColumns:
     cameras: np.ndarray
     camera_codes: np.ndarray
     complete: bool = True
+    shapes: Optional[np.ndarray] = None
+
+    def __post_init__(self) -> None:
+        if self.shapes is None:  # (3, N): orientation code, long side, short side; computed once
+            meta = self.metadata
+            self.shapes = np.stack([meta.orientation_codes().astype(np.int32), np.maximum(meta.width, meta.height),
+                                    np.minimum(meta.width, meta.height)]).astype(np.int32)
 
     @classmethod
     def of(cls, keys, metadata: Metadata) -> "PhotoColumns":
@@ -228,7 +236,7 @@ class PhotoColumns:
             raise InputError(f"{e.args[0]!r} is not among these photos") from None
         meta = Metadata(**{name: column[take] for name, column in self.metadata.arrays().items()})
         return PhotoColumns(keys, meta, self.folders, self.folder_codes[take], self.cameras, self.camera_codes[take],
-                            self.complete)
+                            self.complete, self.shapes[:, take])
 
     def folder_matches(self, folder: str) -> np.ndarray:
         """(N,) bool: the photos under ``folder`` (see :attr:`PhotoFilter.folder`)."""
