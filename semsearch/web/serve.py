@@ -75,7 +75,10 @@ def app_from_args(args, say=print):
         database = load_search(args.db)
         say(f"photos:      {args.db} ({len(database)} images under {database.root})")
         root, known = Path(database.root), set(database.keys.tolist())
-        app = create_app(database, model=database.model, image_path=lambda key: root / key if key in known else None)
+        from semsearch.photos.folder import PhotoDatabase
+
+        app = create_app(database, model=database.model, image_path=lambda key: root / key if key in known else None,
+                         photos=PhotoDatabase.load(args.db))
         return _said_tags(app, say)
     model_dir, images, caption_files, descriptors = args.model, args.images, args.captions, None
     if args.data is not None and not Path(args.data).expanduser().is_dir():
