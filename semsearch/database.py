@@ -38,6 +38,21 @@ PathLike = Union[str, "os.PathLike[str]"]
 FORMAT = "semsearch-database-1"
 
 
+def _top_k_row(row: np.ndarray, k: int) -> np.ndarray:
+    """:func:`top_k` of one row (N,): the same two steps on a contiguous row, without transposing."""
+    width = 16 * k
+    if k >= 1 and len(row) >= 2 * width:
+        per_group = len(row) // width
+        maxima = row[: per_group * width].reshape(per_group, width).max(axis=0)
+        tail = row[per_group * width :]
+        np.maximum(maxima[: len(tail)], tail, out=maxima[: len(tail)])
+        threshold = np.partition(maxima, width - k)[width - k]
+        candidates = np.flatnonzero(row >= threshold)  # ascending: a stable sort keeps ties in column order
+        if len(candidates) >= k:  # always, unless the row holds NaN
+            return candidates[np.argsort(-row[candidates], kind="stable")[:k]]
+    return np.argsort(-row, kind="stable")[:k]
+
+
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Column indices of the k largest scores of each row, best first, shape (Q, k).
 
@@ -47,8 +62,12 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
        largest maximum, t, is at most the row's k-th largest score (k groups each hold a
        score >= t), so the k best are among the scores >= t: usually little more than k;
     2. sort just those candidates.
+
+    A single row (one query) takes the same steps on the row itself (:func:`_top_k_row`).
     """
     k = min(k, scores.shape[1])
+    if scores.shape[0] == 1:
+        return _top_k_row(np.ascontiguousarray(scores[0]), k)[None]
     columns = np.ascontiguousarray(scores.T)  # (N, Q): each row's scores down a column
     n, n_rows = columns.shape
     width = 16 * k  # number of groups; group j holds the scores j, j + width, j + 2 width, ...
@@ -210,7 +229,10 @@ class ImageDatabase:
         # images), where all (N, Q) could take gigabytes. database @ queries.T, not
         # queries @ database.T: BLAS is several times faster this way round.
         for start in range(0, len(vectors), 64):
-            block = (self.vectors @ vectors[start : start + 64].T).T  # (64, N)
+            if len(vectors) == 1:  # one query: a matrix-vector product, its scores already a row
+                block = (self.vectors @ vectors[0])[None]
+            else:
+                block = (self.vectors @ vectors[start : start + 64].T).T  # (64, N)
             best = top_k(block, k)
             ids[start : start + 64] = self.keys[best]
             scores[start : start + 64] = np.take_along_axis(block, best, axis=1)

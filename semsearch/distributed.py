@@ -3,8 +3,9 @@
 :func:`describe_files_ray` is :func:`semsearch.features.describe_files` on Ray Data: the
 paths become a dataset, ``map_batches`` sends batches of them to actors that each hold the
 backbone (one GPU per actor when the cluster has GPUs), and the results come back in the
-order of the paths. Each actor decodes and preprocesses exactly as the local path does, so
-the descriptors agree with it (to float rounding between batch sizes, below 1e-6 relative).
+order of the paths. Each actor decodes, preprocesses and runs the network exactly as the
+local path does (the same runtime: ONNX Runtime for EfficientNet-Lite0 on CPU actors, torch
+on GPU actors), so the descriptors agree with it (to float rounding between batch sizes).
 
 The files must be readable at the same path on every node (a shared or network folder).
 Needs ``pip install 'semsearch[ray]'``; nothing else in semsearch imports Ray.
@@ -23,8 +24,9 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from semsearch.backbones import Backbone, check_backbone_name, load_backbone
-from semsearch.errors import InputError, MissingExtraError
 from semsearch.common.images import failure_reason, open_image
+from semsearch.errors import InputError, MissingExtraError
+from semsearch.preprocessing import RESIZE
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -47,26 +49,30 @@ class DescribeActor:
         As for :func:`~semsearch.backbones.load_backbone`.
     device : str
         ``"cuda"`` when the actor was given a GPU, else ``"cpu"``.
+    reduced_decoding, max_pixels
+        As for :func:`semsearch.features.iter_described`.
     """
 
-    def __init__(self, name: str, pretrained: bool, seed: int, device: str):
-        self.backbone = load_backbone(name, pretrained=pretrained, seed=seed, device=device)
+    def __init__(self, name: str, pretrained: bool, seed: int, device: str, reduced_decoding: bool = False,
+                 max_pixels: Optional[int] = None):
+        cpu = device == "cpu"  # None lets load_backbone choose ONNX Runtime for EfficientNet-Lite0
+        self.backbone = load_backbone(name, pretrained=pretrained, seed=seed, device=None if cpu else device)
+        self.reduce_to, self.max_pixels = (RESIZE if reduced_decoding else None), max_pixels
 
     def __call__(self, batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         """``{"index", "path"}`` -> ``{"index", "vector" (B, D), "reason"}`` ("" when read)."""
-        import torch
-
-        tensors, reasons = [], []
+        arrays, reasons = [], []
         for path in batch["path"]:
             try:
-                tensors.append(self.backbone.preprocess(open_image(str(path))))
+                image = open_image(str(path), max_pixels=self.max_pixels, reduce_to=self.reduce_to)
+                arrays.append(self.backbone.preprocess(image))
                 reasons.append("")
             except (InputError, OSError) as error:
                 reasons.append(failure_reason(error, path))
         vectors = np.zeros((len(reasons), self.backbone.dim), dtype=np.float32)
         good = np.array([reason == "" for reason in reasons], dtype=bool)
-        if tensors:
-            vectors[good] = self.backbone.forward(torch.stack(tensors))
+        if arrays:
+            vectors[good] = self.backbone.forward(np.stack(arrays))
         return {"index": np.asarray(batch["index"]), "vector": vectors, "reason": np.array(reasons, dtype=object)}
 
 
@@ -78,6 +84,8 @@ def describe_files_ray(
     concurrency: Optional[int] = None,
     num_gpus: Optional[float] = None,
     progress: bool = True,
+    reduced_decoding: bool = False,
+    max_pixels: Optional[int] = None,
 ) -> Tuple[np.ndarray, list, List[Tuple[str, str]]]:
     """:func:`semsearch.features.describe_files` on Ray Data; same outputs, same order.
 
@@ -98,6 +106,8 @@ def describe_files_ray(
         GPUs per actor; None: 1 when the cluster has GPUs, else 0.
     progress : bool
         Show Ray Data's progress bars.
+    reduced_decoding, max_pixels
+        As for :func:`semsearch.features.iter_described`.
 
     Returns
     -------
@@ -125,7 +135,8 @@ def describe_files_ray(
     dataset = ray.data.from_items([{"index": i, "path": os.fspath(p)} for i, p in enumerate(paths)])
     described = dataset.map_batches(
         DescribeActor,
-        fn_constructor_kwargs=dict(name=name, pretrained=pretrained, seed=seed, device="cuda" if num_gpus else "cpu"),
+        fn_constructor_kwargs=dict(name=name, pretrained=pretrained, seed=seed, device="cuda" if num_gpus else "cpu",
+                                   reduced_decoding=reduced_decoding, max_pixels=max_pixels),
         batch_size=batch_size,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=concurrency),

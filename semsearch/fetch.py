@@ -8,6 +8,8 @@
         coco/annotations/captions_train2017.json   <- "captions2017"
         coco/annotations/captions_val2017.json     <- "captions2017"
         resnet18_features.pkl                      <- "resnet18" (the course's descriptors)
+        glove/glove.6B.50d.txt.w2v                 <- "glove50" (only when asked for)
+        glove/glove.6B.200d.txt.w2v.zip            <- "glove200" (only when asked for; read as it is)
 
 Every download is checked against the checksum pinned in :data:`SOURCES` (``pooch``
 downloads to a temporary file and keeps it only if the checksum matches). Zips are
@@ -37,6 +39,10 @@ captions_train2014.json (course)  package, rsokl/cog_data ``src/cogworks_data/_u
                                   github.com/rsokl/cog_data. Sizes 174,540,061 and
                                   66,782,097 bytes and the same sha256 values are also
                                   pinned in SamGu-NRX/cogworks-week3-language-benchmark.
+glove.6B.50d.txt.w2v              sha256 ``9a8a78e2...412be5cd3``: the same registry
+glove.6B.200d.txt.w2v.zip         sha256 ``6cbe8862...26b0472b3a``: the same registry
+                                  (``language_files``, rsokl/cog_data ``src/cogworks_data/
+                                  _utils.py``), the same release.
 ================================  =========================================================
 
 The checksums were found in those public sources, not computed here: this module was
@@ -160,9 +166,27 @@ SOURCES: Dict[str, Tuple[Download, ...]] = {
             source=_COG_DATA,
         ),
     ),
+    # The course's word vectors, from the release of its resnet18_features.pkl. The 200-d file
+    # (what today's course hands out) is kept as the zip: semsearch.glove.load_glove reads it.
+    "glove50": (
+        Download(
+            url=_COURSE + "glove.6B.50d.txt.w2v",
+            known_hash="sha256:9a8a78e2c6da3115e97044cbcfb40736d430961410bf732a4e80776412be5cd3",
+            dest="glove/glove.6B.50d.txt.w2v",
+            source=_COG_DATA,
+        ),
+    ),
+    "glove200": (
+        Download(
+            url=_COURSE + "glove.6B.200d.txt.w2v.zip",
+            known_hash="sha256:6cbe88628045658c4175c50121b9ad6c61c39777ee42bdb19a255d26b0472b3a",
+            dest="glove/glove.6B.200d.txt.w2v.zip",
+            source=_COG_DATA,
+        ),
+    ),
 }
 
-#: What ``semsearch fetch`` downloads by default: all of it (about 750 MB of downloads).
+#: What ``semsearch fetch`` downloads by default (about 750 MB); the GloVe files only when asked for.
 DEFAULT_WHAT = ("captions2014", "captions2017", "resnet18")
 
 #: Seconds to wait for a host to accept a connection (the reachability check and each request).
@@ -187,7 +211,7 @@ def fetch(
     data_dir : path, optional
         The data folder (default :func:`semsearch.paths.data_dir`: ``$SEMSEARCH_DATA`` or ``./data``).
     what : sequence of str
-        Keys of ``sources``: ``"captions2014"``, ``"captions2017"``, ``"resnet18"``.
+        Keys of ``sources``: ``"captions2014"``, ``"captions2017"``, ``"resnet18"``, ``"glove50"``, ``"glove200"``.
     progress : bool
         Show download progress bars.
     sources : mapping, optional
@@ -330,11 +354,13 @@ def add_parser(subparsers):
         "fetch", help="download the COCO captions and the course's descriptors",
         description="Download into the data folder, checking pinned checksums: the COCO 2014 and 2017 caption files "
         "(only the captions of the official zips are kept) and the course's resnet18_features.pkl with its "
-        "captions_train2014.json. Files already there are not downloaded again.",
-        epilog="example: semsearch fetch --data data --only captions2017",
+        "captions_train2014.json; with --only glove50 / glove200, the course's GloVe files (glove/ in the data "
+        "folder; pass them to --glove). Files already there are not downloaded again.",
+        epilog="example: semsearch fetch --data data --only captions2017 glove200",
     )
     p.add_argument("--data", metavar="DIR", type=Path, help="data folder (default $SEMSEARCH_DATA or ./data)")
-    p.add_argument("--only", nargs="+", choices=DEFAULT_WHAT, metavar="PART", help=f"{', '.join(DEFAULT_WHAT)} (default: all)")
+    p.add_argument("--only", nargs="+", choices=tuple(SOURCES), metavar="PART",
+                   help=f"{', '.join(SOURCES)} (default: {', '.join(DEFAULT_WHAT)})")
     p.add_argument("--force", action="store_true", help="download again even if the files are there")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run)

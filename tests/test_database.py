@@ -36,6 +36,21 @@ def test_top_k_matches_a_full_sort(scores, k):
     assert all(len(set(row)) == k for row in best)
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    rows=st.integers(1, 3),
+    n=st.integers(1, 3000),
+    k=st.integers(1, 40),
+    levels=st.integers(2, 50),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_top_k_of_long_rows_with_ties_equals_a_stable_sort(rows, n, k, levels, seed):
+    """One row (a single query) and several: the grouped path, ties to the lower column."""
+    scores = np.random.default_rng(seed).integers(0, levels, size=(rows, n)).astype(np.float32) / levels
+    expected = np.argsort(-scores, axis=1, kind="stable")[:, : min(k, n)]
+    np.testing.assert_array_equal(top_k(scores, k), expected)
+
+
 def test_query_returns_best_first_with_cosine_scores(database):
     query = database.vectors[17] + 0.1 * database.vectors[3]
     ids, scores = database.query(query, k=5)

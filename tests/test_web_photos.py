@@ -23,8 +23,9 @@ def served(real_data, tmp_path_factory):
     shutil.copy(root / "2020" / "IMG_0.JPG", root / "2020" / "IMG_0 copy.JPG")
     db = root / ".semsearch" / "photos.npz"
     index_folder(root, db, model=fake_model(tmp_path_factory.mktemp("model")), backbone=FakeBackbone(), progress=False)
-    database = load_search(db)
-    app = create_app(database, model=database.model, image_path=lambda key: root / key, photos=PhotoDatabase.load(db))
+    search = load_search(db)
+    database = search.database
+    app = create_app(database, model=search.model, image_path=lambda key: root / key, photos=PhotoDatabase.load(db))
     return TestClient(app), database, db
 
 

@@ -109,7 +109,8 @@ def open_tagged(db=None, model=None, data=None):
     if db is not None:
         from semsearch.photos.folder import load_search
 
-        database, descriptors = load_search(db), None
+        search = load_search(db)
+        database, descriptors = search.database, search.descriptors
     else:
         from semsearch.bundle import load_bundle
         from semsearch import sample

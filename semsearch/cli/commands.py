@@ -11,6 +11,7 @@ serve      a web page to search with (:mod:`semsearch.web.serve`)
 classify   ImageNet tags of images from their descriptors (:mod:`semsearch.cli.classify`)
 tags       the tags of images: ImageNet labels merged with GloVe words (:mod:`semsearch.cli.classify`)
 fetch      download the COCO captions and the course's descriptors
+grade      grade team notebooks: checks and end-to-end scores (:mod:`semsearch.cli.grade`)
 =========  ==================================================================
 
 This module only parses arguments, calls the library (mostly :mod:`semsearch.workflow`) and
@@ -75,6 +76,20 @@ def _add_text_encoder_option(p) -> None:
                    help="se_text: IDF-, SIF- or mean-weighted GloVe, or MiniLM (extra [minilm]) (default %(default)s)")
 
 
+def _add_glove_option(p) -> None:
+    p.add_argument("--glove", metavar="PATH", type=Path,
+                   help="GloVe / word2vec text file of any dimension, or the course's .zip of one (e.g. "
+                        "glove.6B.200d.txt.w2v.zip from `semsearch fetch --only glove200`); the model's output size "
+                        "follows it (default: the packaged GloVe-50)")
+
+
+def _glove(args):
+    """The word vectors of --glove, or None (the packaged GloVe-50)."""
+    from semsearch.glove import load_glove
+
+    return load_glove(args.glove) if getattr(args, "glove", None) else None
+
+
 def _add_config_options(p, chosen: Optional[str]) -> None:
     """One flag per :class:`TrainConfig` field, with its default and help.
 
@@ -101,7 +116,7 @@ def _config(args):
 
 #: Subcommands whose parser lives beside their code: name -> (module, its add_parser, one-line help).
 ELSEWHERE = {
-    "features": ("semsearch.features", "add_parser", "CNN descriptors of a folder of images (needs torch)"),
+    "features": ("semsearch.cli.features", "add_parser", "CNN descriptors of a folder of COCO images"),
     "index": ("semsearch.cli.photos", "add_index_parser", "make a folder of photos searchable (incremental)"),
     "duplicates": ("semsearch.cli.duplicates", "add_parser", "groups of duplicate photos in an indexed folder (exact and near)"),
     "search": ("semsearch.cli.photos", "add_search_parser", "the top-k images for a text (or image) query"),
@@ -109,6 +124,7 @@ ELSEWHERE = {
     "classify": ("semsearch.cli.classify", "add_parser", "ImageNet tags of images, from their EfficientNet-Lite0 descriptors"),
     "tags": ("semsearch.cli.classify", "add_tags_parser", "the tags of images: ImageNet labels merged with GloVe words"),
     "fetch": ("semsearch.fetch", "add_parser", "download the COCO captions and the course's descriptors"),
+    "grade": ("semsearch.cli.grade", "add_parser", "grade team notebooks (runs their code): checks, end-to-end scores, one report"),
 }
 
 
@@ -140,6 +156,7 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
                      "semsearch train --data data --out my-model --epochs 20", _cmd_train)
     _add_data_options(p)
     p.add_argument("--out", metavar="MODEL_DIR", type=output_path, default=Path(DEFAULT_MODEL_DIR), help="default %(default)s")
+    _add_glove_option(p)
     _add_config_options(p, chosen)
 
     _add_elsewhere(sub, ("index", "search", "duplicates", "serve", "classify", "tags"), chosen)
@@ -155,6 +172,7 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
     p.add_argument("--protocol", choices=("all", "1k", "5k"), default="all",
                    help="with --model: every caption of the images (all), or COCO's published protocols on 5,000 of "
                         "them: 5 folds of 1,000 images (1k) or all 5,000 (5k), 5 captions each (default %(default)s)")
+    _add_glove_option(p)
     _add_config_options(p, chosen)
 
     p = _add_command(sub, "demo", "train, evaluate and search the data folder (or the shipped sample)",
@@ -170,8 +188,9 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
     p.add_argument("--no-download", action="store_true", help="never download images missing from DATA/coco/images")
     p.add_argument("--seed", type=integer, default=0, help="default %(default)s")
     _add_text_encoder_option(p)
+    _add_glove_option(p)
 
-    _add_elsewhere(sub, ("fetch",), chosen)
+    _add_elsewhere(sub, ("fetch", "grade"), chosen)
     return parser
 
 
@@ -194,7 +213,8 @@ def _load(args, text_encoder=None):
 
     caption_files, descriptor_file = _data_files(args)
     say(f"captions:    {', '.join(str(c) for c in caption_files)}", f"descriptors: {descriptor_file}")
-    data, text_encoder = load_data(caption_files, descriptor_file, text_encoder, encoder_name=getattr(args, "text_encoder", "idf"))
+    glove = _glove(args) if text_encoder is None else None
+    data, text_encoder = load_data(caption_files, descriptor_file, text_encoder, glove, encoder_name=getattr(args, "text_encoder", "idf"))
     say(f"joined:      {describe_join(data)}")
     return data, text_encoder, dict(captions=[str(c) for c in caption_files], descriptors=str(descriptor_file))
 
@@ -264,7 +284,7 @@ def _cmd_demo(args) -> int:
     check_writable(args.out, "demo folder", folder=True)  # before training: where the model and grids go
     check_bundle_target(args.out / "model")
     ensure_distinct_output(args.out, [root] if root.exists() else [], "--out")
-    demo = demo_data(args.data, args.text_encoder)
+    demo = demo_data(args.data, args.text_encoder, glove=_glove(args))
     data, text_encoder = demo.data, demo.text_encoder
     say(*demo.lines)
     if len(data.image_ids) > args.max_images:

@@ -166,15 +166,15 @@ def photo_filter(args):
 
 
 def _open_target(args):
-    """(ImageDatabase, image folder, 'photos' | 'coco', model folder or None, what) for the search."""
+    """(ImageDatabase, image folder, 'photos' | 'coco', model folder or None, what, PhotoSearch or None) for the search."""
     from semsearch.bundle import load_bundle
 
     db = args.db if args.db is not None else (DEFAULT_DB if args.model is None and DEFAULT_DB.is_file() else None)
     if db is not None:
         from semsearch.photos.folder import load_search
 
-        database = load_search(db)
-        return database, database.root, "photos", None, str(db)
+        search = load_search(db)
+        return search.database, search.root, "photos", None, str(db), search
     if args.data is not None and not args.data.expanduser().is_dir():
         raise FileNotFoundError(f"data folder not found: {args.data} (it should hold coco/images and coco/annotations: "
                                 "see 'The data folder' in the README)")
@@ -182,19 +182,20 @@ def _open_target(args):
         from semsearch.paths import image_folder
 
         _, _, database = load_bundle(args.model)
-        return database, image_folder(args.images, args.data), "coco", args.model, str(args.model)
+        return database, image_folder(args.images, args.data), "coco", args.model, str(args.model), None
     from semsearch import sample
 
     _, _, database = load_bundle(sample.model_dir())
-    return database, sample.image_dir(), "coco", sample.model_dir(), "the embedded sample"
+    return database, sample.image_dir(), "coco", sample.model_dir(), "the embedded sample", None
 
 
-def _image_vector(args, database, kind, model_dir):
+def _image_vector(args, search, model_dir):
     from semsearch.photos.folder import image_query, load_model
 
-    if kind == "coco":  # give the COCO database what load_search gives a photo one
-        database.model, _, _, _, database.backbone = load_model(model_dir, with_text=False)
-    return image_query(args.image, database)
+    if search is not None:
+        return image_query(args.image, search.model, search.backbone)
+    loaded = load_model(model_dir, with_text=False)
+    return image_query(args.image, loaded.autoembedder, loaded.backbone)
 
 
 def run_search(args) -> int:
@@ -211,19 +212,20 @@ def run_search(args) -> int:
         check_writable(args.out, "grid image")
         image_format_of(args.out)
     only = photo_filter(args)
-    database, image_dir, kind, model_dir, what = _open_target(args)
+    database, image_dir, kind, model_dir, what, search = _open_target(args)
     if kind != "photos" and not only.is_empty():
         raise InputError("filters (--after, --before, --in, --camera, --orientation, --min-size) need an indexed folder: "
                          "--db DB from `semsearch index FOLDER`")
-    query = args.query if args.image is None else _image_vector(args, database, kind, model_dir)
+    query = args.query if args.image is None else _image_vector(args, search, model_dir)
     if args.more_like or args.less_like:
-        query = _feedback_vector(args, database, query)
+        query = _feedback_vector(args, database, query, image_dir)
     columns = None
     if args.tag is not None:
         from semsearch.cli.classify import restrict_to_tag
         from semsearch.routes.image_tags import default_descriptors
 
-        database = restrict_to_tag(database, args.tag, None if kind == "photos" else default_descriptors(model_dir, args.data))
+        descriptors = search.descriptors if search is not None else default_descriptors(model_dir, args.data)
+        database = restrict_to_tag(database, args.tag, descriptors)
     if kind == "photos":
         from semsearch.photos.filters import PhotoColumns, filtered_query
 
@@ -265,7 +267,7 @@ def run_search(args) -> int:
     return 0
 
 
-def _feedback_vector(args, database, query):
+def _feedback_vector(args, database, query, image_dir):
     """The query moved toward --more-like and away from --less-like images (Rocchio, semsearch.feedback)."""
     from semsearch.feedback import query_vector, rocchio
 
@@ -275,7 +277,7 @@ def _feedback_vector(args, database, query):
 
             return coco_id_from_filename(text) if not text.isdigit() else int(text)
         path = Path(text).expanduser()
-        root = Path(getattr(database, "root", "."))
+        root = Path(image_dir or ".")
         if not path.is_absolute():
             return text
         try:

@@ -2,6 +2,17 @@
 
 :mod:`~semsearch.photos.folder` holds the photo database and its incremental indexing.
 """
-from semsearch.photos.folder import IndexReport, PhotoDatabase, image_query, index_folder, load_search
+from semsearch.photos.folder import (
+    IndexReport,
+    LoadedModel,
+    PhotoDatabase,
+    PhotoSearch,
+    image_query,
+    index_folder,
+    load_model,
+    load_search,
+)
 
-__all__ = ["IndexReport", "PhotoDatabase", "image_query", "index_folder", "load_search"]
+__all__ = [
+    "IndexReport", "LoadedModel", "PhotoDatabase", "PhotoSearch", "image_query", "index_folder", "load_model", "load_search",
+]

@@ -5,7 +5,8 @@ describes the new or changed ones with a CNN backbone, embeds them with a traine
 and saves a :class:`PhotoDatabase` keyed by each file's path relative to the folder.
 Running it again describes only files that are new or whose size or modification time
 changed, and drops deleted ones; a file whose content hash is already in the database (a
-photo moved or renamed, or a copy) keeps its descriptor and is not described again. Broken files are skipped and listed.
+photo moved or renamed, or a copy) keeps its descriptor and is not described again
+(:mod:`semsearch.photos.moves`). Broken files are skipped and listed.
 
 The database file (``.npz``, read with ``allow_pickle=False``) holds, per image, the
 relative path (key), size, mtime (ns), backbone descriptor (N, D) and embedding (N, dim),
@@ -20,8 +21,8 @@ Example
 >>> report = index_folder("~/Pictures", "pictures.npz")       # the shipped model  # doctest: +SKIP
 >>> print(report.summary())                                                        # doctest: +SKIP
 1532 images: 1532 new, 0 changed, 0 deleted, 0 unchanged; 2 skipped
->>> database = load_search("pictures.npz")                                         # doctest: +SKIP
->>> database.query("dog + beach - grass", k=5)                                     # doctest: +SKIP
+>>> search = load_search("pictures.npz")                                           # doctest: +SKIP
+>>> search.query("dog + beach - grass", k=5)                                       # doctest: +SKIP
 (array(['2023/IMG_0139.jpg', ...], dtype='<U...'), array([0.61, ...], dtype=float32))
 """
 from __future__ import annotations
@@ -30,16 +31,19 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
-from semsearch.common.files import load_npz, save_npz
+from semsearch.common.files import load_npz, save_npz, sha256_of_file
 from semsearch.database import ImageDatabase
 from semsearch.errors import InputError, MissingExtraError
-from semsearch.common.images import failure_reason, find_image_files, open_image
+from semsearch.common.images import find_image_files, open_image
 from semsearch.photos.metadata import COLUMNS, Metadata
 from semsearch.photos.moves import fill_in_infos, optional_info, reuse_known_content, twin_entries
+
+if TYPE_CHECKING:
+    from semsearch.model import Autoembedder
 
 PathLike = Union[str, "os.PathLike[str]"]
 FORMAT = "semsearch-photos-2"
@@ -129,7 +133,7 @@ def _format_of(path: PathLike) -> str:
     try:
         with np.load(path, allow_pickle=False) as f:
             return str(f["format"])
-    except Exception:
+    except Exception:  # reported by load_npz with the file's name
         return ""
 
 
@@ -165,6 +169,31 @@ class IndexReport:
 # --------------------------------------------------------------------------- model and backbone
 
 
+@dataclass
+class LoadedModel:
+    """A trained model folder, as :func:`load_model` reads it for indexing or searching.
+
+    Attributes
+    ----------
+    autoembedder : Autoembedder
+        Descriptors (N, D) -> unit embeddings (N, dim).
+    text_encoder : text encoder or None
+        None when loaded with ``with_text=False``.
+    recorded : str
+        What a database records as its model: the folder (absolute) or :data:`SAMPLE_MODEL`.
+    sha : str
+        sha256 of its ``model.npz``: a database embedded by other weights is re-embedded.
+    backbone : str
+        The backbone whose descriptors it takes, e.g. ``"efficientnet-lite0"``.
+    """
+
+    autoembedder: "Autoembedder"
+    text_encoder: Any
+    recorded: str
+    sha: str
+    backbone: str
+
+
 def _resolve_model(model: Optional[PathLike]) -> Tuple[str, Path]:
     """(what the database records, the folder) of a model bundle; None is the sample model."""
     if model is None or str(model) == SAMPLE_MODEL:
@@ -175,15 +204,14 @@ def _resolve_model(model: Optional[PathLike]) -> Tuple[str, Path]:
     return str(path), path
 
 
-def load_model(model: Optional[PathLike] = None, *, with_text: bool = True, glove=None):
-    """``(autoembedder, text_encoder, recorded name, model.npz sha256, backbone name)`` of a bundle.
+def load_model(model: Optional[PathLike] = None, *, with_text: bool = True, glove=None) -> LoadedModel:
+    """The :class:`LoadedModel` of a bundle folder (None: the shipped sample model).
 
-    ``with_text=False`` skips loading the text encoder (None is returned for it). The
+    ``with_text=False`` skips loading the text encoder (its field is None). The
     backbone is the one the bundle's info records; a bundle without that record is taken
     to be ResNet18's when it takes 512-d descriptors, EfficientNet-Lite0's at 1280.
     """
     from semsearch.bundle import MODEL_FILE, load_bundle, read_info
-    from semsearch.common.files import sha256_of_file
     from semsearch.model import Autoembedder
 
     recorded, directory = _resolve_model(model)
@@ -198,14 +226,14 @@ def load_model(model: Optional[PathLike] = None, *, with_text: bool = True, glov
     backbone = manifest["info"].get("backbone") or {512: "resnet18", 1280: "efficientnet-lite0"}.get(autoembedder.input_dim)
     if backbone is None:
         raise InputError(f"{directory} does not record its backbone, and {autoembedder.input_dim}-d descriptors fit none")
-    return autoembedder, text_encoder, recorded, manifest["files"][MODEL_FILE], backbone
+    return LoadedModel(autoembedder, text_encoder, recorded, manifest["files"][MODEL_FILE], backbone)
 
 
 def get_backbone(backbone, expected: str):
     """A backbone object (``.name``, ``.dim``, ``.describe(list of PIL) -> (B, D)``) named ``expected``.
 
-    ``backbone`` None loads ``expected`` (:func:`semsearch.backbones.load_backbone`, needs
-    the ``features`` extra); a str is loaded by that name; an object is used as it is.
+    ``backbone`` None loads ``expected`` (:func:`semsearch.backbones.load_backbone`);
+    a str is loaded by that name; an object is used as it is.
     A backbone of another name than ``expected`` is refused, naming both.
     """
     if backbone is None or isinstance(backbone, str):
@@ -215,7 +243,7 @@ def get_backbone(backbone, expected: str):
         try:
             from semsearch.backbones import load_backbone
         except ImportError as e:
-            raise MissingExtraError(f"describing images needs torch: pip install 'semsearch[features]' ({e})") from None
+            raise MissingExtraError(f"describing images needs the photos extra: pip install 'semsearch[photos]' ({e})") from None
         backbone = load_backbone(name)
     if backbone.name != expected:
         raise InputError(f"the model was trained on {expected} descriptors, not {backbone.name}'s")
@@ -232,10 +260,103 @@ def describe_images(images, backbone) -> np.ndarray:
 
 # --------------------------------------------------------------------------- indexing
 
+#: One file to describe: (absolute path, size in bytes, mtime in ns).
+_FileState = Tuple[Path, int, int]
+
 
 def _stat(path: Path) -> Tuple[int, int]:
     status = path.stat()
     return int(status.st_size), int(status.st_mtime_ns)
+
+
+def _open_database(db_path: Path, model: Optional[PathLike]) -> Tuple[Optional[PhotoDatabase], LoadedModel]:
+    """The existing database (or None) and the model to index with (default: the database's)."""
+    old = PhotoDatabase.load(db_path) if db_path.exists() else None
+    if model is None and old is not None:
+        model = old.model
+    loaded = load_model(model, with_text=False)
+    if old is not None and old.backbone != loaded.backbone:
+        raise InputError(
+            f"{db_path} holds {old.backbone} descriptors but the model {loaded.recorded} takes {loaded.backbone}'s: "
+            "index into a new database file"
+        )
+    return old, loaded
+
+
+def _compare_with_disk(root: Path, old: Optional[PhotoDatabase], sha: str, report: IndexReport):
+    """``(on_disk, kept, changed)``: the files found, the rows of ``old`` still valid, the changed keys.
+
+    ``on_disk`` maps key -> (path, size, mtime); ``kept`` maps key -> (size, mtime, descriptor,
+    PhotoInfo or None when ``old`` predates metadata).
+    Fills the report's deleted, unchanged and re-embedded counts and its unreadable files.
+    """
+    on_disk: Dict[str, _FileState] = {}
+    for path in find_image_files(root):
+        try:
+            on_disk[path.relative_to(root).as_posix()] = (path, *_stat(path))
+        except OSError as e:  # vanished or unreadable since listing
+            report.failed.append((str(path), f"cannot read it ({e.strerror or e})"))
+    kept: Dict[str, tuple] = {}
+    changed = set()
+    if old is not None:
+        for key, r in old.rows().items():
+            if key not in on_disk:
+                report.n_deleted += 1
+            elif on_disk[key][1:] == (int(old.sizes[r]), int(old.mtimes[r])):
+                kept[key] = (int(old.sizes[r]), int(old.mtimes[r]), old.descriptors[r], optional_info(old.metadata, r))
+                report.n_unchanged += 1
+            else:
+                changed.add(key)
+        report.n_reembedded = report.n_unchanged if old.model_sha != sha else 0
+    return on_disk, kept, changed
+
+
+def _save_entries(db_path: Path, root: Path, entries: Dict[str, tuple], loaded: LoadedModel) -> None:
+    """Embed and save ``entries`` (key -> (size, mtime, descriptor, PhotoInfo)) as the database, atomically."""
+    keys = sorted(entries)
+    autoembedder = loaded.autoembedder
+    descriptors = np.array([entries[k][2] for k in keys], dtype=np.float32).reshape(len(keys), autoembedder.input_dim)
+    PhotoDatabase(
+        root=str(root),
+        keys=np.array(keys, dtype=str),
+        sizes=np.array([entries[k][0] for k in keys], dtype=np.int64),
+        mtimes=np.array([entries[k][1] for k in keys], dtype=np.int64),
+        descriptors=descriptors,
+        vectors=autoembedder.embed(descriptors) if keys else np.zeros((0, autoembedder.output_dim), np.float32),
+        backbone=loaded.backbone,
+        model=loaded.recorded,
+        model_sha=loaded.sha,
+        metadata=Metadata.of([entries[k][3] for k in keys]),
+    ).save(db_path)
+
+
+def _describe_locally(keys: List[str], on_disk: Dict[str, _FileState], backbone, batch_size: int,
+                      max_pixels: Optional[int]) -> Iterator[Tuple[list, list]]:
+    """Per batch: ``([(key, size, mtime, descriptor)], [(path, reason)])``, in the order of ``keys``.
+
+    Decoded in threads ahead of the network, JPEGs at a reduced scale (:func:`semsearch.features.iter_described`).
+    """
+    from semsearch.features import iter_described
+
+    paths = [on_disk[key][0] for key in keys]
+    batches = iter_described(paths, backbone, batch_size=batch_size, reduced_decoding=True, max_pixels=max_pixels)
+    for indices, vectors, failed in batches:
+        yield ([(keys[i], *on_disk[keys[i]][1:], vector) for i, vector in zip(indices, vectors)],
+               [(str(paths[f.index]), f.reason) for f in failed])
+
+
+def _describe_on_ray(keys: List[str], on_disk: Dict[str, _FileState], backbone, batch_size: int,
+                     chunk: int, max_pixels: Optional[int]) -> Iterator[Tuple[list, list]]:
+    """As :func:`_describe_locally`, a chunk of ``chunk`` files at a time on Ray Data actors."""
+    from semsearch.distributed import describe_files_ray
+
+    for start in range(0, len(keys), chunk):
+        part = keys[start : start + chunk]
+        paths = [str(on_disk[key][0]) for key in part]
+        vectors, ok, failed = describe_files_ray(paths, backbone.name, batch_size=batch_size, progress=False,
+                                                 reduced_decoding=True, max_pixels=max_pixels)
+        found = dict(zip(map(str, ok), vectors))
+        yield [(key, *on_disk[key][1:], found[path]) for key, path in zip(part, paths) if path in found], list(failed)
 
 
 def index_folder(
@@ -262,13 +383,13 @@ def index_folder(
         A trained model folder (``semsearch train``); default: the existing database's
         model, else the shipped sample model (:func:`semsearch.sample.model_dir`).
     backbone : str or backbone object, optional
-        Default: the one the model was trained on (loaded with the ``features`` extra).
+        Default: the one the model was trained on (:func:`semsearch.backbones.load_backbone`).
     batch_size : int
         Images per forward pass of the backbone.
     checkpoint_every : int
         Save after about this many newly described images (resumable after an interrupt).
     progress : bool
-        A progress bar on stderr.
+        A progress bar on stderr, moved after each batch (images/s and time left).
     max_pixels : int, optional
         Larger images are skipped (and listed); default ``PIL.Image.MAX_IMAGE_PIXELS``.
     engine : {"local", "ray"}
@@ -290,103 +411,41 @@ def index_folder(
     """
     from tqdm import tqdm
 
+    if engine not in ("local", "ray"):
+        raise InputError(f"engine must be 'local' or 'ray', got {engine!r}")
     root = Path(folder).expanduser().resolve()
-    files = find_image_files(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder not found: {folder}")
     db_path = Path(db_path).expanduser()
-    old = PhotoDatabase.load(db_path) if db_path.exists() else None
-    if model is None and old is not None:
-        model = old.model
-    autoembedder, _, recorded, sha, backbone_name = load_model(model, with_text=False)
-    if old is not None and old.backbone != backbone_name:
-        raise InputError(
-            f"{db_path} holds {old.backbone} descriptors but the model {recorded} takes {backbone_name}'s: "
-            "index into a new database file"
-        )
-
-    entries: Dict[str, tuple] = {}  # key -> (size, mtime, descriptor, PhotoInfo or None)
+    old, loaded = _open_database(db_path, model)
     report = IndexReport()
-    on_disk, changed = {}, set()
-    for path in files:
-        try:
-            on_disk[path.relative_to(root).as_posix()] = (path, *_stat(path))
-        except OSError as e:  # vanished or unreadable since listing
-            report.failed.append((str(path), f"cannot read it ({e.strerror or e})"))
-    if old is not None:
-        for key, r in old.rows().items():
-            if key not in on_disk:
-                report.n_deleted += 1
-            elif on_disk[key][1:] == (int(old.sizes[r]), int(old.mtimes[r])):
-                entries[key] = (int(old.sizes[r]), int(old.mtimes[r]), old.descriptors[r], optional_info(old.metadata, r))
-                report.n_unchanged += 1
-            else:
-                changed.add(key)
-        report.n_reembedded = report.n_unchanged if old.model_sha != sha else 0
+    on_disk, entries, changed = _compare_with_disk(root, old, loaded.sha, report)
     filled = fill_in_infos(entries, on_disk, report.failed)
     reuse = reuse_known_content([key for key in sorted(on_disk) if key not in entries], on_disk, old, entries,
                                 changed, report.failed)
     todo = reuse.to_describe
-
-    def save() -> None:
-        keys = sorted(entries)
-        dim = autoembedder.input_dim
-        descriptors = np.array([entries[k][2] for k in keys], dtype=np.float32).reshape(len(keys), dim)
-        PhotoDatabase(
-            root=str(root),
-            keys=np.array(keys, dtype=str),
-            sizes=np.array([entries[k][0] for k in keys], dtype=np.int64),
-            mtimes=np.array([entries[k][1] for k in keys], dtype=np.int64),
-            descriptors=descriptors,
-            vectors=autoembedder.embed(descriptors) if keys else np.zeros((0, autoembedder.output_dim), np.float32),
-            backbone=backbone_name,
-            model=recorded,
-            model_sha=sha,
-            metadata=Metadata.of([entries[k][3] for k in keys]),
-        ).save(db_path)
-
     if todo:
-        backbone = get_backbone(backbone, backbone_name)
-        if backbone.dim != autoembedder.input_dim:
-            raise InputError(f"backbone {backbone.name} gives {backbone.dim}-d descriptors, the model takes {autoembedder.input_dim}-d")
-    if engine not in ("local", "ray"):
-        raise InputError(f"engine must be 'local' or 'ray', got {engine!r}")
-
-    def describe_locally(keys) -> None:
-        for start in range(0, len(keys), batch_size):
-            batch, images = [], []
-            for key in keys[start : start + batch_size]:
-                path, size, mtime = on_disk[key]
-                try:
-                    images.append(open_image(path, max_pixels=max_pixels))
-                    batch.append((key, size, mtime))
-                except (InputError, FileNotFoundError) as e:  # broken, or deleted meanwhile
-                    report.failed.append((str(path), failure_reason(e, path)))
-            if images:
-                for (key, size, mtime), vector in zip(batch, describe_images(images, backbone)):
-                    entries[key] = (size, mtime, vector, reuse.infos[key])
-
-    def describe_on_ray(keys) -> None:
-        from semsearch.features import describe_files
-
-        paths = [str(on_disk[key][0]) for key in keys]
-        vectors, ok, failed = describe_files(paths, backbone.name, engine="ray", batch_size=batch_size, progress=False)
-        found = dict(zip(map(str, ok), vectors))
-        for key, path in zip(keys, paths):
-            if path in found:
-                entries[key] = (*on_disk[key][1:], found[path], reuse.infos[key])
-        report.failed.extend((str(path), reason) for path, reason in failed)
-
-    describe = describe_on_ray if engine == "ray" else describe_locally
-    with tqdm(total=len(todo), unit="img", file=sys.stderr, disable=not progress) as bar:
-        for start in range(0, len(todo), checkpoint_every):  # save after each chunk: resumable
-            chunk = todo[start : start + checkpoint_every]
-            describe(chunk)
-            if start + checkpoint_every < len(todo):
-                save()
-            bar.update(len(chunk))
+        backbone = get_backbone(backbone, loaded.backbone)
+        if backbone.dim != loaded.autoembedder.input_dim:
+            raise InputError(f"backbone {backbone.name} gives {backbone.dim}-d descriptors, the model takes {loaded.autoembedder.input_dim}-d")
+        if engine == "ray":
+            batches = _describe_on_ray(todo, on_disk, backbone, batch_size, checkpoint_every, max_pixels)
+        else:
+            batches = _describe_locally(todo, on_disk, backbone, batch_size, max_pixels)
+        unsaved = 0
+        with tqdm(total=len(todo), unit="img", file=sys.stderr, disable=not progress, smoothing=0.1) as bar:
+            for described, failed in batches:
+                entries.update((key, (size, mtime, vector, reuse.infos[key])) for key, size, mtime, vector in described)
+                report.failed.extend(failed)
+                unsaved += len(described)
+                bar.update(len(described) + len(failed))
+                if unsaved >= checkpoint_every and bar.n < len(todo):  # resumable after an interrupt
+                    _save_entries(db_path, root, entries, loaded)
+                    unsaved = 0
     twin_entries(reuse, on_disk, entries)
-    if (todo or old is None or report.n_deleted or report.n_reembedded or old.model != recorded or filled or changed
-            or len(entries) != len(old) or reuse.n_moved):
-        save()
+    if (todo or old is None or report.n_deleted or report.n_reembedded or old.model != loaded.recorded or filled
+            or changed or len(entries) != len(old) or reuse.n_moved):
+        _save_entries(db_path, root, entries, loaded)
     described = [key for key in [*todo, *reuse.twins] if key in entries]  # the skipped ones are in report.failed
     report.n_changed = sum(key in changed for key in described) + reuse.n_replaced
     report.n_new = len(described) - report.n_changed + reuse.n_replaced
@@ -400,8 +459,51 @@ def index_folder(
 # --------------------------------------------------------------------------- searching
 
 
-def load_search(db_path: PathLike, model: Optional[PathLike] = None, *, glove=None) -> ImageDatabase:
-    """An :class:`ImageDatabase` of an indexed folder, ready for text queries (keys: relative paths).
+@dataclass
+class PhotoSearch:
+    """An indexed folder ready for queries: the database of embeddings and what made it.
+
+    Attributes
+    ----------
+    database : ImageDatabase
+        Keys are paths relative to ``root``; text queries use its text encoder.
+    root : Path
+        The indexed folder.
+    model : Autoembedder
+        Embeds descriptors, e.g. of an image to query with (:func:`image_query`).
+    backbone : str
+        The backbone whose descriptors ``model`` takes.
+    descriptors : (N, D) float32
+        Row i: the backbone's descriptor of image ``keys[i]`` (e.g. for its ImageNet tags).
+
+    Example
+    -------
+    >>> search = load_search("pictures.npz")                        # doctest: +SKIP
+    >>> keys, scores = search.query("a dog on the beach", k=3)      # doctest: +SKIP
+    >>> [search.root / key for key in keys]                         # doctest: +SKIP
+    """
+
+    database: ImageDatabase
+    root: Path
+    model: "Autoembedder"
+    backbone: str
+    descriptors: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.database)
+
+    @property
+    def keys(self) -> np.ndarray:
+        """(N,) str: the images' paths relative to :attr:`root`."""
+        return self.database.keys
+
+    def query(self, query, k: int = 9):
+        """``(keys (k,), scores (k,))``: :meth:`ImageDatabase.query` on the folder's images."""
+        return self.database.query(query, k=k)
+
+
+def load_search(db_path: PathLike, model: Optional[PathLike] = None, *, glove=None) -> PhotoSearch:
+    """A :class:`PhotoSearch` of an indexed folder, ready for text queries (keys: relative paths).
 
     ``model`` defaults to the one that embedded the database; another one re-embeds the
     stored descriptors (nothing is saved). A model whose weights changed since indexing is
@@ -410,23 +512,22 @@ def load_search(db_path: PathLike, model: Optional[PathLike] = None, *, glove=No
     photos = PhotoDatabase.load(db_path)
     if len(photos) == 0:
         raise InputError(f"{db_path} holds no images (were they all skipped?)")
-    autoembedder, text_encoder, recorded, sha, backbone = load_model(model or photos.model, glove=glove)
-    if backbone != photos.backbone:
-        raise InputError(f"{db_path} holds {photos.backbone} descriptors but the model {recorded} takes {backbone}'s")
-    if model is None and sha != photos.model_sha:
-        raise InputError(f"the model {recorded} changed since {db_path} was indexed: run `semsearch index` again")
-    vectors = photos.vectors if sha == photos.model_sha else autoembedder.embed(photos.descriptors)
-    database = ImageDatabase(photos.keys, vectors, text_encoder)
-    database.root, database.backbone, database.model = Path(photos.root), photos.backbone, autoembedder
-    database.descriptors = photos.descriptors  # row i: image i's (the tags' ImageNet labels read them)
-    return database
+    loaded = load_model(model or photos.model, glove=glove)
+    if loaded.backbone != photos.backbone:
+        raise InputError(f"{db_path} holds {photos.backbone} descriptors but the model {loaded.recorded} takes {loaded.backbone}'s")
+    if model is None and loaded.sha != photos.model_sha:
+        raise InputError(f"the model {loaded.recorded} changed since {db_path} was indexed: run `semsearch index` again")
+    vectors = photos.vectors if loaded.sha == photos.model_sha else loaded.autoembedder.embed(photos.descriptors)
+    database = ImageDatabase(photos.keys, vectors, loaded.text_encoder)
+    return PhotoSearch(database, Path(photos.root), loaded.autoembedder, photos.backbone, photos.descriptors)
 
 
-def image_query(image_path: PathLike, database: ImageDatabase, backbone=None) -> np.ndarray:
-    """The unit embedding (dim,) of an image file, to query ``database`` (from :func:`load_search`) with.
+def image_query(image_path: PathLike, model: "Autoembedder", backbone_name: str, backbone=None) -> np.ndarray:
+    """The unit embedding (dim,) of an image file, to query a database made by ``model`` with.
 
-    Described with the database's backbone and embedded with its model.
+    Described with ``backbone`` (default: the one named ``backbone_name``, which ``model``
+    takes) and embedded with ``model``; e.g. ``image_query(path, search.model, search.backbone)``.
     """
-    backbone = get_backbone(backbone, database.backbone)
+    backbone = get_backbone(backbone, backbone_name)
     descriptor = describe_images([open_image(image_path)], backbone)
-    return database.model.embed(descriptor)[0]
+    return model.embed(descriptor)[0]

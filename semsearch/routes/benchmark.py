@@ -14,9 +14,10 @@ no model, one is trained with the default settings on the course files the bench
 over (``resources.captions_path``, ``resources.descriptors_path``) and saved there, so the
 next run loads it (a model trained on random descriptors scores at chance, of course).
 
-Register it in ``setup.py``::
+It is registered in ``pyproject.toml`` under the contract's group and name::
 
-    entry_points={"cogworks.submissions.v2": ["language-search = semsearch.routes.benchmark:create_search_adapter"]}
+    [project.entry-points."cogworks.submissions.v2"]
+    language-search = "semsearch.routes.benchmark:create_search_adapter"
 
 Example
 -------

@@ -72,13 +72,13 @@ def app_from_args(args, say=print):
     if args.db is not None:
         from semsearch.photos.folder import load_search
 
-        database = load_search(args.db)
-        say(f"photos:      {args.db} ({len(database)} images under {database.root})")
-        root, known = Path(database.root), set(database.keys.tolist())
+        search = load_search(args.db)
+        say(f"photos:      {args.db} ({len(search)} images under {search.root})")
+        root, known = search.root, set(search.keys.tolist())
         from semsearch.photos.folder import PhotoDatabase
 
-        app = create_app(database, model=database.model, image_path=lambda key: root / key if key in known else None,
-                         photos=PhotoDatabase.load(args.db))
+        app = create_app(search.database, model=search.model, image_path=lambda key: root / key if key in known else None,
+                         descriptors=search.descriptors, photos=PhotoDatabase.load(args.db))
         return _said_tags(app, say)
     model_dir, images, caption_files, descriptors = args.model, args.images, args.captions, None
     if args.data is not None and not Path(args.data).expanduser().is_dir():
