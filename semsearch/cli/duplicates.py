@@ -22,7 +22,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         f"descriptors' cosine >= {NEAR_THRESHOLD}, measured on planted pairs). The best copy comes first (most "
         "pixels, then largest file). Nothing is deleted.",
         epilog="examples: semsearch duplicates --db ~/Pictures/.semsearch/photos.npz\n"
-               "          semsearch duplicates --exact --print0 | xargs -0 ls -l",
+               "          semsearch duplicates --print0 | while IFS= read -r -d '' f; do\n"
+               "            if [ -z \"$f\" ]; then echo --; else ls -l \"$f\"; fi; done   # an empty record ends a group",
     )
     p.add_argument("--db", metavar="DB", type=Path,
                    help="a database made by `semsearch index` (default ./.semsearch/photos.npz)")
