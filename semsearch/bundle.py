@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
-from semsearch.common.files import atomic_write, check_writable, sha256_of_file
+from semsearch.common.files import DiskFullError, atomic_write, check_writable, sha256_of_file
 from semsearch.database import ImageDatabase
 from semsearch.encoders import load_text_encoder
 from semsearch.model import Autoembedder
@@ -121,6 +121,10 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+#: How long a save waits for the folder's lock before it gives up (a save holds it for far longer).
+_LOCK_PATIENCE_S = 0.5
+
+
 @contextmanager
 def _save_lock(target: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``.<name>.lock`` beside ``target``, or raise SaveConflictError."""
@@ -132,13 +136,18 @@ def _save_lock(target: Path) -> Iterator[None]:
     lock = _lock_path(target)
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SaveConflictError(
-                f"another process is saving a model to {target} (it holds {lock}); "
-                "wait for it to finish, or save to another folder"
-            ) from None
+        deadline = time.monotonic() + _LOCK_PATIENCE_S  # a reader restoring an interrupted save holds it for ms
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise SaveConflictError(
+                        f"another process is saving a model to {target} (it holds {lock}); "
+                        "wait for it to finish, or save to another folder"
+                    ) from None
+                time.sleep(0.005)
         yield
     finally:
         os.close(fd)  # releases the lock
@@ -152,6 +161,41 @@ def _recover(target: Path) -> None:
             os.rename(aside[0], target)
     for leftover in _leftovers(target, "tmp") + _leftovers(target, "old"):
         shutil.rmtree(leftover, ignore_errors=True)
+
+
+def restore_interrupted_save(directory: PathLike) -> Optional[Path]:
+    """Put back a bundle that a save killed between its two renames left aside; say so.
+
+    Such a save leaves no ``directory`` and the complete old bundle as ``.<name>.old-*``
+    (which :func:`load_bundle` reads meanwhile). When no save holds the folder's lock (the
+    saving process is gone), the old bundle is renamed back, the save's leftovers removed,
+    and a ``UserWarning`` names what was restored. A save still running, or a folder this
+    user cannot write, is left alone (the set-aside copy is read as before).
+
+    Returns
+    -------
+    Path or None
+        The folder the bundle was restored from, or None if there was nothing to do.
+    """
+    import warnings
+
+    try:
+        target = _target(directory)
+    except InputError:
+        return None
+    if target.exists() or not any(_is_complete(p) for p in _leftovers(target, "old")):
+        return None
+    try:
+        with _save_lock(target):
+            aside = [p for p in _leftovers(target, "old") if _is_complete(p)]
+            if target.exists() or not aside:
+                return None
+            _recover(target)
+    except (SaveConflictError, OSError):  # a save under way (it will finish), or not ours to write
+        return None
+    warnings.warn(f"restored the model folder {directory} from {aside[0].name}, where a save that was "
+                  "interrupted between its two renames had left it", stacklevel=3)
+    return aside[0]
 
 
 def check_bundle_target(directory: PathLike) -> Path:
@@ -205,13 +249,17 @@ def save_bundle(
     (``.<name>.tmp-XXXX``: all files, then the manifest, each fsynced), then swapped in with
     two renames (the old folder to ``.<name>.old-XXXX``, the staging folder to ``<name>``)
     and the old one is removed. Until the second rename the old bundle is the model; a save
-    killed between the two renames leaves the old one aside, where :func:`load_bundle` (and
-    the next save) find it. A failure that Python sees removes the staging folder. The
+    killed between the two renames leaves the old one aside, where the next
+    :func:`load_bundle`, :func:`read_info` or save puts it back once no save holds the
+    folder's lock (:func:`restore_interrupted_save`, with a warning saying so). A failure
+    that Python sees removes the staging folder; a full disk is one line naming the file
+    and the space it needs (:class:`~semsearch.common.files.DiskFullError`). The
     manifest's sha256 sums are taken in the staging folder, which no other process writes
     into. Two saves to the same folder never mix: each holds an exclusive ``flock`` on
     ``.<name>.lock`` beside the folder for the whole save, and a second save meanwhile
-    fails at once with :class:`~semsearch.errors.SaveConflictError`. A folder is only
-    replaced when it holds nothing but a bundle's files (or nothing).
+    fails with :class:`~semsearch.errors.SaveConflictError` (after waiting up to half a
+    second: a reader restoring an interrupted save holds the lock for milliseconds). A
+    folder is only replaced when it holds nothing but a bundle's files (or nothing).
 
     Parameters
     ----------
@@ -272,6 +320,10 @@ def save_bundle(
             os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes 0700; give the usual permissions
             _fsync_dir(staging)
             _swap(staging, target)
+        except DiskFullError as e:  # name the model folder, not the staging folder that is removed
+            shutil.rmtree(staging, ignore_errors=True)
+            raise DiskFullError(str(e).replace(str(staging), str(target))
+                                .replace("the previous file, if any,", "the model folder")) from None
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -328,12 +380,16 @@ def _read_manifest(folder: Path, shown: Path) -> Dict[str, Any]:
         raise InputError(f"{path} is not valid JSON: {e}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or not isinstance(manifest.get("files"), dict):
         raise InputError(f"{path} is not a {FORMAT} manifest")
+    if not isinstance(manifest.setdefault("info", {}), dict):  # callers read manifest["info"].get(...)
+        raise InputError(f"{path}: its \"info\" must be a JSON object, got {type(manifest['info']).__name__} "
+                         f"{json.dumps(manifest['info'])[:60]} (a damaged or hand-edited manifest)")
     return manifest
 
 
 def read_info(directory: PathLike) -> Dict[str, Any]:
     """The manifest of a bundle (``format``, ``files``, ``input_dim``, ``dim``, ``n_images``, ``info``)."""
     directory = Path(directory)
+    restore_interrupted_save(directory)
     return _read_manifest(_resolve(directory), directory)
 
 
@@ -371,6 +427,7 @@ def load_bundle(
     directory = Path(directory)
     if not callable(getattr(model_class, "load", None)):
         raise InputTypeError(f"model_class must be a model class with a load(path) method, such as Autoembedder, got {model_class!r}")
+    restore_interrupted_save(directory)
     for attempt in range(_READ_ATTEMPTS):
         folder = _resolve(directory)
         try:

@@ -85,10 +85,10 @@ class Descriptors:
     def __init__(self, mapping: Mapping[int, object], backbone=None):
         if len(mapping) == 0:
             raise InputError("no descriptors given")
-        try:
-            pairs = sorted(((int(key), value) for key, value in mapping.items()), key=lambda pair: pair[0])
-        except (TypeError, ValueError):
-            raise InputError("descriptor keys must be COCO image ids (integers)") from None
+        try:  # 139.5, True or np.float64(139) are refused, never truncated to an id
+            pairs = sorted(((check_image_id(key), value) for key, value in mapping.items()), key=lambda pair: pair[0])
+        except (TypeError, ValueError) as e:
+            raise InputError(f"descriptor keys must be COCO image ids (integers): {e}") from None
         ids = [i for i, _ in pairs]
         if len(set(ids)) != len(ids):
             raise InputError("two descriptor keys name the same COCO id")

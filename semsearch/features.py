@@ -38,14 +38,14 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Callable, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from semsearch.backbones import DEFAULT_BACKBONE, Backbone, check_same_backbone, describe_backbone, load_backbone
 from semsearch.common.checks import check_image_ids
 from semsearch.common.files import check_writable
-from semsearch.common.images import IMAGE_SUFFIXES, failure_reason, open_image
+from semsearch.common.images import IMAGE_SUFFIXES, check_aspect_ratio, failure_reason, open_image
 from semsearch.common.keys import coco_id_from_filename
 from semsearch.descriptors import Descriptors
 from semsearch.errors import InputError, InputTypeError
@@ -112,14 +112,19 @@ class Failed(NamedTuple):
     reason: str
 
 
-def _prepare(path, backbone, reduced_decoding: bool, max_pixels: Optional[int]):
+def _prepare(path, backbone, reduced_decoding: bool, max_pixels: Optional[int],
+             resolve: Optional[Callable[[PathLike], PathLike]] = None):
     """The network's input for one file (an array, or the PIL image for a backbone without
-    ``preprocess``), or a reason it cannot be read."""
+    ``preprocess``), or a reason it cannot be read (too long and thin to resize included)."""
     try:
-        image = open_image(path, max_pixels=max_pixels, reduce_to=RESIZE if reduced_decoding else None)
+        image = open_image(resolve(path) if resolve is not None else path, max_pixels=max_pixels,
+                           reduce_to=RESIZE if reduced_decoding else None, name=str(path))
+        check_aspect_ratio(*image.size, name=str(path))  # before any resize (backbones without preprocess too)
         return backbone.preprocess(image) if hasattr(backbone, "forward") else image
-    except (InputError, OSError) as error:  # OSError: the file vanished or is unreadable
+    except InputError as error:  # broken, too large, or refused by ``resolve``
         return Failed(-1, failure_reason(error, path))  # the path is listed beside it
+    except OSError as error:  # the file vanished, or is unreadable (permissions)
+        return Failed(-1, f"cannot read it ({error.strerror})" if error.strerror else failure_reason(error, path))
 
 
 def _ordered_map(function, items: Sequence, threads: int, ahead: int) -> Iterator:
@@ -145,6 +150,7 @@ def _ordered_map(function, items: Sequence, threads: int, ahead: int) -> Iterato
 def iter_described(
     paths: Sequence, backbone, *, batch_size: int = 32, threads: Optional[int] = None,
     reduced_decoding: bool = False, max_pixels: Optional[int] = None,
+    resolve: Optional[Callable[[PathLike], PathLike]] = None,
 ) -> Iterator[Tuple[List[int], np.ndarray, List[Failed]]]:
     """Describe files batch by batch: yield ``(indices into paths, vectors (B, D), failed)``, in order.
 
@@ -167,9 +173,14 @@ def iter_described(
         (cosine >= 0.995 with full decoding, measured in ``benchmarks/index_speed.py``).
     max_pixels : int, optional
         Images with more pixels are failed; default :data:`semsearch.common.images.DEFAULT_MAX_PIXELS`.
+    resolve : callable, optional
+        ``path -> path to open``, called in the decoding thread just before the file is
+        opened; an :class:`~semsearch.errors.InputError` or ``OSError`` it raises fails that
+        file (e.g. :func:`semsearch.photos.paths.require_inside`: a photo replaced by a link
+        to outside its folder since it was listed).
     """
     threads = max(1, int(threads or os.cpu_count() or 1))
-    prepare = lambda path: _prepare(path, backbone, reduced_decoding, max_pixels)  # noqa: E731
+    prepare = lambda path: _prepare(path, backbone, reduced_decoding, max_pixels, resolve)  # noqa: E731
     prepared = _ordered_map(prepare, paths, threads, ahead=2 * batch_size + threads)
     for start in range(0, len(paths), batch_size):
         indices, inputs, failed = [], [], []
@@ -343,6 +354,24 @@ class ExtractionResult:
     failed: list[tuple[str, str]] = field(default_factory=list)
 
 
+def check_own_format(path: Path) -> None:
+    """Refuse to extend (so replace) an existing file that is not semsearch's own ``.npz`` format.
+
+    The course's descriptor files are plain pickles (``{id: array}``) read with
+    ``pickle.load``; resuming into one would rewrite it as a zip under the same name.
+    """
+    if not path.is_file():
+        return
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head != b"PK\x03\x04":  # the zip every .npz is
+        raise InputError(
+            f"{path} is not a semsearch descriptor file (.npz) but another format (a pickle?): extending it "
+            f"would rewrite it as semsearch's .npz, which pickle.load cannot read; write to a new file, "
+            f"e.g. --out {path.with_suffix('.npz')}"
+        )
+
+
 def _read_existing(path: Path, backbone: Backbone) -> dict[int, np.ndarray]:
     """The descriptors already in ``path``, to resume from, if they come from ``backbone``."""
     try:
@@ -429,6 +458,7 @@ def extract_features(
     if Path(out_path).suffix.lower() in IMAGE_SUFFIXES:  # it could be (or overwrite) one of the images
         raise InputError(f"the descriptor file {out_path} has an image's suffix: name it .npz")
     out_path = Path(out_path)
+    check_own_format(out_path)
     images = _select_images(image_dir, ids)
     model = load_backbone(backbone or DEFAULT_BACKBONE, pretrained=pretrained, device=device, seed=seed)
     descriptors = _read_existing(out_path, model) if out_path.exists() else {}

@@ -157,6 +157,20 @@ def _write_cache(cache: Path, glove, fingerprint: Tuple[int, str]) -> None:
         )
 
 
+def _repeated_word(text_file, has_header: bool):
+    """``(word, first line, second line)`` of the first word on two lines of a GloVe text file, or None."""
+    seen = {}
+    with open(text_file, encoding="utf-8", errors="replace") as f:
+        for number, line in enumerate(f, start=1):
+            if has_header and number == 1:
+                continue
+            word = line.split(" ", 1)[0]
+            if word in seen:
+                return word, seen[word], number
+            seen[word] = number
+    return None
+
+
 @lru_cache(maxsize=4)
 def _load_text(path: str):
     from gensim.models import KeyedVectors
@@ -176,6 +190,15 @@ def _load_text(path: str):
         glove = KeyedVectors.load_word2vec_format(str(text_file), binary=False, no_header=not has_header)
     except (ValueError, UnicodeDecodeError, EOFError) as e:
         raise InputError(f"{text_file} is not a GloVe / word2vec text file: {e}") from None
+    if len(glove.key_to_index) != len(glove.index_to_key):  # gensim leaves a hole (None) for a repeated word
+        twice = _repeated_word(text_file, has_header) or ("?", "?", "?")
+        raise InputError(f"{text_file} is not a GloVe / word2vec text file: the word {twice[0]!r} is on "
+                         f"two lines ({twice[1]} and {twice[2]}); keep one")
+    finite = np.isfinite(glove.vectors).all(axis=1)
+    if not finite.all():
+        bad = [glove.index_to_key[i] for i in np.flatnonzero(~finite)[:3]]
+        raise InputError(f"{text_file} holds NaN or inf in the vectors of {int((~finite).sum())} word(s), "
+                         f"e.g. {', '.join(map(repr, bad))}: a damaged GloVe file")
     if any("\n" in word for word in glove.index_to_key):  # cannot happen for whitespace-split words
         return glove
     try:  # the cache is an optimisation: a read-only folder just means slower loads

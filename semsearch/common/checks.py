@@ -43,6 +43,8 @@ def check_k(k, name: str = "k") -> int:
     return int(k)
 
 
+_INT64_MAX = int(np.iinfo(np.int64).max)
+
 def check_image_id(value, what: str = "COCO image id") -> int:
     """A COCO image id as an int: an integer >= 0, or a string of ASCII digits.
 
@@ -57,6 +59,8 @@ def check_image_id(value, what: str = "COCO image id") -> int:
         raise InputTypeError(f"a {what} must be an integer, got {value!r} ({type(value).__name__})")
     if value < 0:
         raise InputError(f"a {what} is >= 0, got {value!r}")
+    if value > _INT64_MAX:  # ids are kept as int64: a larger one would wrap round to a negative
+        raise InputError(f"a {what} is at most {_INT64_MAX} (int64), got {value!r}")
     return int(value)
 
 
@@ -72,6 +76,8 @@ def check_image_ids(values: Iterable) -> np.ndarray:
     if isinstance(values, np.ndarray) and values.dtype.kind in "iu":
         if (values < 0).any():
             raise InputError(f"a COCO image id is >= 0, got {int(values[values < 0][0])}")
+        if values.dtype.kind == "u" and values.size and values.max() > _INT64_MAX:  # astype would wrap it
+            raise InputError(f"a COCO image id is at most {_INT64_MAX} (int64), got {int(values.max())}")
         return values.astype(np.int64, copy=False).reshape(-1)
     return np.array([check_image_id(v) for v in values], dtype=np.int64)
 

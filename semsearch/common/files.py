@@ -1,6 +1,7 @@
 """Atomic file writing: a file is either the old one or the complete new one, never half-written."""
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from contextlib import contextmanager
@@ -9,16 +10,52 @@ from typing import IO, Iterator, Tuple, Union
 
 import numpy as np
 from semsearch.common.checks import check_finite
-from semsearch.errors import InputError
+from semsearch.errors import InputError, SemsearchError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+class DiskFullError(SemsearchError, OSError):
+    """The disk (or the user's quota) filled up while a file was saved; the old file is untouched."""
+
+
+def disk_full_message(path: PathLike, written: int, expected: int = 0) -> str:
+    """One line: which file could not be saved, how much it needs, how much is free there.
+
+    ``expected`` is the file's size if known (the arrays of an ``.npz``), ``written`` how
+    much was written before the disk filled up (a lower bound otherwise).
+
+    >>> disk_full_message("/nonexistent-folder/model.npz", 5 * 2**20, 8 * 2**20)  # doctest: +ELLIPSIS
+    'cannot save /nonexistent-folder/model.npz: no space left on its disk (it needs about 8.0 MiB, ... free)...'
+    """
+    import shutil
+
+    try:
+        free = _size(shutil.disk_usage(_nearest_existing(Path(path).absolute())).free)
+    except OSError:
+        free = "an unknown amount"
+    needed = f"about {_size(max(expected, written))}" if expected else f"more than {_size(written)}"
+    return (f"cannot save {path}: no space left on its disk (it needs {needed}, {free} free); "
+            "the previous file, if any, is untouched: free some space and run the command again")
+
+
+def _size(n: int) -> str:
+    """``n`` bytes for people: ``'812 bytes'``, ``'12.3 kB'``, ``'4.5 MiB'``, ``'1.2 GiB'``."""
+    if n < 1000:
+        return f"{n} bytes"
+    if n < 2**20:
+        return f"{n / 1000:.1f} kB"
+    return f"{n / 2**20:,.1f} MiB" if n < 2**30 else f"{n / 2**30:,.1f} GiB"
+
+
 @contextmanager
-def atomic_write(path: PathLike, mode: str = "wb") -> Iterator[IO]:
+def atomic_write(path: PathLike, mode: str = "wb", *, expected_bytes: int = 0) -> Iterator[IO]:
     """Open a temporary file beside ``path``; on success rename it onto ``path``.
 
-    If the block raises, the temporary file is removed and ``path`` is untouched.
+    If the block raises, the temporary file is removed and ``path`` is untouched. A full
+    disk (``ENOSPC``, or ``EDQUOT`` for a quota) is raised as :class:`DiskFullError`, one
+    line naming ``path`` and the space needed (``expected_bytes``, if known, or what was
+    written before the disk filled) and free.
 
     Examples
     --------
@@ -27,7 +64,12 @@ def atomic_write(path: PathLike, mode: str = "wb") -> Iterator[IO]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        if e.errno in _DISK_FULL:
+            raise DiskFullError(disk_full_message(path, 0, expected_bytes)) from None
+        raise
     try:
         with os.fdopen(fd, mode) as f:
             yield f
@@ -35,12 +77,19 @@ def atomic_write(path: PathLike, mode: str = "wb") -> Iterator[IO]:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
+            written = os.path.getsize(tmp)
             os.unlink(tmp)
         except FileNotFoundError:
-            pass
+            written = 0
+        if isinstance(e, OSError) and e.errno in _DISK_FULL:
+            raise DiskFullError(disk_full_message(path, written, expected_bytes)) from None
         raise
+
+
+#: errno values of a full disk: no space, and (where the platform has it) over the user's quota.
+_DISK_FULL = {errno.ENOSPC} | ({errno.EDQUOT} if hasattr(errno, "EDQUOT") else set())
 
 
 def sha256_of_file(path: PathLike) -> str:
@@ -62,7 +111,8 @@ def _umask() -> int:
 
 def save_npz(path: PathLike, format: str, **arrays) -> None:
     """Write arrays and a format tag to a ``.npz`` file, atomically."""
-    with atomic_write(path, "wb") as f:
+    expected = sum(np.asarray(a).nbytes for a in arrays.values())  # savez stores them uncompressed
+    with atomic_write(path, "wb", expected_bytes=expected) as f:
         np.savez(f, format=format, **arrays)
 
 

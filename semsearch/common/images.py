@@ -240,3 +240,52 @@ def failure_reason(error: BaseException, path: PathLike) -> str:
     'is empty (0 bytes), not an image'
     """
     return " ".join(str(error).replace(str(path), "", 1).split()).strip(" :") or type(error).__name__
+
+
+# --------------------------------------------------------------------------- bounded resizing
+
+
+#: The widest an image may be for its height (or the tallest for its width) to be resized:
+#: the output of a resize to a fixed short side grows with this ratio (a 40000 x 1 PNG of
+#: 196 bytes, resized to a 256-pixel short side, would be 10 million x 256 pixels, ~11 GB in
+#: the resize). Panoramas reach about 1:12; the limit leaves room for far more.
+MAX_ASPECT_RATIO = 64
+
+
+class ImageTooLargeError(InputError):
+    """An image whose bytes, pixels, or resized size are over the caps (the web app answers 413)."""
+
+
+def check_aspect_ratio(width: int, height: int, *, name: str = "the image", max_ratio: float = MAX_ASPECT_RATIO) -> None:
+    """Refuse an image too long and thin to resize safely, before any resize allocates it.
+
+    Raises
+    ------
+    ImageTooLargeError
+        ``max(width, height) / min(width, height)`` is over ``max_ratio`` (or a side is 0).
+
+    >>> check_aspect_ratio(640, 480)
+    >>> check_aspect_ratio(40000, 1)
+    Traceback (most recent call last):
+    ...
+    semsearch.common.images.ImageTooLargeError: the image is 40000 x 1 pixels, an aspect ratio over 64:1: resizing it would take too much memory
+    """
+    if min(width, height) < 1 or max(width, height) > max_ratio * min(width, height):
+        raise ImageTooLargeError(
+            f"{name} is {width} x {height} pixels, an aspect ratio over {max_ratio:g}:1: resizing it would take too much memory"
+        )
+
+
+def bounded_size(width: int, height: int, short_side: int, *, name: str = "the image",
+                 max_ratio: float = MAX_ASPECT_RATIO) -> Tuple[int, int]:
+    """``(width, height)`` after resizing the shorter side to ``short_side``, refused when too large.
+
+    The output of such a resize has at most ``short_side² × max_ratio`` pixels.
+
+    >>> bounded_size(640, 480, 256)
+    (341, 256)
+    """
+    check_aspect_ratio(width, height, name=name, max_ratio=max_ratio)
+    if width <= height:
+        return short_side, int(round(height * short_side / width))
+    return int(round(width * short_side / height)), short_side

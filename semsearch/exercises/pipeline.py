@@ -172,10 +172,11 @@ def run_pipeline(data, corpus: Sequence[str], functions: Dict[str, Callable], tr
     for query in queries:
         scores = database.vectors @ encoder(query)
         columns = np.asarray(chosen["top_k"](scores[None], 5)).reshape(-1)
-        searches.append((query, database.image_ids[columns], scores[columns]))
+        searches.append((query, database.keys[columns], scores[columns]))
 
     split = data.split(validation_ids)
-    rows = np.searchsorted(database.image_ids, split.image_ids)
+    order = np.argsort(database.keys)  # a team's database may list its images in any order
+    rows = order[np.searchsorted(database.keys[order], split.image_ids)]
     queries_vectors = encoder(split.captions)
     similarities = queries_vectors @ database.vectors[rows].T
     ranks = np.asarray(chosen["target_ranks"](similarities, split.image_rows))

@@ -38,9 +38,10 @@ import numpy as np
 from semsearch.common.files import load_npz, save_npz, sha256_of_file
 from semsearch.database import ImageDatabase
 from semsearch.errors import InputError, MissingExtraError
-from semsearch.common.images import find_image_files, open_image
+from semsearch.common.images import failure_reason, image_suffixes, open_image
 from semsearch.photos.metadata import COLUMNS, Metadata
 from semsearch.photos.moves import fill_in_infos, optional_info, reuse_known_content, twin_entries
+from semsearch.photos.paths import check_keys, find_photo_files, require_inside
 
 if TYPE_CHECKING:
     from semsearch.model import Autoembedder
@@ -121,6 +122,7 @@ class PhotoDatabase:
         lengths |= {len(column) for column in values["metadata"].arrays().values()}
         if lengths != {n}:
             raise InputError(f"{path}: its arrays have different lengths (a damaged photo database)")
+        check_keys(values["keys"].tolist(), values["root"], path)
         return cls(**values)
 
     def rows(self) -> Dict[str, int]:
@@ -280,6 +282,11 @@ def _open_database(db_path: Path, model: Optional[PathLike]) -> Tuple[Optional[P
             f"{db_path} holds {old.backbone} descriptors but the model {loaded.recorded} takes {loaded.backbone}'s: "
             "index into a new database file"
         )
+    if old is not None and len(old) and old.descriptors.shape[1] != loaded.autoembedder.input_dim:  # same name, other size
+        raise InputError(
+            f"{db_path} holds {old.descriptors.shape[1]}-d descriptors but the model {loaded.recorded} takes "
+            f"{loaded.autoembedder.input_dim}-d ones: index into a new database file"
+        )
     return old, loaded
 
 
@@ -288,10 +295,14 @@ def _compare_with_disk(root: Path, old: Optional[PhotoDatabase], sha: str, repor
 
     ``on_disk`` maps key -> (path, size, mtime); ``kept`` maps key -> (size, mtime, descriptor,
     PhotoInfo or None when ``old`` predates metadata).
-    Fills the report's deleted, unchanged and re-embedded counts and its unreadable files.
+    Fills the report's deleted, unchanged and re-embedded counts and its unreadable files:
+    links leading outside the folder (:func:`semsearch.photos.paths.find_photo_files`) and
+    folders that cannot be listed among them.
     """
+    files, refused = find_photo_files(root, image_suffixes())  # links only to inside the folder
+    report.failed.extend(refused)
     on_disk: Dict[str, _FileState] = {}
-    for path in find_image_files(root):
+    for path in files:
         try:
             on_disk[path.relative_to(root).as_posix()] = (path, *_stat(path))
         except OSError as e:  # vanished or unreadable since listing
@@ -330,33 +341,47 @@ def _save_entries(db_path: Path, root: Path, entries: Dict[str, tuple], loaded: 
     ).save(db_path)
 
 
-def _describe_locally(keys: List[str], on_disk: Dict[str, _FileState], backbone, batch_size: int,
+def _describe_locally(root: Path, keys: List[str], on_disk: Dict[str, _FileState], backbone, batch_size: int,
                       max_pixels: Optional[int]) -> Iterator[Tuple[list, list]]:
     """Per batch: ``([(key, size, mtime, descriptor)], [(path, reason)])``, in the order of ``keys``.
 
     Decoded in threads ahead of the network, JPEGs at a reduced scale (:func:`semsearch.features.iter_described`).
+    Each file is checked again as it is opened (:func:`semsearch.photos.paths.require_inside`:
+    it may have been replaced by a link to outside ``root`` since it was listed); such a file,
+    an unreadable one and an image too long and thin to resize are failed, not raised.
     """
     from semsearch.features import iter_described
 
     paths = [on_disk[key][0] for key in keys]
-    batches = iter_described(paths, backbone, batch_size=batch_size, reduced_decoding=True, max_pixels=max_pixels)
+    batches = iter_described(paths, backbone, batch_size=batch_size, reduced_decoding=True, max_pixels=max_pixels,
+                             resolve=lambda path: require_inside(root, path))
     for indices, vectors, failed in batches:
         yield ([(keys[i], *on_disk[keys[i]][1:], vector) for i, vector in zip(indices, vectors)],
                [(str(paths[f.index]), f.reason) for f in failed])
 
 
-def _describe_on_ray(keys: List[str], on_disk: Dict[str, _FileState], backbone, batch_size: int,
+def _describe_on_ray(root: Path, keys: List[str], on_disk: Dict[str, _FileState], backbone, batch_size: int,
                      chunk: int, max_pixels: Optional[int]) -> Iterator[Tuple[list, list]]:
-    """As :func:`_describe_locally`, a chunk of ``chunk`` files at a time on Ray Data actors."""
+    """As :func:`_describe_locally`, a chunk of ``chunk`` files at a time on Ray Data actors.
+
+    The files are checked to be inside ``root`` as each chunk is sent (the actors read them
+    by path, later, possibly on another machine).
+    """
     from semsearch.distributed import describe_files_ray
 
     for start in range(0, len(keys), chunk):
-        part = keys[start : start + chunk]
+        part, refused = [], []
+        for key in keys[start : start + chunk]:
+            try:
+                require_inside(root, on_disk[key][0])
+                part.append(key)
+            except (InputError, OSError) as e:  # a link to outside since listed, or gone
+                refused.append((str(on_disk[key][0]), failure_reason(e, on_disk[key][0])))
         paths = [str(on_disk[key][0]) for key in part]
         vectors, ok, failed = describe_files_ray(paths, backbone.name, batch_size=batch_size, progress=False,
-                                                 reduced_decoding=True, max_pixels=max_pixels)
+                                                 reduced_decoding=True, max_pixels=max_pixels) if part else ([], [], [])
         found = dict(zip(map(str, ok), vectors))
-        yield [(key, *on_disk[key][1:], found[path]) for key, path in zip(part, paths) if path in found], list(failed)
+        yield [(key, *on_disk[key][1:], found[path]) for key, path in zip(part, paths) if path in found], refused + list(failed)
 
 
 def index_folder(
@@ -376,7 +401,9 @@ def index_folder(
     Parameters
     ----------
     folder : path
-        Searched recursively for jpg, jpeg, png, webp (and heic with ``pillow-heif``).
+        Searched recursively for jpg, jpeg, png, webp (and heic with ``pillow-heif``); file
+        links are followed only when they resolve inside it, folder links never
+        (:mod:`semsearch.photos.paths`).
     db_path : path
         The database file (``.npz``); extended if it exists.
     model : path, optional
@@ -429,9 +456,9 @@ def index_folder(
         if backbone.dim != loaded.autoembedder.input_dim:
             raise InputError(f"backbone {backbone.name} gives {backbone.dim}-d descriptors, the model takes {loaded.autoembedder.input_dim}-d")
         if engine == "ray":
-            batches = _describe_on_ray(todo, on_disk, backbone, batch_size, checkpoint_every, max_pixels)
+            batches = _describe_on_ray(root, todo, on_disk, backbone, batch_size, checkpoint_every, max_pixels)
         else:
-            batches = _describe_locally(todo, on_disk, backbone, batch_size, max_pixels)
+            batches = _describe_locally(root, todo, on_disk, backbone, batch_size, max_pixels)
         unsaved = 0
         with tqdm(total=len(todo), unit="img", file=sys.stderr, disable=not progress, smoothing=0.1) as bar:
             for described, failed in batches:
@@ -515,6 +542,9 @@ def load_search(db_path: PathLike, model: Optional[PathLike] = None, *, glove=No
     loaded = load_model(model or photos.model, glove=glove)
     if loaded.backbone != photos.backbone:
         raise InputError(f"{db_path} holds {photos.backbone} descriptors but the model {loaded.recorded} takes {loaded.backbone}'s")
+    if photos.descriptors.shape[1] != loaded.autoembedder.input_dim:  # same backbone name, another size
+        raise InputError(f"{db_path} holds {photos.descriptors.shape[1]}-d descriptors but the model {loaded.recorded} "
+                         f"takes {loaded.autoembedder.input_dim}-d ones")
     if model is None and loaded.sha != photos.model_sha:
         raise InputError(f"the model {loaded.recorded} changed since {db_path} was indexed: run `semsearch index` again")
     vectors = photos.vectors if loaded.sha == photos.model_sha else loaded.autoembedder.embed(photos.descriptors)

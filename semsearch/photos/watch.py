@@ -30,7 +30,8 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, Optional, Tuple, Union
 
-from semsearch.common.images import find_image_files
+from semsearch.common.images import image_suffixes
+from semsearch.photos.paths import find_photo_files
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -38,7 +39,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 def snapshot(root: Path) -> Dict[str, Tuple[int, int]]:
     """Relative path -> (size, mtime ns) of every image under ``root`` (as ``index`` finds them)."""
     found = {}
-    for path in find_image_files(root):
+    for path in find_photo_files(root, image_suffixes())[0]:
         try:
             status = path.stat()
         except OSError:  # gone since listing

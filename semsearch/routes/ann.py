@@ -76,6 +76,17 @@ def fingerprint(vectors) -> str:
     return digest.hexdigest()
 
 
+def graph_checksum(dim: int, count: int, blob: np.ndarray) -> str:
+    """sha256 of a saved hnswlib graph's bytes with its dimension and size: checked before hnswlib reads it.
+
+    >>> graph_checksum(2, 1, np.zeros(3, np.uint8)) != graph_checksum(2, 1, np.ones(3, np.uint8))
+    True
+    """
+    digest = hashlib.sha256(f"hnswlib dim={int(dim)} count={int(count)}\n".encode())
+    digest.update(np.ascontiguousarray(blob, dtype=np.uint8).tobytes())
+    return digest.hexdigest()
+
+
 def _unit_rows(vectors, what: str, dim: int = 0) -> Tuple[np.ndarray, np.ndarray]:
     """``vectors`` as float32 (N, dim) rows of unit length (zero rows stay zero), and the norms (N,)."""
     vectors = np.asarray(vectors, dtype=np.float32)
@@ -217,7 +228,7 @@ class ApproximateIndex:
             self._index.save_index(graph)
             blob = np.fromfile(graph, dtype=np.uint8)
         save_npz(path, FORMAT, library="hnswlib", dim=self.dim, ef=self.ef, count=len(self), hnsw=blob,
-                 fingerprint=np.array(self.fingerprint or ""))
+                 fingerprint=np.array(self.fingerprint or ""), graph_sha256=np.array(graph_checksum(self.dim, len(self), blob)))
 
     @classmethod
     def load(cls, path: PathLike) -> "ApproximateIndex":
@@ -229,7 +240,18 @@ class ApproximateIndex:
             given = str(given) or None
         except InputError:  # written before fingerprints: unknown
             given = None
+        try:
+            (stored,) = load_npz(path, FORMAT, ("graph_sha256",), "approximate index file")
+        except InputError:
+            stored = None
         dim, ef, count = int(dim), int(ef), int(count)
+        # hnswlib trusts the bytes it reads (a damaged graph can crash the process): check them first
+        if stored is None:
+            raise InputError(f"{path} records no checksum of its graph (an older file): it cannot be checked "
+                             "before it is read; rebuild it with database.build_ann() and save, or delete it")
+        if str(stored) != graph_checksum(dim, count, blob):
+            raise InputError(f"{path} is damaged: its graph does not match its checksum; "
+                             "rebuild it with database.build_ann() and save, or delete it")
         index = hnswlib.Index(space="ip", dim=dim)
         with tempfile.TemporaryDirectory() as tmp:
             graph = os.path.join(tmp, "hnsw.bin")

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from semsearch.errors import (
     UnknownIdError,
     UnknownQueryError,
 )
+from semsearch.photos.paths import shown_name
 from semsearch.routes.explain import is_decomposable
 from semsearch.text import TextEmbedder, tokenize
 from semsearch.web.images import MAX_IMAGE_PIXELS, MAX_UPLOAD_BYTES
@@ -107,7 +109,7 @@ class AppContext:
         text_encoder = text_encoder or database.text_encoder
         if text_encoder is None:
             raise InputError("the database has no text encoder: pass text_encoder=")
-        keys = {str(k): k for k in database.keys.tolist()}
+        keys = {shown_name(str(k)): k for k in database.keys.tolist()}  # names that are not UTF-8 as \xNN
         context = cls(database, text_encoder, limits, model, describe, image_path, dict(captions or {}), keys)
         try:
             context.tags = DatabaseTags.for_database(database, descriptors, text_encoder=text_encoder, warn=False)
@@ -152,7 +154,8 @@ class AppContext:
 
     def result(self, key, score: float, shares=None) -> dict:
         """One result as JSON: key, score, thumbnail URL, caption, and the words' shares if given."""
-        entry = {"key": str(key), "score": round(float(score), 6), "image": f"/images/{key}",
+        text = shown_name(str(key))  # as in self.keys; '#', '?' and '%' percent-encoded in the URL
+        entry = {"key": text, "score": round(float(score), 6), "image": "/images/" + quote(text, safe="/"),
                  "caption": self.captions.get(key)}
         if shares is not None:
             entry["shares"] = [[w, round(s, 6)] for w, s in shares]

@@ -25,7 +25,11 @@ from typing import Mapping, Optional, Union
 
 from PIL import Image, ImageDraw
 
+from semsearch.common.images import ImageTooLargeError, check_aspect_ratio
 from semsearch.errors import InputError
+
+__all__ = ["ImageTooLargeError", "NotAnImageError", "open_image_bytes", "open_image_file", "thumbnail_jpeg",
+           "placeholder_jpeg", "CocoImageFiles"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -35,10 +39,6 @@ IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
 #: Default caps: 10 MB per upload, 40 megapixels per decoded image.
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_IMAGE_PIXELS = 40_000_000
-
-
-class ImageTooLargeError(InputError):
-    """Bytes or pixels over the cap (the web app answers 413)."""
 
 
 class NotAnImageError(InputError):
@@ -70,10 +70,14 @@ def open_image_bytes(
         raise NotAnImageError("the upload is empty: send the image's bytes")
     try:
         image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
+    except Image.DecompressionBombError as e:
+        raise ImageTooLargeError(f"the image decodes to too many pixels (a decompression bomb?): {_first_line(e)}") from None
+    except (OSError, ValueError) as e:
         raise NotAnImageError(
             f"the upload is not an image semsearch reads ({', '.join(IMAGE_FORMATS)}): {type(e).__name__}"
         ) from None
+    if image.width * image.height <= max_pixels:  # (else _decode says how many pixels)
+        check_aspect_ratio(*image.size, name="the image")  # its resize for a descriptor would be huge
     return _decode(image, max_pixels, draft, "the image")
 
 
@@ -82,7 +86,9 @@ def open_image_file(path: PathLike, *, max_pixels: int = MAX_IMAGE_PIXELS, draft
     try:
         with open(path, "rb") as f:
             image = Image.open(io.BytesIO(f.read()))
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
+    except Image.DecompressionBombError as e:
+        raise ImageTooLargeError(f"{Path(path).name} decodes to too many pixels (a decompression bomb?): {_first_line(e)}") from None
+    except (OSError, ValueError) as e:
         raise NotAnImageError(f"{Path(path).name} is not a readable image: {type(e).__name__}") from None
     return _decode(image, max_pixels, draft, Path(path).name)
 
@@ -95,8 +101,14 @@ def _decode(image: Image.Image, max_pixels: int, draft: Optional[int], what: str
         if draft is not None and image.format == "JPEG":
             image.draft("RGB", (draft, draft))
         return image.convert("RGB")  # decodes every pixel
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
+    except Image.DecompressionBombError as e:
+        raise ImageTooLargeError(f"{what} decodes to too many pixels (a decompression bomb?): {_first_line(e)}") from None
+    except (OSError, ValueError, MemoryError) as e:
         raise NotAnImageError(f"{what} could not be decoded: {type(e).__name__}: {e}") from None
+
+
+def _first_line(error: BaseException) -> str:
+    return " ".join(str(error).split()).split(", could be")[0]
 
 
 def thumbnail_jpeg(image: Image.Image, size: int = 256, quality: int = 85) -> bytes:

@@ -14,6 +14,7 @@ Example
 """
 # No "from __future__ import annotations": FastAPI reads the endpoints' annotations as objects.
 
+from semsearch.query import stop_words_warning
 from semsearch.routes.explain import explain
 from semsearch.web.context import AppContext, NotAvailableError
 
@@ -52,7 +53,7 @@ def add_search_routes(app, context: AppContext) -> None:
             shares = explain(context.text_encoder, q, database.vector_of(key)) if decomposable else None
             results.append(context.result(key, score, shares))
         return {"query": q, "k": k, "tag": tag, "unknown_words": context.unknown_words(q), "explain": decomposable,
-                "results": results}
+                "warning": stop_words_warning(q), "results": results}
 
     @app.get("/api/similar/{key:path}")
     def similar(key: str, k: int = 9):

@@ -13,12 +13,14 @@ Example
 from __future__ import annotations
 
 import argparse
+import errno
 import ipaddress
+import socket
 import sys
 from pathlib import Path
 
 from semsearch.cli.argtypes import port
-from semsearch.errors import MissingExtraError
+from semsearch.errors import InputError, MissingExtraError
 from semsearch.paths import ENV_VAR, data_dir, find_data_files
 
 DEFAULT_MODEL_DIR = "semsearch-model"
@@ -74,10 +76,11 @@ def app_from_args(args, say=print):
 
         search = load_search(args.db)
         say(f"photos:      {args.db} ({len(search)} images under {search.root})")
-        root, known = search.root, set(search.keys.tolist())
         from semsearch.photos.folder import PhotoDatabase
+        from semsearch.photos.paths import file_inside
 
-        app = create_app(search.database, model=search.model, image_path=lambda key: root / key if key in known else None,
+        root = search.root  # each file checked when asked for: inside the folder, links too
+        app = create_app(search.database, model=search.model, image_path=lambda key: file_inside(root, key),
                          descriptors=search.descriptors, photos=PhotoDatabase.load(args.db))
         return _said_tags(app, say)
     model_dir, images, caption_files, descriptors = args.model, args.images, args.captions, None
@@ -92,6 +95,9 @@ def app_from_args(args, say=print):
         say("no --model or --db: serving the embedded sample (semsearch.sample)")
     model, text_encoder, database = load_bundle(model_dir or DEFAULT_MODEL_DIR)
     say(f"model:       {model_dir or DEFAULT_MODEL_DIR} ({len(database)} images, {database.dim}-d, {type(text_encoder).__name__})")
+    if database.keys.dtype.kind not in "iu":  # keyed by names (not COCO ids): no captions or files to find
+        say("images:      the database is keyed by names, not COCO ids: grey tiles, no captions")
+        return _said_tags(create_app(database, text_encoder, model=model), say)
     if images is not None and not Path(images).is_dir():
         raise FileNotFoundError(f"image folder not found: {images}")
     if images is None:
@@ -144,13 +150,42 @@ def run(args) -> int:
         import uvicorn
     except ImportError:
         raise MissingExtraError("semsearch serve needs uvicorn and FastAPI: pip install 'semsearch[web]'") from None
-    app = app_from_args(args)
+    listening = bind(args.host, args.port)  # before loading anything: a port in use is said at once
     try:
-        loopback = ipaddress.ip_address(args.host).is_loopback
-    except ValueError:
-        loopback = args.host == "localhost"
-    if not loopback:
-        print(f"semsearch: warning: --host {args.host} lets other machines reach this page", file=sys.stderr)
-    print(f"serving at http://{args.host}:{args.port}/  (Ctrl-C stops)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+        app = app_from_args(args)
+        try:
+            loopback = ipaddress.ip_address(args.host).is_loopback
+        except ValueError:
+            loopback = args.host == "localhost"
+        if not loopback:
+            print(f"semsearch: warning: --host {args.host} lets other machines reach this page", file=sys.stderr)
+        print(f"serving at http://{args.host}:{args.port}/  (Ctrl-C stops)", flush=True)
+        uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")).run(sockets=[listening])
+    finally:
+        listening.close()
     return 0
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``(host, port)`` for uvicorn to listen on, or one line saying why not.
+
+    Raises
+    ------
+    InputError
+        The port is in use (another server?), or the address is not one of this machine's.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        raise InputError(f"--host {host}: not an address of this machine ({e.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    listening = socket.socket(family, kind, proto)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: restart after Ctrl-C
+    try:
+        listening.bind(address)
+    except OSError as e:
+        listening.close()
+        if e.errno == errno.EADDRINUSE:
+            raise InputError(f"port {port} on {host} is in use (another server?): choose another with --port") from None
+        raise InputError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    return listening

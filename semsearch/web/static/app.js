@@ -92,6 +92,7 @@ async function search(event) {
     const notes = [];
     if (body.tag) notes.push(`only images tagged "${body.tag}"`);
     if (body.unknown_words.length) notes.push(`not known, left out: ${body.unknown_words.join(", ")}`);
+    if (body.warning) notes.push(body.warning);
     say(notes.join(" · "), true);
     history.replaceState(null, "", `?q=${encodeURIComponent(q)}&${searchParams()}`);
   } catch (e) {
