@@ -181,7 +181,8 @@ class ImageDatabase:
             raise UnknownIdError(f"{what} {image_id!r} is not in the database") from None
 
     def query(
-        self, query: Union[str, Sequence[str], np.ndarray], k: int = 9, *, approximate: Optional[bool] = None
+        self, query: Union[str, Sequence[str], np.ndarray], k: int = 9, *, approximate: Optional[bool] = None,
+        where: Optional[np.ndarray] = None,
     ) -> Tuple[np.ndarray, np.ndarray]:
         """The k images most similar to the query, best first.
 
@@ -197,6 +198,10 @@ class ImageDatabase:
             True: search the approximate index (built now if there is none); it may miss a
             few of the true k best. False: exact search. Default: the index for databases of
             ``SIZE_THRESHOLD`` images or more, exact search below.
+        where : (N,) bool, optional
+            Rank only the images whose entry is True (a filter, e.g. from
+            :mod:`semsearch.photos.filters`); fewer than k may pass. Searched exactly, never
+            with the approximate index.
 
         Returns
         -------
@@ -211,6 +216,9 @@ class ImageDatabase:
         k = check_k(k)
         single = isinstance(query, str) or (isinstance(query, np.ndarray) and query.ndim == 1)
         vectors = self._query_vectors([query] if isinstance(query, str) else query)
+        if where is not None:
+            ids, scores = self._query_where(vectors, k, where)
+            return (ids[0], scores[0]) if single else (ids, scores)
         if self._searches_ann(approximate):
             rows, scores = self.ann.query(vectors, k)
             return (self.keys[rows[0]], scores[0]) if single else (self.keys[rows], scores)
@@ -226,6 +234,29 @@ class ImageDatabase:
             ids[start : start + 64] = self.keys[best]
             scores[start : start + 64] = np.take_along_axis(block, best, axis=1)
         return (ids[0], scores[0]) if single else (ids, scores)
+
+    def _query_where(self, vectors: np.ndarray, k: int, where) -> Tuple[np.ndarray, np.ndarray]:
+        """Exact search among the rows where ``where`` is True: (Q, k') ids and scores, k' <= k.
+
+        Every row is scored (one matrix product, as unfiltered), then only the kept rows'
+        scores are ranked: at most a little more work than an unfiltered search, however many
+        rows pass (gathering the kept vectors first would cost more than scoring them all).
+        """
+        where = np.asarray(where)
+        if where.dtype != bool or where.shape != (len(self),):
+            raise InputError(f"where must be a ({len(self)},) bool array, got {where.dtype} {where.shape}")
+        rows = np.flatnonzero(where)
+        k = min(k, len(rows))
+        ids = np.empty((len(vectors), k), dtype=self.keys.dtype)
+        scores = np.empty((len(vectors), k), dtype=np.result_type(vectors, self.vectors))
+        if k == 0:
+            return ids, scores
+        for start in range(0, len(vectors), 64):
+            kept = (self.vectors @ vectors[start : start + 64].T)[rows].T  # (64, kept rows)
+            best = top_k(kept, k)
+            ids[start : start + 64] = self.keys[rows[best]]
+            scores[start : start + 64] = np.take_along_axis(kept, best, axis=1)
+        return ids, scores
 
     def _searches_ann(self, approximate: Optional[bool]) -> bool:
         """Whether a query searches the approximate index, which is built here if need be."""

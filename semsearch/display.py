@@ -145,11 +145,34 @@ def draw_cell(ax: "Axes", key, score: Optional[float], caption: str, *, image_di
         ax.imshow(np.asarray(img))
     except ImageNotFoundError as err:
         _show_message(ax, textwrap.fill(str(err), wrap_width))
-    name = textwrap.shorten(str(key), 40) if isinstance(key, (str, Path)) else str(key)
-    ax.set_title(name if score is None else f"{name}  {score:.3f}", fontsize=10)
+    shown = "" if score is None else f"  {score:.3f}"
+    name = path_title(key, wrap_width - len(shown)) if isinstance(key, (str, Path)) else str(key)
+    ax.set_title(name + shown, fontsize=10)
     ax.set_xlabel(caption, fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+def path_title(path, width: int = 30) -> str:
+    """A photo's path as a grid title of lines at most ``width`` long: its folder, shortened
+    from the left (``…oliday 2019/``), over its file name, shortened in the middle.
+
+    >>> print(path_title("Pictures/2019 Summer holiday in Brittany/IMG_20190714_103102.jpg", 20))
+    …oliday in Brittany/
+    IMG_20190…103102.jpg
+    """
+    width = max(int(width), 8)
+    text = Path(path).as_posix()
+    folder, _, name = text.rpartition("/")
+    if len(name) > width:
+        half = (width - 1) // 2
+        name = name[:half] + "…" + name[len(name) - (width - 1 - half):]
+    if not folder:
+        return name
+    folder += "/"
+    if len(folder) > width:
+        folder = "…" + folder[len(folder) - width + 1:]
+    return f"{folder}\n{name}"
 
 
 def _read_file(path: Path) -> Image.Image:
@@ -217,7 +240,8 @@ def save_figure(fig: "Figure", path: PathLike, *, dpi: Optional[float] = None) -
     return path
 
 
-def result_grid(keys, scores, query: str, out=None, *, coco=None, image_dir=None, ncols: int = 3) -> Optional[Path]:
+def result_grid(keys, scores, query: str, out=None, *, coco=None, image_dir=None, ncols: int = 3,
+                captions=None) -> Optional[Path]:
     """The hits of a query as a picture grid, saved to ``out`` (returned) or shown in a window.
 
     Parameters
@@ -229,6 +253,8 @@ def result_grid(keys, scores, query: str, out=None, *, coco=None, image_dir=None
         from their ``coco_url`` (cached).
     image_dir : path, optional
         Where the images are (COCO files by id, or the indexed folder of a photo database).
+    captions : list of str, optional
+        A line under each image instead of ``coco``'s first captions (e.g. a photo's date).
     """
     import matplotlib
 
@@ -236,7 +262,8 @@ def result_grid(keys, scores, query: str, out=None, *, coco=None, image_dir=None
         matplotlib.use("Agg")  # a file only: no window, works without a display
     import matplotlib.pyplot as plt
 
-    captions = [first_caption(coco, key) for key in keys] if coco is not None else None
+    if captions is None and coco is not None:
+        captions = [first_caption(coco, key) for key in keys]
     urls = {int(k): coco.coco_url(k) for k in keys if coco.coco_url(k)} if coco is not None else None
     fig = show_images(keys, scores, captions=captions, query=query, image_dir=image_dir, urls=urls, ncols=ncols)
     try:

@@ -91,6 +91,21 @@ def is_compound(query: str) -> bool:
     return len(parts) > 1 or parts[0] != (1.0, query.strip())
 
 
+_GLUED_OPERATOR = re.compile(r"\w[+-]\w|\w[+-]\s|\s[+-]\w|^[+-]\w")
+
+
+def operator_hint(text: str) -> str:
+    """A hint for a text whose ``+`` or ``-`` touches a word (``"dog+beach"``), else ``""``.
+
+    >>> operator_hint("dog+beach")
+    " (to combine queries, put spaces around + and -: 'dog + beach')"
+    """
+    if not _GLUED_OPERATOR.search(text):
+        return ""
+    spaced = re.sub(r"\s*([+-])\s*", r" \1 ", text).strip()
+    return f" (to combine queries, put spaces around + and -: {spaced!r})"
+
+
 def combine(parts: Sequence[Tuple[float, str]], text_encoder: Callable, query: str = "") -> np.ndarray:
     """The unit vector ``normalise(sum_i w_i * unit(text_encoder(t_i)))``, shape (dim,).
 
@@ -102,7 +117,7 @@ def combine(parts: Sequence[Tuple[float, str]], text_encoder: Callable, query: s
             text_encoder.check_known(text)
         except UnknownQueryError as e:
             where = f" of {query!r}" if query and len(parts) > 1 else ""
-            raise UnknownQueryError(f"query part {text!r}{where} has no known word: {e}") from None
+            raise UnknownQueryError(f"query part {text!r}{where} has no known word: {e}{operator_hint(text)}") from None
     weights = np.array([w for w, _ in parts], dtype=np.float64)
     units = l2_normalize_rows(np.asarray(text_encoder([t for _, t in parts]), dtype=np.float64))
     total = weights @ units
@@ -126,7 +141,10 @@ def embed_queries(queries: Sequence[str], text_encoder: Callable) -> np.ndarray:
         vectors = np.asarray(text_encoder([parsed[i][0][1] for i in plain]), dtype=np.float32)  # unit rows already
         for i, vector in zip(plain, vectors):
             if not vector.any():  # no known word: check_known says why (embedding once, not twice)
-                text_encoder.check_known(parsed[i][0][1])
+                try:
+                    text_encoder.check_known(parsed[i][0][1])
+                except UnknownQueryError as e:
+                    raise UnknownQueryError(f"{e}{operator_hint(parsed[i][0][1])}") from None
         rows.update(zip(plain, vectors))
     for i, parts in enumerate(parsed):
         if i not in rows:

@@ -39,14 +39,37 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def run(args) -> int:
-    """Print one line of tags per image; errors are raised as SemsearchError / FileNotFoundError."""
-    from semsearch.routes.classifier import ImageNetClassifier
-    from semsearch.descriptors import Descriptors
+def descriptor_file(descriptors, data) -> Path:
+    """``--descriptors``, else the data folder's; on a fresh machine (no folder named, none at
+    ./data) the embedded sample's, saying so on stderr, as ``demo``, ``search`` and ``serve`` do."""
+    import os
+    import sys
+
+    from semsearch.paths import ENV_VAR, data_dir
     from semsearch.workflow import find_data_files
 
-    path = args.descriptors if args.descriptors is not None else find_data_files(args.data)[1]
-    descriptors = Descriptors.load(path)
+    if descriptors is not None:
+        return Path(descriptors)
+    try:
+        return find_data_files(data)[1]
+    except FileNotFoundError:
+        if data is not None or ENV_VAR in os.environ:
+            raise
+    from semsearch import sample
+    from semsearch.descriptors import Descriptors
+
+    ids = sorted(int(i) for i in Descriptors.load(sample.descriptors_file()).ids)
+    print(f"semsearch: no data folder at {data_dir(None)}/ (nor ${ENV_VAR}): using the embedded sample's descriptors "
+          f"(semsearch.sample: {len(ids)} images, ids {', '.join(map(str, ids[:4]))}, ...)", file=sys.stderr)
+    return sample.descriptors_file()
+
+
+def run(args) -> int:
+    """Print one line of tags per image; errors are raised as SemsearchError / FileNotFoundError."""
+    from semsearch.descriptors import Descriptors
+    from semsearch.routes.classifier import ImageNetClassifier
+
+    descriptors = Descriptors.load(descriptor_file(args.descriptors, args.data))
     classifier = ImageNetClassifier.from_efficientnet_lite0()
     tags = classifier.tags(descriptors.vectors_of(args.image_ids), k=args.k)  # checks D = 1280 first
     for image_id, row in zip(args.image_ids, tags):

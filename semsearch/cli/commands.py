@@ -118,6 +118,7 @@ def _config(args):
 ELSEWHERE = {
     "features": ("semsearch.cli.features", "add_parser", "CNN descriptors of a folder of COCO images"),
     "index": ("semsearch.cli.photos", "add_index_parser", "make a folder of photos searchable (incremental)"),
+    "duplicates": ("semsearch.cli.duplicates", "add_parser", "groups of duplicate photos in an indexed folder (exact and near)"),
     "search": ("semsearch.cli.photos", "add_search_parser", "the top-k images for a text (or image) query"),
     "serve": ("semsearch.web.serve", "add_parser", "a web page to search with (extra [web])"),
     "classify": ("semsearch.cli.classify", "add_parser", "ImageNet tags of images, from their EfficientNet-Lite0 descriptors"),
@@ -158,7 +159,7 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
     _add_glove_option(p)
     _add_config_options(p, chosen)
 
-    _add_elsewhere(sub, ("index", "search", "serve", "classify", "tags"), chosen)
+    _add_elsewhere(sub, ("index", "search", "duplicates", "serve", "classify", "tags"), chosen)
 
     p = _add_command(sub, "eval", "Recall@K, median rank and MRR",
                      "With --model: score a saved model on the given data (its own validation images when it recorded "

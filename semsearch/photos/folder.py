@@ -4,11 +4,14 @@
 describes the new or changed ones with a CNN backbone, embeds them with a trained model
 and saves a :class:`PhotoDatabase` keyed by each file's path relative to the folder.
 Running it again describes only files that are new or whose size or modification time
-changed, and drops deleted ones. Broken files are skipped and listed.
+changed, and drops deleted ones; a file whose content hash is already in the database (a
+photo moved or renamed, or a copy) keeps its descriptor and is not described again
+(:mod:`semsearch.photos.moves`). Broken files are skipped and listed.
 
 The database file (``.npz``, read with ``allow_pickle=False``) holds, per image, the
 relative path (key), size, mtime (ns), backbone descriptor (N, D) and embedding (N, dim),
-plus the folder, the backbone's name, and which model embedded it (its folder and the
+its content hash and what a search filters by (:mod:`semsearch.photos.metadata`: date taken,
+camera, width x height, orientation), plus the folder, the backbone's name, and which model embedded it (its folder and the
 sha256 of its ``model.npz``). Keeping the descriptors lets another model re-embed the
 whole folder without running the backbone again. It is saved atomically every
 ``checkpoint_every`` images, so an interrupted run loses little and the next run resumes.
@@ -36,13 +39,17 @@ from semsearch.common.files import load_npz, save_npz, sha256_of_file
 from semsearch.database import ImageDatabase
 from semsearch.errors import InputError, MissingExtraError
 from semsearch.common.images import failure_reason, image_suffixes, open_image
+from semsearch.photos.metadata import COLUMNS, Metadata
+from semsearch.photos.moves import fill_in_infos, optional_info, reuse_known_content, twin_entries
 from semsearch.photos.paths import check_keys, find_photo_files, require_inside
 
 if TYPE_CHECKING:
     from semsearch.model import Autoembedder
 
 PathLike = Union[str, "os.PathLike[str]"]
-FORMAT = "semsearch-photos-1"
+FORMAT = "semsearch-photos-2"
+#: The format before content hashes and metadata; still read (the next index run fills them in).
+FORMAT_1 = "semsearch-photos-1"
 #: What a database records as its model when that is the package's shipped sample model.
 SAMPLE_MODEL = "<semsearch sample model>"
 _ARRAYS = ("root", "keys", "sizes", "mtimes", "descriptors", "vectors", "backbone", "model", "model_sha")
@@ -68,6 +75,8 @@ class PhotoDatabase:
         The backbone that made the descriptors, e.g. ``"efficientnet-lite0"``.
     model, model_sha : str
         The model folder that embedded them (or :data:`SAMPLE_MODEL`) and its ``model.npz`` sha256.
+    metadata : Metadata
+        Content hash, date taken, camera, size and orientation per image (unknown if not given).
     """
 
     root: str
@@ -79,6 +88,11 @@ class PhotoDatabase:
     backbone: str
     model: str
     model_sha: str
+    metadata: Optional[Metadata] = None
+
+    def __post_init__(self) -> None:
+        if self.metadata is None:
+            self.metadata = Metadata.unknown(len(self.keys))
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -89,16 +103,24 @@ class PhotoDatabase:
         for name in ("root", "backbone", "model", "model_sha"):
             arrays[name] = np.array(arrays[name], dtype=str)
         arrays["keys"] = np.asarray(self.keys, dtype=str) if len(self.keys) else np.zeros(0, dtype="<U1")
-        save_npz(path, FORMAT, **arrays)
+        save_npz(path, FORMAT, **arrays, **self.metadata.arrays())
 
     @classmethod
     def load(cls, path: PathLike) -> "PhotoDatabase":
         """Read a database written by :meth:`save` (never runs code: no pickles)."""
-        values = dict(zip(_ARRAYS, load_npz(path, FORMAT, _ARRAYS, "photo database")))
+        if _format_of(path) == FORMAT_1:
+            values = dict(zip(_ARRAYS, load_npz(path, FORMAT_1, _ARRAYS, "photo database")))
+            values["metadata"] = Metadata.unknown(len(values["keys"]))
+        else:
+            found = load_npz(path, FORMAT, _ARRAYS + tuple(COLUMNS), "photo database")
+            values = dict(zip(_ARRAYS, found))
+            values["metadata"] = Metadata(**dict(zip(COLUMNS, found[len(_ARRAYS):])))
         for name in ("root", "backbone", "model", "model_sha"):
             values[name] = str(values[name])
         n = len(values["keys"])
-        if not (len(values["sizes"]) == len(values["mtimes"]) == len(values["descriptors"]) == len(values["vectors"]) == n):
+        lengths = {len(values[name]) for name in ("sizes", "mtimes", "descriptors", "vectors")}
+        lengths |= {len(column) for column in values["metadata"].arrays().values()}
+        if lengths != {n}:
             raise InputError(f"{path}: its arrays have different lengths (a damaged photo database)")
         check_keys(values["keys"].tolist(), values["root"], path)
         return cls(**values)
@@ -106,6 +128,15 @@ class PhotoDatabase:
     def rows(self) -> Dict[str, int]:
         """Key -> row."""
         return {k: r for r, k in enumerate(self.keys.tolist())}
+
+
+def _format_of(path: PathLike) -> str:
+    """The format tag of a ``.npz`` file, ``""`` if it cannot be read (load_npz then says why)."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return str(f["format"])
+    except Exception:  # reported by load_npz with the file's name
+        return ""
 
 
 @dataclass
@@ -116,16 +147,22 @@ class IndexReport:
     n_changed: int = 0
     n_deleted: int = 0
     n_unchanged: int = 0
+    n_moved: int = 0
+    n_copies: int = 0
     n_reembedded: int = 0
     failed: List[Tuple[str, str]] = field(default_factory=list)
     n_images: int = 0
 
     def summary(self) -> str:
-        """One line, e.g. ``239 images: 2 new, 1 changed, 1 deleted, 236 unchanged; 3 skipped``."""
-        line = (
-            f"{self.n_images} images: {self.n_new} new, {self.n_changed} changed, "
-            f"{self.n_deleted} deleted, {self.n_unchanged} unchanged"
-        )
+        """One line, e.g. ``239 images: 2 new, 1 changed, 1 deleted, 236 unchanged; 3 skipped``.
+
+        Photos recognised by their content hash are counted as ``N moved`` (moved or renamed)
+        and ``N copies`` (of a photo still in its place), when there are any.
+        """
+        line = f"{self.n_images} images: {self.n_new} new, {self.n_changed} changed, {self.n_deleted} deleted, "
+        line += f"{self.n_moved} moved, " if self.n_moved else ""
+        line += f"{self.n_copies} copies, " if self.n_copies else ""
+        line += f"{self.n_unchanged} unchanged"
         if self.n_reembedded:
             line += f" ({self.n_reembedded} re-embedded with the new model)"
         return line + f"; {len(self.failed)} skipped"
@@ -256,7 +293,8 @@ def _open_database(db_path: Path, model: Optional[PathLike]) -> Tuple[Optional[P
 def _compare_with_disk(root: Path, old: Optional[PhotoDatabase], sha: str, report: IndexReport):
     """``(on_disk, kept, changed)``: the files found, the rows of ``old`` still valid, the changed keys.
 
-    ``on_disk`` maps key -> (path, size, mtime); ``kept`` maps key -> (size, mtime, descriptor).
+    ``on_disk`` maps key -> (path, size, mtime); ``kept`` maps key -> (size, mtime, descriptor,
+    PhotoInfo or None when ``old`` predates metadata).
     Fills the report's deleted, unchanged and re-embedded counts and its unreadable files:
     links leading outside the folder (:func:`semsearch.photos.paths.find_photo_files`) and
     folders that cannot be listed among them.
@@ -276,7 +314,7 @@ def _compare_with_disk(root: Path, old: Optional[PhotoDatabase], sha: str, repor
             if key not in on_disk:
                 report.n_deleted += 1
             elif on_disk[key][1:] == (int(old.sizes[r]), int(old.mtimes[r])):
-                kept[key] = (int(old.sizes[r]), int(old.mtimes[r]), old.descriptors[r])
+                kept[key] = (int(old.sizes[r]), int(old.mtimes[r]), old.descriptors[r], optional_info(old.metadata, r))
                 report.n_unchanged += 1
             else:
                 changed.add(key)
@@ -285,7 +323,7 @@ def _compare_with_disk(root: Path, old: Optional[PhotoDatabase], sha: str, repor
 
 
 def _save_entries(db_path: Path, root: Path, entries: Dict[str, tuple], loaded: LoadedModel) -> None:
-    """Embed and save ``entries`` (key -> (size, mtime, descriptor)) as the database, atomically."""
+    """Embed and save ``entries`` (key -> (size, mtime, descriptor, PhotoInfo)) as the database, atomically."""
     keys = sorted(entries)
     autoembedder = loaded.autoembedder
     descriptors = np.array([entries[k][2] for k in keys], dtype=np.float32).reshape(len(keys), autoembedder.input_dim)
@@ -299,6 +337,7 @@ def _save_entries(db_path: Path, root: Path, entries: Dict[str, tuple], loaded: 
         backbone=loaded.backbone,
         model=loaded.recorded,
         model_sha=loaded.sha,
+        metadata=Metadata.of([entries[k][3] for k in keys]),
     ).save(db_path)
 
 
@@ -408,7 +447,10 @@ def index_folder(
     old, loaded = _open_database(db_path, model)
     report = IndexReport()
     on_disk, entries, changed = _compare_with_disk(root, old, loaded.sha, report)
-    todo = [key for key in sorted(on_disk) if key not in entries]
+    filled = fill_in_infos(entries, on_disk, report.failed)
+    reuse = reuse_known_content([key for key in sorted(on_disk) if key not in entries], on_disk, old, entries,
+                                changed, report.failed)
+    todo = reuse.to_describe
     if todo:
         backbone = get_backbone(backbone, loaded.backbone)
         if backbone.dim != loaded.autoembedder.input_dim:
@@ -420,18 +462,23 @@ def index_folder(
         unsaved = 0
         with tqdm(total=len(todo), unit="img", file=sys.stderr, disable=not progress, smoothing=0.1) as bar:
             for described, failed in batches:
-                entries.update((key, (size, mtime, vector)) for key, size, mtime, vector in described)
+                entries.update((key, (size, mtime, vector, reuse.infos[key])) for key, size, mtime, vector in described)
                 report.failed.extend(failed)
                 unsaved += len(described)
                 bar.update(len(described) + len(failed))
                 if unsaved >= checkpoint_every and bar.n < len(todo):  # resumable after an interrupt
                     _save_entries(db_path, root, entries, loaded)
                     unsaved = 0
-    if todo or old is None or report.n_deleted or report.n_reembedded or old.model != loaded.recorded:
+    twin_entries(reuse, on_disk, entries)
+    if (todo or old is None or report.n_deleted or report.n_reembedded or old.model != loaded.recorded or filled
+            or changed or len(entries) != len(old) or reuse.n_moved):
         _save_entries(db_path, root, entries, loaded)
-    described = [key for key in todo if key in entries]  # the skipped ones are in report.failed
-    report.n_changed = sum(key in changed for key in described)
-    report.n_new = len(described) - report.n_changed
+    described = [key for key in [*todo, *reuse.twins] if key in entries]  # the skipped ones are in report.failed
+    report.n_changed = sum(key in changed for key in described) + reuse.n_replaced
+    report.n_new = len(described) - report.n_changed + reuse.n_replaced
+    report.n_moved, report.n_copies = reuse.n_moved, reuse.n_copies
+    report.n_unchanged += reuse.n_touched
+    report.n_deleted -= len(reuse.sources)
     report.n_images = len(entries)
     return report
 

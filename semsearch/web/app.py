@@ -49,6 +49,7 @@ from semsearch.web.context import (
 )
 from semsearch.web.errors import add_error_handlers
 from semsearch.web.files_api import add_file_routes
+from semsearch.web.photos_api import add_photo_routes
 from semsearch.web.search_api import add_search_routes
 from semsearch.web.upload_api import add_upload_routes, backbone_describe
 from semsearch.web.words_api import add_word_routes
@@ -67,6 +68,7 @@ def create_app(
     descriptors=None,
     limits: Limits = DEFAULT_LIMITS,
     title: str = "semsearch",
+    photos=None,
 ):
     """A FastAPI app serving ``database``.
 
@@ -92,6 +94,9 @@ def create_app(
         (:class:`~semsearch.routes.image_tags.DatabaseTags`). Without them, tags are GloVe words.
     limits : Limits
         Caps on the query length, k, upload bytes and decoded pixels.
+    photos : PhotoDatabase, optional
+        The photo database ``database`` was loaded from: adds filtered search and duplicates
+        (:mod:`~semsearch.web.photos_api`; relevance feedback is there for every database).
     """
     try:
         from fastapi import FastAPI
@@ -109,4 +114,5 @@ def create_app(
     add_search_routes(app, context)
     add_upload_routes(app, context)
     add_word_routes(app, context)
+    add_photo_routes(app, context, photos)
     return app

@@ -1,8 +1,8 @@
-"""The web app's files: the page, its two static files, and the database images' thumbnails.
+"""The web app's files: the page, its static files, and the database images' thumbnails.
 
 =============================  ===========================================================
 ``GET /``                      the page (``static/index.html``; no build step, no CDN)
-``GET /static/{name}``         ``app.js`` or ``style.css``; any other name is a 404
+``GET /static/{name}``         ``app.js``, ``photos.js`` or ``style.css``; any other name is a 404
 ``GET /images/{key}``          a JPEG thumbnail of a database image
 =============================  ===========================================================
 
@@ -23,7 +23,7 @@ from semsearch.web.context import AppContext
 from semsearch.web.images import open_image_file, placeholder_jpeg, thumbnail_jpeg
 
 STATIC = Path(__file__).parent / "static"
-STATIC_TYPES = {"app.js": "text/javascript", "style.css": "text/css"}
+STATIC_TYPES = {"app.js": "text/javascript", "photos.js": "text/javascript", "style.css": "text/css"}
 
 
 def add_file_routes(app, context: AppContext) -> None:

@@ -76,13 +76,17 @@ def app_from_args(args, say=print):
 
         search = load_search(args.db)
         say(f"photos:      {args.db} ({len(search)} images under {search.root})")
+        from semsearch.photos.folder import PhotoDatabase
         from semsearch.photos.paths import file_inside
 
         root = search.root  # each file checked when asked for: inside the folder, links too
         app = create_app(search.database, model=search.model, image_path=lambda key: file_inside(root, key),
-                         descriptors=search.descriptors)
+                         descriptors=search.descriptors, photos=PhotoDatabase.load(args.db))
         return _said_tags(app, say)
     model_dir, images, caption_files, descriptors = args.model, args.images, args.captions, None
+    if args.data is not None and not Path(args.data).expanduser().is_dir():
+        raise FileNotFoundError(f"data folder not found: {args.data} (it should hold coco/images and coco/annotations: "
+                                "see 'The data folder' in the README)")
     if model_dir is None and not Path(DEFAULT_MODEL_DIR).is_dir():
         from semsearch import sample
 
@@ -110,6 +114,11 @@ def app_from_args(args, say=print):
         caption_files, descriptors = caption_files or found_captions, descriptors or found_descriptors
     first_captions, urls = _first_captions(caption_files, database.keys, say) if caption_files else ({}, {})
     say(f"images:      {images or 'no image folder'}; {len(urls)} downloadable from coco_url into the cache")
+    missing = missing_images(database.keys, images, urls)
+    if missing:
+        say(f"warning:     {missing} of the {len(database)} images are neither in {images or 'an image folder'} nor "
+            "downloadable: the page shows grey tiles for them. Give --images DIR (the COCO images) or --data DIR "
+            "(a data folder holding coco/images and coco/annotations: see 'The data folder' in the README)")
     files = CocoImageFiles(images, urls=urls)
     app = create_app(database, text_encoder, model=model, image_path=files.path_of, captions=first_captions,
                      descriptors=descriptors)
@@ -124,6 +133,15 @@ def _said_tags(app, say):
     else:
         say(f"tags:        {context.tags.tagger.source}" + (f" ({context.tags.note})" if context.tags.note else ""))
     return app
+
+
+def missing_images(image_ids, images, urls) -> int:
+    """How many of the database's images are neither in the folder ``images`` nor in ``urls``."""
+    from semsearch.common.keys import coco_file_name
+
+    names = {p.name for p in Path(images).iterdir()} if images is not None else set()
+    present = {name.rsplit("_", 1)[-1] for name in names}  # COCO_val2014_000000000139.jpg -> 000000000139.jpg
+    return sum(1 for i in image_ids.tolist() if int(i) not in urls and coco_file_name(int(i)) not in present)
 
 
 def run(args) -> int:
