@@ -5,4 +5,4 @@ rest of the package imports its extras lazily), so without torch it is not colle
 """
 import importlib.util
 
-collect_ignore = [] if importlib.util.find_spec("torch") else ["semsearch/common/pooled.py"]
+collect_ignore = [] if importlib.util.find_spec("torch") else ["semsearch/cnn/pooled.py"]

@@ -6,7 +6,7 @@
 TrainConfig), and every caption of the held-out images is a query whose one relevant image is
 the one it describes. Round 1 ranks the held-out images. The simulated person then marks the
 relevant image good if it is in the top 10, and the top 3 non-relevant images of the top 10
-bad. Round 2 searches with :func:`semsearch.feedback.rocchio` (alpha 1) for each (beta, gamma)
+bad. Round 2 searches with :func:`semsearch.routes.feedback.rocchio` (alpha 1) for each (beta, gamma)
 of a grid. Reported: MRR of both rounds, paired per fold and seed, over all queries and over
 the queries whose relevant image was *not* in the top 10 (there only "less like this" acts,
 and nothing can be moved up by being marked).
@@ -47,7 +47,7 @@ def reciprocal_ranks(queries, images, relevant):
 
 def simulate(queries, images, relevant):
     """Round 1's reciprocal ranks, who was in the top 10, and round 2's for each (beta, gamma)."""
-    from semsearch.feedback import rocchio
+    from semsearch.routes.feedback import rocchio
 
     scores = queries @ images.T
     order = np.argsort(-scores, axis=1, kind="stable")[:, :10]

@@ -23,7 +23,8 @@ The capstone's team tasks, one module each, directly in this package:
 
 Around them: ``bundle`` (a model folder), ``workflow`` (the pipelines the command line runs),
 ``query`` (compound queries), ``backbones`` (the CNN records), and the sub-packages
-``routes`` (other retrieval routes), ``photos`` (your own photos), ``web`` (the web page),
+``routes`` (other retrieval routes), ``cnn`` (the networks behind ``features``), ``photos``
+(your own photos), ``exercises`` (checks of a team's own code), ``web`` (the web page),
 ``cli`` (the command line) and ``common`` (small shared helpers).
 """
 from __future__ import annotations

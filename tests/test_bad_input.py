@@ -855,7 +855,7 @@ def test_index_of_raw_vectors_fits_the_database_of_those_vectors():
 ])
 def test_bad_devices_are_one_line(device, fragment):
     torch = pytest.importorskip("torch")
-    from semsearch.torch_backbones import _device_name
+    from semsearch.cnn.torch_backbones import _device_name
 
     if device.startswith("cuda") and torch.cuda.is_available() and device == "cuda":
         pytest.skip("this machine has a GPU")
@@ -871,7 +871,7 @@ def test_resnet18_weights_without_internet_is_one_line(monkeypatch):
 
     import torchvision.models
 
-    from semsearch import torch_backbones
+    from semsearch.cnn import torch_backbones
 
     def offline(*args, **kwargs):
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")

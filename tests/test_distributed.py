@@ -1,4 +1,4 @@
-"""Tests of semsearch.distributed: Ray Data gives the local path's descriptors, in order.
+"""Tests of semsearch.cnn.distributed: Ray Data gives the local path's descriptors, in order.
 
 One local Ray cluster (``ray.init(num_cpus=2)``) for the module, shut down after it.
 """

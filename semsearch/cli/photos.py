@@ -269,8 +269,8 @@ def run_search(args) -> int:
 
 
 def _feedback_vector(args, database, query, image_dir):
-    """The query moved toward --more-like and away from --less-like images (Rocchio, semsearch.feedback)."""
-    from semsearch.feedback import query_vector, rocchio
+    """The query moved toward --more-like and away from --less-like images (Rocchio, semsearch.routes.feedback)."""
+    from semsearch.routes.feedback import query_vector, rocchio
 
     def key_of(text: str):
         if database.keys.dtype.kind != "U":

@@ -367,7 +367,7 @@ def _describe_on_ray(root: Path, keys: List[str], on_disk: Dict[str, _FileState]
     The files are checked to be inside ``root`` as each chunk is sent (the actors read them
     by path, later, possibly on another machine).
     """
-    from semsearch.distributed import describe_files_ray
+    from semsearch.cnn.distributed import describe_files_ray
 
     for start in range(0, len(keys), chunk):
         part, refused = [], []
@@ -421,7 +421,7 @@ def index_folder(
         Larger images are skipped (and listed); default ``PIL.Image.MAX_IMAGE_PIXELS``.
     engine : {"local", "ray"}
         ``"ray"`` describes each checkpoint's images on Ray Data actors
-        (:func:`semsearch.distributed.describe_files_ray`, a GPU per actor when the cluster has
+        (:func:`semsearch.cnn.distributed.describe_files_ray`, a GPU per actor when the cluster has
         GPUs; ``pip install 'semsearch[ray]'``); the database written is the same.
 
     Returns

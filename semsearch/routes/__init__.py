@@ -12,6 +12,7 @@
 ``tags``            image -> words and word -> words (nearest GloVe words)
 ``similar``         image -> image: nearest images by descriptor or embedding
 ``explain``         why an image matched a query: each word's share of the score
+``feedback``        more like this, less like this: Rocchio relevance feedback
 ``ann``             approximate top-k with hnswlib's HNSW (large databases)
 ``submission``      ranked-submission CSVs: write, check, Recall@K and mAP
 ``benchmark``       the adapter the course's CogWorks benchmark loads

@@ -3,7 +3,7 @@
 =====================================  ========================================================
 ``GET /api/feedback?q=&good=&bad=&k=``  search again with the query moved toward the ``good``
                                         keys and away from the ``bad`` ones (Rocchio,
-                                        :mod:`semsearch.feedback`); says what changed
+                                        :mod:`semsearch.routes.feedback`); says what changed
 ``GET /api/photos/info``                a photo database's folders, cameras and date range
                                         (404 for a COCO database: no filters to offer)
 ``GET /api/photos/search?q=&k=&...``    search among the photos that pass the filters
@@ -34,7 +34,7 @@ def add_photo_routes(app, context: AppContext, photos=None) -> None:
     from fastapi import Query
 
     from semsearch.errors import UnknownIdError
-    from semsearch.feedback import feedback_query
+    from semsearch.routes.feedback import feedback_query
 
     database = context.database
     columns = None
@@ -90,7 +90,7 @@ def add_photo_routes(app, context: AppContext, photos=None) -> None:
         first_vector = context.embed_query(q)
         first, _ = database.query(first_vector, k=k, where=keep)
         keys, scores = feedback_query(database, first_vector, good_ids, bad_ids, k=k, where=keep)
-        from semsearch.feedback import rocchio
+        from semsearch.routes.feedback import rocchio
 
         moved = rocchio(first_vector, [database.vector_of(g) for g in good_ids] or None,
                         [database.vector_of(b) for b in bad_ids] or None)

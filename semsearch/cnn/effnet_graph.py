@@ -5,13 +5,13 @@ a fixed 224 x 224 input, TensorFlow's "same" padding computed for that size), wr
 by node: a 3 x 3 stride-2 stem, 16 inverted-residual blocks (1 x 1 expansion, depthwise
 k x k, 1 x 1 projection, each followed by batch norm; ReLU6 after the first two; a skip
 connection when the block keeps its size), a 1 x 1 head to 1280 channels, and the global
-average pool that :class:`semsearch.common.pooled.PooledFeatures` takes in torch. The
+average pool that :class:`semsearch.cnn.pooled.PooledFeatures` takes in torch. The
 graph's input is ``images`` ``(B, 3, 224, 224)`` float32, its output ``descriptors``
 ``(B, 1280)``; ONNX Runtime fuses each batch norm and ReLU6 into its convolution.
 
 :func:`build_efficientnet_lite0` needs only the weights as NumPy arrays
 (:func:`semsearch.routes.torch_weights.read_state_dict`): the protobuf is written by
-:mod:`semsearch.onnx_proto`, without the ``onnx`` package.
+:mod:`semsearch.cnn.onnx_proto`, without the ``onnx`` package.
 
 Example
 -------
@@ -27,7 +27,7 @@ from typing import Dict, List, NamedTuple, Tuple
 
 import numpy as np
 
-from semsearch import onnx_proto
+from semsearch.cnn import onnx_proto
 from semsearch.errors import InputError
 
 #: Bump when the graph changes: cached graphs of another version are rebuilt.
