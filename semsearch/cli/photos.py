@@ -201,19 +201,12 @@ def _image_vector(args, search, model_dir):
 
 
 def run_search(args) -> int:
-    from semsearch.errors import InputError
-
-    if (args.query is None) == (args.image is None):
-        raise InputError("give a text QUERY or --image FILE (one of them)")
-    if args.out is not None:  # before any work: a grid that cannot be written, or that would overwrite an input
-        from semsearch.common.images import image_format_of
-
-        ensure_distinct_output(args.out, [args.db, args.model, args.image, args.images, *(args.captions or [])], "--out")
-        check_writable(args.out, "grid image")
-        image_format_of(args.out)
+    _check_search_args(args)
     only = photo_filter(args)
     database, image_dir, kind, model_dir, what, search = _open_target(args)
     if kind != "photos" and not only.is_empty():
+        from semsearch.errors import InputError
+
         raise InputError("filters (--after, --before, --in, --camera, --orientation, --min-size) need an indexed folder: "
                          "--db DB from `semsearch index FOLDER`")
     if args.query is not None:
@@ -225,13 +218,13 @@ def run_search(args) -> int:
     query = args.query if args.image is None else _image_vector(args, search, model_dir)
     if args.more_like or args.less_like:
         query = _feedback_vector(args, database, query, image_dir)
-    columns = None
     if args.tag is not None:
         from semsearch.cli.classify import restrict_to_tag
         from semsearch.routes.image_tags import default_descriptors
 
         descriptors = search.descriptors if search is not None else default_descriptors(model_dir, args.data)
         database = restrict_to_tag(database, args.tag, descriptors)
+    columns = None
     if kind == "photos":
         from semsearch.photos.filters import PhotoColumns, filtered_query
 
@@ -239,33 +232,57 @@ def run_search(args) -> int:
         keys, scores = filtered_query(database, columns, query, only, k=args.k)
     else:
         keys, scores = database.query(query, k=args.k)
-    shown = args.query if args.image is None else str(args.image)
     coco = None
     if kind == "coco" and args.captions:
         from semsearch.coco import CocoCaptions
 
         coco = CocoCaptions.load(*args.captions)
+    shown = args.query if args.image is None else str(args.image)
+    _print_results(args, keys, scores, image_dir, columns, coco, f"{len(database)} images" if only.is_empty()
+                   else f"the images that pass ({only.describe()})", what, shown)
+    if args.out or args.show:
+        _write_grid(args, keys, scores, shown, kind, coco, image_dir, model_dir, columns)
+    return 0
+
+
+def _check_search_args(args) -> None:
+    """One query (text or image); a grid file that can be written and overwrites no input: before any work."""
+    from semsearch.errors import InputError
+
+    if (args.query is None) == (args.image is None):
+        raise InputError("give a text QUERY or --image FILE (one of them)")
+    if args.out is not None:
+        from semsearch.common.images import image_format_of
+
+        ensure_distinct_output(args.out, [args.db, args.model, args.image, args.images, *(args.captions or [])], "--out")
+        check_writable(args.out, "grid image")
+        image_format_of(args.out)
+
+
+def _print_results(args, keys, scores, image_dir, columns, coco, among: str, what: str, shown: str) -> None:
+    """The files (--paths, --print0), or the ranking with each photo's date or each COCO image's caption."""
     if args.paths or args.print0:
         _print_files([_file_of(key, image_dir) for key in keys], keys, b"\0" if args.print0 else b"\n")
-    else:
-        from semsearch.display import first_caption
+        return
+    from semsearch.display import first_caption
 
-        among = f"{len(database)} images" if only.is_empty() else f"the images that pass ({only.describe()})"
-        say(f'top {len(keys)} of {among} in {what} for "{shown}":')
-        captions = taken_lines(columns, keys) if columns is not None else (
-            [first_caption(coco, key) for key in keys] if coco is not None else None)
-        print_ranking([_printable(str(key)) for key in keys], scores, captions)
-    if args.out or args.show:
-        from semsearch.display import result_grid
+    say(f'top {len(keys)} of {among} in {what} for "{shown}":')
+    captions = taken_lines(columns, keys) if columns is not None else (
+        [first_caption(coco, key) for key in keys] if coco is not None else None)
+    print_ranking([_printable(str(key)) for key in keys], scores, captions)
 
-        if kind == "coco":
-            coco = coco or _default_captions(args, model_dir)
-            _warn_missing_images(keys, image_dir, coco)
-        grid_captions = taken_lines(columns, keys) if columns is not None else None
-        written = result_grid(keys, scores, shown, args.out, coco=coco, image_dir=image_dir, captions=grid_captions)
-        if written is not None:
-            say(f"wrote {written}")
-    return 0
+
+def _write_grid(args, keys, scores, shown: str, kind: str, coco, image_dir, model_dir, columns) -> None:
+    """The picture grid (--out, --show): COCO captions, or each photo's date and folder, under the images."""
+    from semsearch.display import result_grid
+
+    if kind == "coco":
+        coco = coco or _default_captions(args, model_dir)
+        _warn_missing_images(keys, image_dir, coco)
+    grid_captions = taken_lines(columns, keys) if columns is not None else None
+    written = result_grid(keys, scores, shown, args.out, coco=coco, image_dir=image_dir, captions=grid_captions)
+    if written is not None:
+        say(f"wrote {written}")
 
 
 def _feedback_vector(args, database, query, image_dir):
