@@ -53,14 +53,14 @@ def main(argv=None) -> int:
     from semsearch.evaluation import evaluate
     from semsearch.paths import find_data_files
     from semsearch.training import TrainConfig
-    from semsearch.workflow import evaluation_ids, load_data, split, train_model
+    from semsearch.workflow import evaluation_ids, load_data, train_model, train_validation_ids
 
     step("imports")
     caption_files, descriptor_file = find_data_files(args.data)
     data, text_encoder = load_data(caption_files, descriptor_file)
     step("load, join, fit se_text")
     config = TrainConfig(epochs=args.epochs)
-    train_ids, val_ids = split(data, config)
+    train_ids, val_ids = train_validation_ids(data, config)
     model, _ = train_model(data, text_encoder, train_ids, val_ids, config)
     step(f"train {args.epochs} epochs")
     scores = evaluate(model, data, text_encoder, val_ids)

@@ -80,7 +80,7 @@ def subsample(data: CaptionedImages, max_images: Optional[int], seed: int = 0) -
     return CaptionedImages(data.captions.subset(keep), data.descriptors.subset(keep))
 
 
-def split(data: CaptionedImages, config: TrainConfig) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+def train_validation_ids(data: CaptionedImages, config: TrainConfig) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     """Train and validation image ids; ``validation_fraction=0`` trains on all (validation None)."""
     if config.validation_fraction == 0:
         return data.image_ids.copy(), None
@@ -145,7 +145,7 @@ def train_and_save(
     would; ``bundle.json`` keeps the whole ``config``, the validation ids and scores, and
     ``info`` (e.g. which files the data came from).
     """
-    train_ids, val_ids = split(data, config)
+    train_ids, val_ids = train_validation_ids(data, config)
     model, history = train_model(data, text_encoder, train_ids, val_ids, config, progress=progress)
     scores = evaluate(model, data, text_encoder, val_ids) if val_ids is not None else None
     database = ImageDatabase.build(model, data.descriptors, text_encoder)

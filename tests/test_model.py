@@ -216,12 +216,12 @@ def test_a_two_layer_model_trains_on_real_data(real_data):
     """Training goes through the model: a hidden layer written in the test is trained, and helps."""
     from semsearch.paths import find_data_files
     from semsearch.training import train
-    from semsearch.workflow import load_data, split
+    from semsearch.workflow import load_data, train_validation_ids
 
     data, text_encoder = load_data(*find_data_files(real_data))
     from semsearch.training import TrainConfig
 
-    train_ids, val_ids = split(data, TrainConfig())
+    train_ids, val_ids = train_validation_ids(data, TrainConfig())
     model = TwoLayer(data.descriptors.dim, text_encoder.dim, hidden=64, seed=0)
     first_before = model.first.weight.data.copy()
     history = train(model, data, text_encoder, train_ids, val_ids, epochs=15, learning_rate=0.5, progress=False)
