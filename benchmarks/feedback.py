@@ -80,8 +80,8 @@ def main(argv=None) -> None:
         for fold, (train_ids, held_out) in enumerate(kfold_images(data.image_ids, 5, seed=seed)):
             model, _ = train_model(data, text_encoder, train_ids, config=TrainConfig(seed=seed, epochs=args.epochs))
             split = data.split(held_out)
-            images = unit(np.asarray(embed_images(model, split.descriptors), np.float64))
-            queries = unit(np.asarray(text_encoder(split.captions), np.float64))
+            images = unit(np.asarray(embed_images(model, split.descriptor_vectors), np.float64))
+            queries = unit(np.asarray(text_encoder(split.caption_texts), np.float64))
             first, found, second = simulate(queries, images, split.image_rows)
             runs.append((first, found, second))
             print(f"seed {seed} fold {fold}: {len(queries)} queries, {len(images)} images, round-1 MRR "

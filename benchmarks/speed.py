@@ -66,11 +66,11 @@ class SyntheticTable:
         image_rows = np.sort(rng.integers(0, n_images, size=n_triples))  # ~5 captions per image
         self.split = Split(
             image_ids=np.arange(1, n_images + 1, dtype=np.int64), caption_ids=np.arange(n_triples, dtype=np.int64),
-            captions=[], image_rows=image_rows,
-            descriptors=np.abs(rng.standard_normal((n_images, DIM), dtype=np.float32)),
+            caption_texts=[], image_rows=image_rows,
+            descriptor_vectors=np.abs(rng.standard_normal((n_images, DIM), dtype=np.float32)),
         )
         self.caption_vectors = unit_rows(rng.normal(size=(n_triples, 50)))
-        self.good_rows, self.descriptors = image_rows, self.split.descriptors
+        self.good_rows, self.descriptors = image_rows, self.split.descriptor_vectors
 
     def __len__(self) -> int:
         return len(self.good_rows)

@@ -74,12 +74,13 @@ class Split:
         Sorted COCO ids.
     caption_ids : (N_captions,) int64
         Sorted ids of all their captions.
-    captions : list of str, length N_captions
-        The caption texts, in ``caption_ids`` order.
+    caption_texts : list of str, length N_captions
+        The caption texts, in ``caption_ids`` order (``data.captions`` is the CocoCaptions they come from).
     image_rows : (N_captions,) int64
         Row in ``image_ids`` (and ``descriptors``) of each caption's own image.
-    descriptors : (N_images, D) float32, or None
-        The images' descriptors, in ``image_ids`` order (None for a view of captions only).
+    descriptor_vectors : (N_images, D) float32, or None
+        The images' descriptors, in ``image_ids`` order (None for a view of captions only;
+        ``data.descriptors`` is the Descriptors they come from).
 
     Example
     -------
@@ -90,16 +91,16 @@ class Split:
 
     image_ids: np.ndarray
     caption_ids: np.ndarray
-    captions: List[str]
+    caption_texts: List[str]
     image_rows: np.ndarray
-    descriptors: Optional[np.ndarray]
+    descriptor_vectors: Optional[np.ndarray]
 
     def __len__(self) -> int:
         """The number of captions (one query, or one triple, each)."""
         return len(self.caption_ids)
 
     def __repr__(self) -> str:
-        dim = f", D={self.descriptors.shape[1]}" if self.descriptors is not None else ""
+        dim = f", D={self.descriptor_vectors.shape[1]}" if self.descriptor_vectors is not None else ""
         return f"Split({len(self.image_ids)} images, {len(self.caption_ids)} captions{dim})"
 
 
@@ -118,9 +119,9 @@ def split_view(captions: CocoCaptions, image_ids, descriptors: Optional[Descript
     return Split(
         image_ids=image_ids,
         caption_ids=caption_ids,
-        captions=captions.captions(caption_ids),
+        caption_texts=captions.captions(caption_ids),
         image_rows=np.searchsorted(image_ids, captions.images_of(caption_ids)),
-        descriptors=descriptors.vectors_of(image_ids) if descriptors is not None else None,
+        descriptor_vectors=descriptors.vectors_of(image_ids) if descriptors is not None else None,
     )
 
 

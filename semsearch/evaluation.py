@@ -260,15 +260,15 @@ def evaluate(
     folds = protocol_folds(image_ids, protocol, seed)  # refuses a bad protocol before any work
     check_same_backbone(getattr(model, "backbone", None), data.descriptors.backbone, "evaluating")
     split = data.split(np.concatenate(folds))
-    images = embed_images(model, split.descriptors)
+    images = embed_images(model, split.descriptor_vectors)
     if not np.isfinite(images).all():
         raise InputError("the model's image embeddings contain NaN or inf: its weights are not finite")
     if protocol == "all":
-        queries = text_encoder(split.captions)
+        queries = text_encoder(split.caption_texts)
         check_some_query(queries)
         return retrieval_scores(ranks_in_blocks(queries, images, split.image_rows), len(split.image_ids), ks)
     chosen = np.flatnonzero(first_captions(split.image_rows, PROTOCOL_CAPTIONS))
-    queries, query_rows = text_encoder([split.captions[c] for c in chosen]), split.image_rows[chosen]
+    queries, query_rows = text_encoder([split.caption_texts[c] for c in chosen]), split.image_rows[chosen]
     check_some_query(queries)
     scores = []
     for fold in folds:

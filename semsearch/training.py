@@ -181,7 +181,7 @@ def evaluate_triples(model, triples: Triples, caption_vectors: np.ndarray, margi
 
     ``loss_accuracy`` defaults to :func:`semsearch.loss.loss_accuracy`.
     """
-    images = embed_images(model, triples.split.descriptors)
+    images = embed_images(model, triples.split.descriptor_vectors)
     sim_good = np.einsum("nd,nd->n", caption_vectors, images[triples.good_rows])
     sim_bad = np.einsum("nd,nd->n", caption_vectors, images[triples.bad_rows])
     loss, accuracy = (loss_accuracy or loss_module.loss_accuracy)(sim_good, sim_bad, margin)
@@ -202,7 +202,7 @@ def batch_loss(config: TrainConfig, epoch: int = 0):
 
 def evaluate_batches(model, split: Split, caption_vectors: np.ndarray, order: np.ndarray, config: TrainConfig, epoch: int = 0):
     """Mean in-batch loss and accuracy of the model over ``split`` in fixed batches, without a graph."""
-    images = embed_images(model, split.descriptors)
+    images = embed_images(model, split.descriptor_vectors)
     loss_of = batch_loss(config, epoch)
     losses, accuracies, sizes = [], [], []
     for start in range(0, len(order), config.batch_size):
@@ -313,7 +313,7 @@ def train(
                 )
                 train_epoch(model, optimizer, triples, train_captions, rng, history, config, epoch,
                             loss_accuracy=team.loss_accuracy, fast=fast)
-                check_sound(model, parameters, train_split.descriptors, history.train_loss[-1], epoch, config)
+                check_sound(model, parameters, train_split.descriptor_vectors, history.train_loss[-1], epoch, config)
                 if validation is not None:
                     validate(model, validation, history, config, epoch, team)
                 bar.set_postfix(loss=f"{history.train_loss[-1]:.4f}", acc=f"{history.train_accuracy[-1]:.3f}")
@@ -352,7 +352,7 @@ def encoded_split(data: CaptionedImages, image_ids, text_encoder, what: str) -> 
     split = data.split(image_ids)
     if len(split.image_ids) < 2:
         raise InputError(f"{what} needs at least 2 images, got {len(split.image_ids)}")
-    return split, text_encoder(split.captions).astype(np.float32)
+    return split, text_encoder(split.caption_texts).astype(np.float32)
 
 
 def warn_if_shared(validation_ids: np.ndarray, train_ids: np.ndarray) -> None:
@@ -402,7 +402,7 @@ def choose_fast_path(model, split: Split, caption_vectors: np.ndarray, team: Tea
     rows = np.arange(min(PROBE_SIZE, len(caption_vectors)))
     good = split.image_rows[rows]
     bad = (good + 1) % len(split.image_ids)
-    if not fast_path_agrees(model, split.descriptors, good, bad, caption_vectors[rows]):
+    if not fast_path_agrees(model, split.descriptor_vectors, good, bad, caption_vectors[rows]):
         why = f"{type(model).__name__}'s forward pass differs from its fused fast path (Autoembedder.similarity_gap)"
     elif not depends_only_on_gap(team.loss_accuracy, margin):
         why = "loss_accuracy is not a function of sim_good - sim_bad alone, as the fused fast path needs"
@@ -455,7 +455,7 @@ def train_epoch(
     in_batch = config.loss != "triple"
     loss_of = batch_loss(config, epoch) if in_batch else None
     decayed = decayed_parameters(parameters_of(model)) if config.weight_decay else ()
-    descriptors = triples.split.descriptors
+    descriptors = triples.split.descriptor_vectors
     # MyGrad's memory guard (making a graph's arrays read-only until backward) costs more than a
     # batch's arithmetic; it is safe off: the optimizer writes to the weights only after backward.
     with mg.mem_guard_off:

@@ -129,7 +129,7 @@ def make_triples(
     n_candidates : int
         How many random other images ``"hard"`` chooses among.
     caption_vectors : (N_captions, 50), optional
-        ``se_text`` of ``split.captions``; needed for ``"hard"`` (it compares captions).
+        ``se_text`` of ``split.caption_texts``; needed for ``"hard"`` (it compares captions).
     seed : int or numpy Generator
         The same seed gives the same triples; training passes its own generator.
     """
@@ -141,7 +141,7 @@ def make_triples(
         bad_rows = sample_other(split.image_rows, n_images, rng=rng)
     else:
         if caption_vectors is None:
-            raise InputError("hard negatives need caption_vectors (se_text of split.captions) to compare captions")
+            raise InputError("hard negatives need caption_vectors (se_text of split.caption_texts) to compare captions")
         per_image = image_text_vectors(caption_vectors, split.image_rows, n_images)
         bad_rows = hardest_of(caption_vectors, split.image_rows, per_image, n_candidates, rng=rng)
     return Triples(split, split.image_rows, bad_rows)

@@ -119,7 +119,7 @@ def test_training_calls_the_loss_in_semsearch_loss_at_every_step(sample_data, mo
     monkeypatch.setattr(loss_module, "loss_accuracy", halved)
     edited, edited_history = trained(Autoembedder(1280, seed=0), sample_data)
     data, _, train_ids, val_ids = sample_data
-    n_captions, n_validation = len(data.split(train_ids).captions), len(data.split(val_ids).captions)
+    n_captions, n_validation = len(data.split(train_ids).caption_texts), len(data.split(val_ids).caption_texts)
     batches = [32] * (n_captions // 32) + ([n_captions % 32] if n_captions % 32 else [])
     probe = [16, 16]  # depends_only_on_gap tries the loss once on each form before training
     assert sorted(calls) == sorted(probe + EPOCHS * (batches + [n_validation]))  # every step, and validation

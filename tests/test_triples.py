@@ -110,12 +110,12 @@ def test_split_view_lines_up(real_data):
     data, _ = load_data(*find_data_files(real_data))
     ids = data.image_ids[::3]
     split = data.split(ids)
-    assert len(split) == len(split.captions) == len(data.captions.caption_ids_of_images(ids))
+    assert len(split) == len(split.caption_texts) == len(data.captions.caption_ids_of_images(ids))
     for i in range(0, len(split), 37):
         image_id = split.image_ids[split.image_rows[i]]
         assert data.captions.image_of(split.caption_ids[i]) == image_id
-        assert split.captions[i] == data.captions.caption(split.caption_ids[i])
-        np.testing.assert_array_equal(split.descriptors[split.image_rows[i]], data.descriptors.vectors_of([image_id])[0])
+        assert split.caption_texts[i] == data.captions.caption(split.caption_ids[i])
+        np.testing.assert_array_equal(split.descriptor_vectors[split.image_rows[i]], data.descriptors.vectors_of([image_id])[0])
 
 
 def test_hard_triples_on_real_captions_are_harder(real_data):
@@ -127,7 +127,7 @@ def test_hard_triples_on_real_captions_are_harder(real_data):
     data = CaptionedImages(coco.subset(ids), Descriptors({int(i): np.ones(3) for i in ids}))
     text_encoder = TextEmbedder.fit(coco.captions(coco.caption_ids))
     split = data.split(ids)
-    caption_vectors = text_encoder(split.captions)
+    caption_vectors = text_encoder(split.caption_texts)
 
     def mean_similarity(triples):
         bad_vectors = np.stack([text_encoder(coco.captions_of(i)).mean(axis=0) for i in triples.ids()[:, 2]])

@@ -82,8 +82,8 @@ def small_split(captions_per_image, first_id: int = 1000, seed: int = 0) -> Spli
     caption_ids = np.arange(len(rows), dtype=np.int64) * 7 + 3
     descriptors = np.round(rng.normal(size=(len(image_ids), 4)), 2).astype(np.float32)
     return Split(image_ids=image_ids.astype(np.int64), caption_ids=caption_ids,
-                 captions=[f"caption {i} of image {image_ids[r]}" for i, r in enumerate(rows)],
-                 image_rows=rows.astype(np.int64), descriptors=descriptors)
+                 caption_texts=[f"caption {i} of image {image_ids[r]}" for i, r in enumerate(rows)],
+                 image_rows=rows.astype(np.int64), descriptor_vectors=descriptors)
 
 
 def triples_as_ids(result, split: Split) -> np.ndarray:

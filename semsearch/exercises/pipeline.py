@@ -177,7 +177,7 @@ def run_pipeline(data, corpus: Sequence[str], functions: Dict[str, Callable], tr
     split = data.split(validation_ids)
     order = np.argsort(database.keys)  # a team's database may list its images in any order
     rows = order[np.searchsorted(database.keys[order], split.image_ids)]
-    queries_vectors = encoder(split.captions)
+    queries_vectors = encoder(split.caption_texts)
     similarities = queries_vectors @ database.vectors[rows].T
     ranks = np.asarray(chosen["target_ranks"](similarities, split.image_rows))
     result = scores_as_dict(chosen["retrieval_scores"](ranks, len(split.image_ids), (1, 5, 10)))

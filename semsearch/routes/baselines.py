@@ -264,6 +264,6 @@ def caption_baseline_scores(
     if method == "tfidf" or (method == "glove" and text_encoder is None):
         idf = inverse_document_frequency(coco.captions(coco.caption_ids))
     return caption_to_image_retrieval(
-        split.captions, split.image_rows, len(split.image_ids), method=method, reduce=reduce, idf=idf,
+        split.caption_texts, split.image_rows, len(split.image_ids), method=method, reduce=reduce, idf=idf,
         text_encoder=text_encoder, ks=ks, chunk_size=chunk_size,
     )
