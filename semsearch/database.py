@@ -107,7 +107,8 @@ class ImageDatabase:
         An approximate nearest-neighbour index of ``vectors`` (its row i is image i); see :meth:`build_ann`.
     backbone : str, dict or None, optional
         The network whose descriptors were embedded (set by :meth:`build`); images added
-        or searched with later must be described by it. None: unknown.
+        or searched with later must be described by it. None: unknown. Kept as the record
+        :attr:`backbone_info`.
     """
 
     def __init__(self, keys, vectors, text_encoder=None, ann=None, backbone=None):
@@ -131,7 +132,7 @@ class ImageDatabase:
         self.text_encoder = text_encoder
         self._row = {i: r for r, i in enumerate(image_ids.tolist())}
         self.ann = ann
-        self.backbone = as_backbone_info(backbone)
+        self.backbone_info = as_backbone_info(backbone)
 
     @classmethod
     def build(cls, model, descriptors: Descriptors, text_encoder=None) -> "ImageDatabase":
@@ -140,10 +141,10 @@ class ImageDatabase:
         Raises InputError naming both backbones if the model was trained on another
         backbone's descriptors.
         """
-        model_backbone = getattr(model, "backbone", None)
-        check_same_backbone(model_backbone, descriptors.backbone, "building the database")
+        model_backbone = getattr(model, "backbone_info", None)
+        check_same_backbone(model_backbone, descriptors.backbone_info, "building the database")
         return cls(descriptors.ids, embed_images(model, descriptors.vectors), text_encoder,
-                   backbone=descriptors.backbone or model_backbone)
+                   backbone=descriptors.backbone_info or model_backbone)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -298,7 +299,7 @@ class ImageDatabase:
         other vectors.
         """
         save_npz(path, FORMAT, image_ids=self.keys, vectors=self.vectors,
-                 backbone=np.array(backbone_to_json(self.backbone)))
+                 backbone=np.array(backbone_to_json(self.backbone_info)))
         if self.ann is not None:
             self.ann.save(index_path_of(path))
         elif index_path_of(path).exists():

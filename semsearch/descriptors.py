@@ -1,7 +1,7 @@
 """Image descriptors: the CNN vectors that stand for each image, and the CNN that made them.
 
 :class:`Descriptors` holds one ``(N, D)`` float32 matrix with a row per image, and
-``backbone``: the record of the network that made them (a dict as
+``backbone_info``: the record of the network that made them (a dict as
 :func:`semsearch.backbones.backbone_info` gives, or None when unknown). Models and databases
 check it, so a 512-d ResNet18 vector is never compared with another network's.
 
@@ -20,7 +20,7 @@ Two file formats are read (told apart by their first bytes, not their names):
 Example
 -------
 >>> descriptors = Descriptors.load("data/resnet18_features.pkl")  # doctest: +SKIP
->>> descriptors.dim, descriptors.backbone["backbone"]             # doctest: +SKIP
+>>> descriptors.dim, descriptors.backbone_info["backbone"]        # doctest: +SKIP
 (512, 'resnet18')
 >>> descriptors.save("data/descriptors/resnet18.npz")             # doctest: +SKIP
 """
@@ -73,7 +73,8 @@ class Descriptors:
     ----------
     ids : numpy.ndarray (N,) int64, sorted
     vectors : numpy.ndarray (N, D) float32
-    backbone : dict or None
+    backbone_info : dict or None
+        The record of the network that made them (``backbone`` given as a name becomes its record).
 
     Raises
     ------
@@ -103,7 +104,7 @@ class Descriptors:
         self.ids = np.array(ids, dtype=np.int64)
         self.vectors = vectors
         self._row = {i: r for r, i in enumerate(ids)}
-        self.backbone = _checked_backbone(backbone, self.dim)
+        self.backbone_info = _checked_backbone(backbone, self.dim)
 
     @classmethod
     def load(cls, path: PathLike, backbone=None) -> "Descriptors":
@@ -132,7 +133,7 @@ class Descriptors:
         mapping = load_descriptor_pickle(path)  # runs no code: refuses anything but arrays
         descriptors = cls(mapping)
         try:
-            descriptors.backbone = _checked_backbone(backbone, descriptors.dim) if backbone is not None else _by_size(descriptors.dim)
+            descriptors.backbone_info = _checked_backbone(backbone, descriptors.dim) if backbone is not None else _by_size(descriptors.dim)
         except InputError as e:
             raise InputError(f"{path}: {e}") from None
         return descriptors
@@ -162,7 +163,7 @@ class Descriptors:
         whatever its name; ``.npz`` is the name to give it. For a plain
         ``{coco_id: (1, D)}`` pickle, pickle :meth:`to_dict` yourself (it loses the record).
         """
-        record = "" if self.backbone is None else json.dumps(self.backbone, sort_keys=True)
+        record = "" if self.backbone_info is None else json.dumps(self.backbone_info, sort_keys=True)
         save_npz(path, FORMAT, ids=self.ids, vectors=self.vectors, backbone=np.array(record))
 
     def to_dict(self) -> Dict[int, np.ndarray]:
@@ -181,7 +182,7 @@ class Descriptors:
         return check_image_id(coco_id) in self._row
 
     def __repr__(self) -> str:
-        name = "unknown backbone" if self.backbone is None else self.backbone["backbone"]
+        name = "unknown backbone" if self.backbone_info is None else self.backbone_info["backbone"]
         return f"Descriptors({len(self)} images, D={self.dim}, {name})"
 
     def rows_of(self, image_ids: Iterable[int]) -> np.ndarray:
@@ -198,7 +199,7 @@ class Descriptors:
     def subset(self, image_ids: Iterable[int]) -> "Descriptors":
         """Only these images."""
         ids = list(image_ids)
-        return Descriptors(dict(zip(ids, self.vectors_of(ids))), backbone=self.backbone)
+        return Descriptors(dict(zip(ids, self.vectors_of(ids))), backbone=self.backbone_info)
 
 
 def _checked_backbone(backbone, dim: int) -> Optional[Dict[str, Any]]:

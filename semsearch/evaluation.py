@@ -258,7 +258,7 @@ def evaluate(
     >>> evaluate(model, data, text_encoder, val_ids, protocol="1k").recall[1]   # doctest: +SKIP
     """
     folds = protocol_folds(image_ids, protocol, seed)  # refuses a bad protocol before any work
-    check_same_backbone(getattr(model, "backbone", None), data.descriptors.backbone, "evaluating")
+    check_same_backbone(getattr(model, "backbone_info", None), data.descriptors.backbone_info, "evaluating")
     split = data.split(np.concatenate(folds))
     images = embed_images(model, split.descriptor_vectors)
     if not np.isfinite(images).all():

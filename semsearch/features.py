@@ -381,7 +381,7 @@ def _read_existing(path: Path, backbone: Backbone) -> dict[int, np.ndarray]:
     if existing.dim != backbone.dim:
         raise InputError(f"{path} holds {existing.dim}-d descriptors, not {describe_backbone(backbone.info)} "
                          "ones; use another output file")
-    check_same_backbone(backbone.info, existing.backbone, f"cannot resume from {path}")
+    check_same_backbone(backbone.info, existing.backbone_info, f"cannot resume from {path}")
     return existing.to_dict()
 
 

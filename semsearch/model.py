@@ -77,8 +77,8 @@ class Autoembedder:
     seed : int, optional
         Seeds the ``glorot_normal`` weights; the same seed gives the same model.
     backbone : str, dict or None, optional
-        The network whose descriptors it takes (``descriptors.backbone``); saved with the
-        model, and checked by :meth:`check_backbone` wherever descriptors meet it. None:
+        The network whose descriptors it takes (a name or a record, e.g. ``descriptors.backbone_info``);
+        kept as the record :attr:`backbone_info`, saved with the model, and checked by :meth:`check_backbone` wherever descriptors meet it. None:
         unknown, not checked.
     """
 
@@ -86,9 +86,10 @@ class Autoembedder:
         for name, size in (("input_dim", input_dim), ("output_dim", output_dim)):
             if not is_integer(size) or size < 1:
                 raise InputError(f"{name} must be a positive whole number (a size), got {size!r}")
-        self.backbone = as_backbone_info(backbone)
-        if self.backbone is not None and self.backbone["dim"] != int(input_dim):
-            raise InputError(f"input_dim={input_dim}, but backbone {self.backbone['backbone']} makes {self.backbone['dim']}-d descriptors")
+        self.backbone_info = as_backbone_info(backbone)
+        info = self.backbone_info
+        if info is not None and info["dim"] != int(input_dim):
+            raise InputError(f"input_dim={input_dim}, but backbone {info['backbone']} makes {info['dim']}-d descriptors")
         self._shape, self._seed = (int(input_dim), int(output_dim)), seed
         self._dense = None  # the MyNN layer, made on first use (see `dense`)
         self._weights: Optional[Tuple[np.ndarray, np.ndarray]] = None  # weights read by `load`, until then
@@ -124,7 +125,7 @@ class Autoembedder:
 
     def check_backbone(self, descriptors, what: str = "embedding descriptors") -> None:
         """Refuse ``descriptors`` (a :class:`~semsearch.descriptors.Descriptors`) from another backbone."""
-        check_same_backbone(self.backbone, getattr(descriptors, "backbone", None), what)
+        check_same_backbone(self.backbone_info, getattr(descriptors, "backbone_info", None), what)
 
     @property
     def input_dim(self) -> int:
@@ -199,7 +200,7 @@ class Autoembedder:
         """Write the weights and the backbone record to a ``.npz`` file, atomically."""
         weight, bias = self.weight_arrays()
         save_npz(path, FORMAT, weight=weight, bias=bias,
-                 backbone=np.array(backbone_to_json(self.backbone)))
+                 backbone=np.array(backbone_to_json(self.backbone_info)))
 
     @classmethod
     def load(cls, path: PathLike) -> "Autoembedder":

@@ -343,7 +343,7 @@ def check_fits(model, data: CaptionedImages, text_encoder) -> tuple:
         raise InputError(f"the model takes {model.input_dim}-d descriptors, the data has {data.descriptors.dim}-d")
     if getattr(model, "output_dim", text_encoder.dim) != text_encoder.dim:
         raise InputError(f"the model outputs {model.output_dim}-d vectors, the text encoder {text_encoder.dim}-d")
-    check_same_backbone(getattr(model, "backbone", None), data.descriptors.backbone, "training")
+    check_same_backbone(getattr(model, "backbone_info", None), data.descriptors.backbone_info, "training")
     return parameters
 
 

@@ -99,7 +99,7 @@ def train_model(
 ) -> Tuple[Autoembedder, History]:
     """A new :class:`Autoembedder` (seeded by ``config.seed``) trained on ``train_ids``."""
     config = (config or TrainConfig()).replace(**changes)
-    model = Autoembedder(data.descriptors.dim, text_encoder.dim, seed=config.seed, backbone=data.descriptors.backbone)
+    model = Autoembedder(data.descriptors.dim, text_encoder.dim, seed=config.seed, backbone=data.descriptors.backbone_info)
     history = train(model, data, text_encoder, train_ids, validation_ids, config, progress=progress)
     return model, history
 

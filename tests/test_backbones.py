@@ -52,9 +52,9 @@ def test_check_same_backbone():
 def test_model_saves_its_backbone(tmp_path):
     model = Autoembedder(1280, seed=0, backbone="efficientnet-lite0")
     model.save(tmp_path / "m.npz")
-    assert Autoembedder.load(tmp_path / "m.npz").backbone == EFFNET
+    assert Autoembedder.load(tmp_path / "m.npz").backbone_info == EFFNET
     Autoembedder(4, seed=0).save(tmp_path / "old.npz")
-    assert Autoembedder.load(tmp_path / "old.npz").backbone is None
+    assert Autoembedder.load(tmp_path / "old.npz").backbone_info is None
     with pytest.raises(ValueError, match="input_dim=512, but backbone efficientnet-lite0 makes 1280-d"):
         Autoembedder(512, backbone="efficientnet-lite0")
 
@@ -67,7 +67,7 @@ def test_database_refuses_another_backbone_and_keeps_its_own(tmp_path):
     database = ImageDatabase.build(model, descriptors(5, 512, "resnet18"))
     np.testing.assert_allclose(database.vectors, model.embed(descriptors(5, 512, "resnet18").vectors), rtol=1e-6)
     database.save(tmp_path / "db.npz")
-    assert ImageDatabase.load(tmp_path / "db.npz").backbone == RESNET
+    assert ImageDatabase.load(tmp_path / "db.npz").backbone_info == RESNET
 
 
 def test_evaluate_refuses_another_backbone(real_data):

@@ -270,7 +270,7 @@ def test_features_writes_a_descriptor_pickle(tmp_path):
 
     features = Descriptors.load(out)  # a .npz recording its backbone, whatever the file's name
     assert features.ids.tolist() == [139, 285] and features.dim == 512
-    assert features.backbone["backbone"] == "resnet18" and features.backbone["weights"] == "random (seed 0)"
+    assert features.backbone_info["backbone"] == "resnet18" and features.backbone_info["weights"] == "random (seed 0)"
 
 
 def test_train_and_search_with_the_sif_encoder(real_data, tmp_path, capsys):

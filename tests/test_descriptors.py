@@ -54,7 +54,7 @@ def test_real_pickle(real_data: Path, raw_pickle: dict):
     np.testing.assert_array_equal(d.vectors, np.concatenate([raw_pickle[i] for i in sorted(raw_pickle)]))
     assert 139 in d and 1 not in d
     assert repr(d) == "Descriptors(239 images, D=1280, efficientnet-lite0)"
-    assert d.backbone == backbone_info("efficientnet-lite0")  # a 1280-d pickle: named by its size
+    assert d.backbone_info == backbone_info("efficientnet-lite0")  # a 1280-d pickle: named by its size
 
 
 # --------------------------------------------------------------------------- construction
@@ -219,22 +219,22 @@ def test_save_load_round_trip(tmp_path: Path):
     np.testing.assert_array_equal(again.ids, d.ids)
     np.testing.assert_array_equal(again.vectors, d.vectors)
     assert again.vectors.dtype == np.float32
-    assert again.backbone == {"backbone": "tiny", "dim": 4, "weights": "hand-made"}
+    assert again.backbone_info == {"backbone": "tiny", "dim": 4, "weights": "hand-made"}
     # the file is a plain .npz, readable without unpickling
     with np.load(path, allow_pickle=False) as f:
         assert str(f["format"]) == "semsearch-descriptors-1"
         np.testing.assert_array_equal(f["ids"], [10, 20, 30])
     unknown = Descriptors(small_mapping())
     unknown.save(path)
-    assert Descriptors.load(path).backbone is None
+    assert Descriptors.load(path).backbone_info is None
 
 
 def test_pickles_are_named_by_their_size_or_by_the_caller(tmp_path: Path):
     resnet = write_pickle(tmp_path / "resnet18_features.pkl", {1: np.ones((1, 512)), 2: np.zeros((1, 512))})
-    assert Descriptors.load(resnet).backbone == backbone_info("resnet18")  # the course pickle
-    assert Descriptors.load(write_pickle(tmp_path / "other.pkl", small_mapping())).backbone is None
+    assert Descriptors.load(resnet).backbone_info == backbone_info("resnet18")  # the course pickle
+    assert Descriptors.load(write_pickle(tmp_path / "other.pkl", small_mapping())).backbone_info is None
     mobilenet = {"backbone": "mobilenet_v2", "dim": 4}
-    assert Descriptors.load(tmp_path / "other.pkl", backbone=mobilenet).backbone == mobilenet
+    assert Descriptors.load(tmp_path / "other.pkl", backbone=mobilenet).backbone_info == mobilenet
     with pytest.raises(ValueError, match=r"resnet18_features.pkl: the descriptors are 512-d, but backbone efficientnet-lite0 makes 1280-d"):
         Descriptors.load(resnet, backbone="efficientnet-lite0")
 
@@ -250,7 +250,7 @@ def test_npz_backbone_contradicted_by_the_caller(tmp_path: Path):
 
 def test_subset_keeps_the_backbone():
     d = Descriptors({1: np.ones(512), 2: np.zeros(512)}, backbone="resnet18")
-    assert d.subset([2]).backbone == backbone_info("resnet18")
+    assert d.subset([2]).backbone_info == backbone_info("resnet18")
 
 
 def test_to_dict_is_a_copy():

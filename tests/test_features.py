@@ -65,7 +65,7 @@ def reference(image_dir: Path, tmp_path_factory) -> dict[int, np.ndarray]:
 def load_descriptors(path: Path, seed: int = 0) -> dict:
     """The file as ``{coco_id: (1, D)}``, after checking it records random-weight ResNet18."""
     loaded = Descriptors.load(path)
-    assert loaded.backbone == backbones.backbone_info("resnet18", pretrained=False, seed=seed)
+    assert loaded.backbone_info == backbones.backbone_info("resnet18", pretrained=False, seed=seed)
     return loaded.to_dict()
 
 
@@ -428,7 +428,7 @@ def test_pretrained_efficientnet_reproduces_the_shared_descriptors(real_data, ef
     assert failed == [] and ok == paths and vectors.shape == (239, 1280)
     expected = reference.vectors_of([int(p.stem) for p in paths])
     assert np.abs(vectors - expected).max() <= 1e-4
-    assert reference.backbone == backbones.backbone_info("efficientnet-lite0")  # named by its size
+    assert reference.backbone_info == backbones.backbone_info("efficientnet-lite0")  # named by its size
 
 
 def test_onnx_and_torch_runtimes_agree_on_real_images(image_dir):

@@ -41,7 +41,7 @@ def test_images_are_small_thumbnails_with_captions_and_attribution():
 def test_load_joins_captions_and_descriptors_of_the_backbone():
     data = sample.load()
     assert len(data.image_ids) == 154 and len(data.captions.caption_ids) >= 770
-    assert data.descriptors.dim == 1280 and data.descriptors.backbone["backbone"] == "efficientnet-lite0"
+    assert data.descriptors.dim == 1280 and data.descriptors.backbone_info["backbone"] == "efficientnet-lite0"
     assert np.isfinite(data.descriptors.vectors).all() and (data.descriptors.vectors >= 0).all()  # ReLU6 output
 
 

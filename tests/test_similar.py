@@ -185,7 +185,7 @@ def test_unseen_image_is_described_then_searched(tmp_path, monkeypatch):
     fake_features(monkeypatch, 6, describe)
     path = tmp_path / "holiday.jpg"
     Image.new("L", (5, 4)).save(path, format="JPEG")
-    descriptors.backbone = None
+    descriptors.backbone_info = None
     # 6-d: no known backbone, so ResNet18 is used; pretend it gives 6 values
     monkeypatch.setattr("semsearch.routes.similar.backbone_info", lambda name: {"backbone": name, "dim": 6})
     ids, scores = similar_images(path, descriptors, k=4, weights=None, device="cpu")

@@ -44,8 +44,8 @@ class TagsWarning(UserWarning):
 def backbone_name(database, descriptors=None) -> Optional[str]:
     """The backbone that made the database's (or the descriptors') vectors, if recorded or told by their size."""
     for source in (database, descriptors):
-        record = getattr(source, "backbone", None)
-        name = record.get("backbone") if isinstance(record, dict) else record
+        record = getattr(source, "backbone_info", None)  # a record; a photo search keeps only the name
+        name = record.get("backbone") if isinstance(record, dict) else getattr(source, "backbone_name", None)
         if isinstance(name, str):
             return name
     dim = getattr(descriptors, "dim", None) or (np.shape(descriptors)[1] if isinstance(descriptors, np.ndarray) else None)
@@ -149,7 +149,7 @@ class DatabaseTags:
         if not keep.any():
             raise UnknownIdError(f"no image of this database carries the tag {tag!r}")
         db = self.database
-        return ImageDatabase(db.keys[keep], db.vectors[keep], db.text_encoder, backbone=getattr(db, "backbone", None))
+        return ImageDatabase(db.keys[keep], db.vectors[keep], db.text_encoder, backbone=getattr(db, "backbone_info", None))
 
     def _row_of(self, key) -> int:
         self.database.vector_of(key)  # checks the key's type; UnknownIdError for a key not in the database

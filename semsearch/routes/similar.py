@@ -84,7 +84,7 @@ def describe_query(
     query : int, str, PathLike, PIL.Image.Image or numpy.ndarray (D,)
         A COCO id or COCO-named file that has a descriptor (its stored descriptor is
         used), any other image file or PIL image (described with the backbone that
-        ``descriptors.backbone`` records; ResNet18 when it records none), or a descriptor.
+        ``descriptors.backbone_info`` records; ResNet18 when it records none), or a descriptor.
     descriptors : Descriptors
         The database images' descriptors.
     weights, device
@@ -118,7 +118,7 @@ def describe_query(
             f"got {type(query).__name__}"
         )
     # the database's own backbone; a record-less database is taken to be the course's ResNet18
-    record = descriptors.backbone
+    record = descriptors.backbone_info
     name = record["backbone"] if record is not None and record["backbone"] in BACKBONES else "resnet18"
     extra = "photos" if name == "efficientnet-lite0" else "features"  # ONNX Runtime, or torch for ResNet18
     missing_extra = (

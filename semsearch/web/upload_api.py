@@ -29,8 +29,8 @@ def backbone_describe(model, database) -> Callable | None:
     """
     from semsearch.backbones import BACKBONES
 
-    record = getattr(model, "backbone", None) or getattr(database, "backbone", None)
-    name = record.get("backbone") if isinstance(record, dict) else record
+    record = getattr(model, "backbone_info", None) or getattr(database, "backbone_info", None)
+    name = record.get("backbone") if isinstance(record, dict) else None
     if name is None:  # an old model folder: its descriptor size says which network (the course's is 512-d)
         name = {512: "resnet18", 1280: "efficientnet-lite0"}.get(model.input_dim)
     if name not in BACKBONES:
