@@ -195,9 +195,9 @@ def _image_vector(args, search, model_dir):
     from semsearch.photos.folder import image_query, load_model
 
     if search is not None:
-        return image_query(args.image, search.model, search.backbone)
+        return image_query(args.image, search.model, search.backbone_name)
     loaded = load_model(model_dir, with_text=False)
-    return image_query(args.image, loaded.autoembedder, loaded.backbone)
+    return image_query(args.image, loaded.autoembedder, loaded.backbone_name)
 
 
 def run_search(args) -> int:

@@ -53,6 +53,9 @@ FORMAT_1 = "semsearch-photos-1"
 #: What a database records as its model when that is the package's shipped sample model.
 SAMPLE_MODEL = "<semsearch sample model>"
 _ARRAYS = ("root", "keys", "sizes", "mtimes", "descriptors", "vectors", "backbone", "model", "model_sha")
+#: The attribute that holds an array of the file whose name differs from it (the file keeps its names).
+_FIELD_OF = {"backbone": "backbone_name"}
+_TEXTS = ("root", "backbone", "model", "model_sha")  # arrays holding one str
 
 
 @dataclass
@@ -71,8 +74,8 @@ class PhotoDatabase:
         The backbone's descriptors.
     vectors : (N, dim) float32
         The model's unit embeddings of the descriptors.
-    backbone : str
-        The backbone that made the descriptors, e.g. ``"efficientnet-lite0"``.
+    backbone_name : str
+        The backbone that made the descriptors, e.g. ``"efficientnet-lite0"`` (the file's array ``backbone``).
     model, model_sha : str
         The model folder that embedded them (or :data:`SAMPLE_MODEL`) and its ``model.npz`` sha256.
     metadata : Metadata
@@ -85,7 +88,7 @@ class PhotoDatabase:
     mtimes: np.ndarray
     descriptors: np.ndarray
     vectors: np.ndarray
-    backbone: str
+    backbone_name: str
     model: str
     model_sha: str
     metadata: Optional[Metadata] = None
@@ -99,8 +102,8 @@ class PhotoDatabase:
 
     def save(self, path: PathLike) -> None:
         """Write the database atomically (the old file stays whole until the new one is)."""
-        arrays = {name: getattr(self, name) for name in _ARRAYS}
-        for name in ("root", "backbone", "model", "model_sha"):
+        arrays = {name: getattr(self, _FIELD_OF.get(name, name)) for name in _ARRAYS}
+        for name in _TEXTS:
             arrays[name] = np.array(arrays[name], dtype=str)
         arrays["keys"] = np.asarray(self.keys, dtype=str) if len(self.keys) else np.zeros(0, dtype="<U1")
         save_npz(path, FORMAT, **arrays, **self.metadata.arrays())
@@ -115,8 +118,9 @@ class PhotoDatabase:
             found = load_npz(path, FORMAT, _ARRAYS + tuple(COLUMNS), "photo database")
             values = dict(zip(_ARRAYS, found))
             values["metadata"] = Metadata(**dict(zip(COLUMNS, found[len(_ARRAYS):])))
-        for name in ("root", "backbone", "model", "model_sha"):
+        for name in _TEXTS:
             values[name] = str(values[name])
+        values = {_FIELD_OF.get(name, name): value for name, value in values.items()}
         n = len(values["keys"])
         lengths = {len(values[name]) for name in ("sizes", "mtimes", "descriptors", "vectors")}
         lengths |= {len(column) for column in values["metadata"].arrays().values()}
@@ -185,7 +189,7 @@ class LoadedModel:
         What a database records as its model: the folder (absolute) or :data:`SAMPLE_MODEL`.
     sha : str
         sha256 of its ``model.npz``: a database embedded by other weights is re-embedded.
-    backbone : str
+    backbone_name : str
         The backbone whose descriptors it takes, e.g. ``"efficientnet-lite0"``.
     """
 
@@ -193,7 +197,7 @@ class LoadedModel:
     text_encoder: Any
     recorded: str
     sha: str
-    backbone: str
+    backbone_name: str
 
 
 def _resolve_model(model: Optional[PathLike]) -> Tuple[str, Path]:
@@ -225,10 +229,10 @@ def load_model(model: Optional[PathLike] = None, *, with_text: bool = True, glov
         if sha256_of_file(directory / MODEL_FILE) != manifest["files"].get(MODEL_FILE):
             raise InputError(f"{directory / MODEL_FILE} does not match its bundle.json: the folder mixes saves")
         autoembedder = Autoembedder.load(directory / MODEL_FILE)
-    backbone = manifest["info"].get("backbone") or {512: "resnet18", 1280: "efficientnet-lite0"}.get(autoembedder.input_dim)
-    if backbone is None:
+    backbone_name = manifest["info"].get("backbone") or {512: "resnet18", 1280: "efficientnet-lite0"}.get(autoembedder.input_dim)
+    if backbone_name is None:
         raise InputError(f"{directory} does not record its backbone, and {autoembedder.input_dim}-d descriptors fit none")
-    return LoadedModel(autoembedder, text_encoder, recorded, manifest["files"][MODEL_FILE], backbone)
+    return LoadedModel(autoembedder, text_encoder, recorded, manifest["files"][MODEL_FILE], backbone_name)
 
 
 def get_backbone(backbone, expected: str):
@@ -277,9 +281,9 @@ def _open_database(db_path: Path, model: Optional[PathLike]) -> Tuple[Optional[P
     if model is None and old is not None:
         model = old.model
     loaded = load_model(model, with_text=False)
-    if old is not None and old.backbone != loaded.backbone:
+    if old is not None and old.backbone_name != loaded.backbone_name:
         raise InputError(
-            f"{db_path} holds {old.backbone} descriptors but the model {loaded.recorded} takes {loaded.backbone}'s: "
+            f"{db_path} holds {old.backbone_name} descriptors but the model {loaded.recorded} takes {loaded.backbone_name}'s: "
             "index into a new database file"
         )
     if old is not None and len(old) and old.descriptors.shape[1] != loaded.autoembedder.input_dim:  # same name, other size
@@ -334,7 +338,7 @@ def _save_entries(db_path: Path, root: Path, entries: Dict[str, tuple], loaded: 
         mtimes=np.array([entries[k][1] for k in keys], dtype=np.int64),
         descriptors=descriptors,
         vectors=autoembedder.embed(descriptors) if keys else np.zeros((0, autoembedder.output_dim), np.float32),
-        backbone=loaded.backbone,
+        backbone_name=loaded.backbone_name,
         model=loaded.recorded,
         model_sha=loaded.sha,
         metadata=Metadata.of([entries[k][3] for k in keys]),
@@ -452,7 +456,7 @@ def index_folder(
                                 changed, report.failed)
     todo = reuse.to_describe
     if todo:
-        backbone = get_backbone(backbone, loaded.backbone)
+        backbone = get_backbone(backbone, loaded.backbone_name)
         if backbone.dim != loaded.autoembedder.input_dim:
             raise InputError(f"backbone {backbone.name} gives {backbone.dim}-d descriptors, the model takes {loaded.autoembedder.input_dim}-d")
         if engine == "ray":
@@ -498,7 +502,7 @@ class PhotoSearch:
         The indexed folder.
     model : Autoembedder
         Embeds descriptors, e.g. of an image to query with (:func:`image_query`).
-    backbone : str
+    backbone_name : str
         The backbone whose descriptors ``model`` takes.
     descriptors : (N, D) float32
         Row i: the backbone's descriptor of image ``keys[i]`` (e.g. for its ImageNet tags).
@@ -513,7 +517,7 @@ class PhotoSearch:
     database: ImageDatabase
     root: Path
     model: "Autoembedder"
-    backbone: str
+    backbone_name: str
     descriptors: np.ndarray
 
     def __len__(self) -> int:
@@ -540,8 +544,8 @@ def load_search(db_path: PathLike, model: Optional[PathLike] = None, *, glove=No
     if len(photos) == 0:
         raise InputError(f"{db_path} holds no images (were they all skipped?)")
     loaded = load_model(model or photos.model, glove=glove)
-    if loaded.backbone != photos.backbone:
-        raise InputError(f"{db_path} holds {photos.backbone} descriptors but the model {loaded.recorded} takes {loaded.backbone}'s")
+    if loaded.backbone_name != photos.backbone_name:
+        raise InputError(f"{db_path} holds {photos.backbone_name} descriptors but the model {loaded.recorded} takes {loaded.backbone_name}'s")
     if photos.descriptors.shape[1] != loaded.autoembedder.input_dim:  # same backbone name, another size
         raise InputError(f"{db_path} holds {photos.descriptors.shape[1]}-d descriptors but the model {loaded.recorded} "
                          f"takes {loaded.autoembedder.input_dim}-d ones")
@@ -549,14 +553,14 @@ def load_search(db_path: PathLike, model: Optional[PathLike] = None, *, glove=No
         raise InputError(f"the model {loaded.recorded} changed since {db_path} was indexed: run `semsearch index` again")
     vectors = photos.vectors if loaded.sha == photos.model_sha else loaded.autoembedder.embed(photos.descriptors)
     database = ImageDatabase(photos.keys, vectors, loaded.text_encoder)
-    return PhotoSearch(database, Path(photos.root), loaded.autoembedder, photos.backbone, photos.descriptors)
+    return PhotoSearch(database, Path(photos.root), loaded.autoembedder, photos.backbone_name, photos.descriptors)
 
 
 def image_query(image_path: PathLike, model: "Autoembedder", backbone_name: str, backbone=None) -> np.ndarray:
     """The unit embedding (dim,) of an image file, to query a database made by ``model`` with.
 
     Described with ``backbone`` (default: the one named ``backbone_name``, which ``model``
-    takes) and embedded with ``model``; e.g. ``image_query(path, search.model, search.backbone)``.
+    takes) and embedded with ``model``; e.g. ``image_query(path, search.model, search.backbone_name)``.
     """
     backbone = get_backbone(backbone, backbone_name)
     descriptor = describe_images([open_image(image_path)], backbone)
