@@ -111,8 +111,8 @@ def test_a_database_from_before_metadata_is_filled_in_without_describing(holiday
     run(root, db_path, model_dir, FakeBackbone())
     new = PhotoDatabase.load(db_path)
     arrays = {name: getattr(new, name) for name in ("keys", "sizes", "mtimes", "descriptors", "vectors")}
-    arrays.update({name: np.array(getattr(new, name)) for name in ("root", "model", "model_sha")})
-    arrays["backbone"] = np.array(new.backbone_name)  # the file's name for it
+    arrays.update(root=np.array(new.root), backbone=np.array(new.backbone_name), model=np.array(new.model_dir),
+                  model_sha=np.array(new.model_sha))  # the file's names for them
     save_npz(db_path, FORMAT_1, **arrays)  # what semsearch wrote before content hashes
     old = PhotoDatabase.load(db_path)
     assert not old.metadata.is_known(0) and len(old) == 16

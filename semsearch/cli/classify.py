@@ -102,7 +102,7 @@ def add_tags_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def open_tagged(db=None, model=None, data=None):
+def open_tagged(db=None, model_dir=None, data=None):
     """``(database, DatabaseTags)`` of a photo database, a COCO model folder, or the embedded sample (neither)."""
     from semsearch.routes.image_tags import default_descriptors
 
@@ -115,8 +115,8 @@ def open_tagged(db=None, model=None, data=None):
         from semsearch.bundle import load_bundle
         from semsearch import sample
 
-        model = model or sample.model_dir()
-        database, descriptors = load_bundle(model)[2], default_descriptors(model, data)
+        model_dir = model_dir or sample.model_dir()
+        database, descriptors = load_bundle(model_dir)[2], default_descriptors(model_dir, data)
     return database, tagged(database, descriptors)
 
 

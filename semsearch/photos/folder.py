@@ -54,7 +54,7 @@ FORMAT_1 = "semsearch-photos-1"
 SAMPLE_MODEL = "<semsearch sample model>"
 _ARRAYS = ("root", "keys", "sizes", "mtimes", "descriptors", "vectors", "backbone", "model", "model_sha")
 #: The attribute that holds an array of the file whose name differs from it (the file keeps its names).
-_FIELD_OF = {"backbone": "backbone_name"}
+_FIELD_OF = {"backbone": "backbone_name", "model": "model_dir"}
 _TEXTS = ("root", "backbone", "model", "model_sha")  # arrays holding one str
 
 
@@ -76,8 +76,9 @@ class PhotoDatabase:
         The model's unit embeddings of the descriptors.
     backbone_name : str
         The backbone that made the descriptors, e.g. ``"efficientnet-lite0"`` (the file's array ``backbone``).
-    model, model_sha : str
-        The model folder that embedded them (or :data:`SAMPLE_MODEL`) and its ``model.npz`` sha256.
+    model_dir, model_sha : str
+        The model folder that embedded them (or :data:`SAMPLE_MODEL`; the file's array ``model``)
+        and its ``model.npz`` sha256.
     metadata : Metadata
         Content hash, date taken, camera, size and orientation per image (unknown if not given).
     """
@@ -89,7 +90,7 @@ class PhotoDatabase:
     descriptors: np.ndarray
     vectors: np.ndarray
     backbone_name: str
-    model: str
+    model_dir: str
     model_sha: str
     metadata: Optional[Metadata] = None
 
@@ -200,17 +201,17 @@ class LoadedModel:
     backbone_name: str
 
 
-def _resolve_model(model: Optional[PathLike]) -> Tuple[str, Path]:
+def _resolve_model(model_dir: Optional[PathLike]) -> Tuple[str, Path]:
     """(what the database records, the folder) of a model bundle; None is the sample model."""
-    if model is None or str(model) == SAMPLE_MODEL:
+    if model_dir is None or str(model_dir) == SAMPLE_MODEL:
         from semsearch import sample
 
         return SAMPLE_MODEL, sample.model_dir()
-    path = Path(model).expanduser().resolve()
+    path = Path(model_dir).expanduser().resolve()
     return str(path), path
 
 
-def load_model(model: Optional[PathLike] = None, *, with_text: bool = True, glove=None) -> LoadedModel:
+def load_model(model_dir: Optional[PathLike] = None, *, with_text: bool = True, glove=None) -> LoadedModel:
     """The :class:`LoadedModel` of a bundle folder (None: the shipped sample model).
 
     ``with_text=False`` skips loading the text encoder (its field is None). The
@@ -220,7 +221,7 @@ def load_model(model: Optional[PathLike] = None, *, with_text: bool = True, glov
     from semsearch.bundle import MODEL_FILE, load_bundle, read_info
     from semsearch.model import Autoembedder
 
-    recorded, directory = _resolve_model(model)
+    recorded, directory = _resolve_model(model_dir)
     manifest = read_info(directory)
     if with_text:
         autoembedder, text_encoder, _ = load_bundle(directory, glove)
@@ -275,12 +276,12 @@ def _stat(path: Path) -> Tuple[int, int]:
     return int(status.st_size), int(status.st_mtime_ns)
 
 
-def _open_database(db_path: Path, model: Optional[PathLike]) -> Tuple[Optional[PhotoDatabase], LoadedModel]:
+def _open_database(db_path: Path, model_dir: Optional[PathLike]) -> Tuple[Optional[PhotoDatabase], LoadedModel]:
     """The existing database (or None) and the model to index with (default: the database's)."""
     old = PhotoDatabase.load(db_path) if db_path.exists() else None
-    if model is None and old is not None:
-        model = old.model
-    loaded = load_model(model, with_text=False)
+    if model_dir is None and old is not None:
+        model_dir = old.model_dir
+    loaded = load_model(model_dir, with_text=False)
     if old is not None and old.backbone_name != loaded.backbone_name:
         raise InputError(
             f"{db_path} holds {old.backbone_name} descriptors but the model {loaded.recorded} takes {loaded.backbone_name}'s: "
@@ -339,7 +340,7 @@ def _save_entries(db_path: Path, root: Path, entries: Dict[str, tuple], loaded: 
         descriptors=descriptors,
         vectors=autoembedder.embed(descriptors) if keys else np.zeros((0, autoembedder.output_dim), np.float32),
         backbone_name=loaded.backbone_name,
-        model=loaded.recorded,
+        model_dir=loaded.recorded,
         model_sha=loaded.sha,
         metadata=Metadata.of([entries[k][3] for k in keys]),
     ).save(db_path)
@@ -474,7 +475,7 @@ def index_folder(
                     _save_entries(db_path, root, entries, loaded)
                     unsaved = 0
     twin_entries(reuse, on_disk, entries)
-    if (todo or old is None or report.n_deleted or report.n_reembedded or old.model != loaded.recorded or filled
+    if (todo or old is None or report.n_deleted or report.n_reembedded or old.model_dir != loaded.recorded or filled
             or changed or len(entries) != len(old) or reuse.n_moved):
         _save_entries(db_path, root, entries, loaded)
     described = [key for key in [*todo, *reuse.twins] if key in entries]  # the skipped ones are in report.failed
@@ -543,7 +544,7 @@ def load_search(db_path: PathLike, model: Optional[PathLike] = None, *, glove=No
     photos = PhotoDatabase.load(db_path)
     if len(photos) == 0:
         raise InputError(f"{db_path} holds no images (were they all skipped?)")
-    loaded = load_model(model or photos.model, glove=glove)
+    loaded = load_model(model or photos.model_dir, glove=glove)
     if loaded.backbone_name != photos.backbone_name:
         raise InputError(f"{db_path} holds {photos.backbone_name} descriptors but the model {loaded.recorded} takes {loaded.backbone_name}'s")
     if photos.descriptors.shape[1] != loaded.autoembedder.input_dim:  # same backbone name, another size
