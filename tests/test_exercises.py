@@ -8,6 +8,8 @@ order of equal scores, lists instead of arrays). Both sets run through the same 
 """
 from __future__ import annotations
 
+import importlib.util
+
 import math
 import random
 from collections import Counter
@@ -373,6 +375,7 @@ RIGHT = [
 
 @pytest.mark.parametrize("task, mistake, function, hint", WRONG, ids=[f"{t}: {m}" for t, m, _, _ in WRONG])
 def test_each_planted_mistake_is_caught_with_its_hint(task, mistake, function, hint):
+    needs_extra(task)
     report = CHECKS[task](function, verbose=False)
     assert report.status in ("failed", "error"), f"{task} check passed a solution with {mistake}"
     assert hint in (report.hint or ""), f"{mistake}: the hint was {report.hint!r}"
@@ -383,6 +386,7 @@ def test_each_planted_mistake_is_caught_with_its_hint(task, mistake, function, h
 
 @pytest.mark.parametrize("task, how, function", RIGHT, ids=[f"{t}: {h}" for t, h, _ in RIGHT])
 def test_right_answers_written_differently_pass(task, how, function):
+    needs_extra(task)
     report = CHECKS[task](function, verbose=False)
     assert report.passed, str(report)
 
@@ -393,11 +397,20 @@ def test_the_planted_sets_are_large_enough_and_cover_every_check():
     assert len({h for *_, h in WRONG}) >= 15  # the hints differ
 
 
+def needs_extra(task: str) -> None:
+    """The preprocessing check compares with torch's networks: without the features extra it skips."""
+    if task == "preprocess":
+        pytest.importorskip("torchvision", reason="the preprocess check needs torch and torchvision: pip install -e .[features]")
+
+
 def test_the_library_passes_every_check(capsys):
     reports = check_all(solutions())
-    assert set(reports) == set(CHECKS) and all(r.passed for r in reports.values())
+    has_torch = importlib.util.find_spec("torchvision") is not None
+    skipped = {t for t, r in reports.items() if r.status == "skipped"}
+    assert set(reports) == set(CHECKS) and skipped == (set() if has_torch else {"preprocess"})
+    assert all(r.passed for t, r in reports.items() if t not in skipped)
     printed = capsys.readouterr().out
-    assert printed.count(": passed (") == len(CHECKS) and "checked:" in printed
+    assert printed.count(": passed (") == len(CHECKS) - len(skipped) and "checked:" in printed
 
 
 def test_a_stub_reports_not_written_yet(capsys):

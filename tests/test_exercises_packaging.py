@@ -25,7 +25,11 @@ def test_the_checks_need_no_test_or_notebook_package():
     env = {**os.environ, "PYTHONPATH": str(REPO), "MPLBACKEND": "Agg"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.count("'") == 2 * 13  # all thirteen tasks passed
+    import importlib.util
+
+    # all thirteen tasks pass; preprocess compares with torch's networks and skips without the features extra
+    expected = 13 if importlib.util.find_spec("torchvision") is not None else 12
+    assert out.stdout.count("'") == 2 * expected
 
 
 def test_the_benchmark_adapter_is_registered_under_the_contracts_name():

