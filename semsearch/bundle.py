@@ -390,7 +390,14 @@ def read_info(directory: PathLike) -> Dict[str, Any]:
     """The manifest of a bundle (``format``, ``files``, ``input_dim``, ``dim``, ``n_images``, ``info``)."""
     directory = Path(directory)
     restore_interrupted_save(directory)
-    return _read_manifest(_resolve(directory), directory)
+    for attempt in range(_READ_ATTEMPTS):
+        try:
+            return _read_manifest(_resolve(directory), directory)
+        except FileNotFoundError:  # a save swapped the folder between finding it and reading it
+            if _save_under_way(directory) and attempt + 1 < _READ_ATTEMPTS:
+                time.sleep(0.001 * attempt)
+                continue
+            raise
 
 
 def _inode(folder: Path) -> Optional[Tuple[int, int]]:

@@ -422,3 +422,31 @@ def test_manifest_is_last_and_lists_what_was_written(tmp_path):
     manifest = read_info(folder)
     assert sorted(manifest["files"]) == ["database.npz", "model.npz", "text.json", "text_vectors.npz"]
     assert (folder / MANIFEST_FILE).is_file()
+
+
+def test_read_info_tries_again_when_a_save_swaps_the_folder_under_it(tmp_path, request, monkeypatch):
+    """read_info found the folder, then a save moved it aside before the manifest was opened: it must
+    look again (as load_bundle does), not fail with 'no bundle.json' (seen once in CI under load)."""
+    import fcntl
+
+    from semsearch import bundle
+
+    folder = tmp_path / "model"
+    save_bundle(folder, *parts(1), info={"marker": 1})
+    save_bundle(tmp_path / "new", *parts(2), info={"marker": 2})
+    lock = os.open(tmp_path / ".model.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(lock, fcntl.LOCK_EX)  # the save is still running
+    request.addfinalizer(lambda: os.close(lock))
+    real_resolve, calls = bundle._resolve, []
+
+    def resolve_then_swap(directory):
+        found = real_resolve(directory)
+        calls.append(found)
+        if len(calls) == 1:  # the save's first rename lands right after the folder was found
+            os.rename(folder, tmp_path / ".model.old-test")
+            os.rename(tmp_path / "new", tmp_path / ".model.tmp-test")
+        return found
+
+    monkeypatch.setattr(bundle, "_resolve", resolve_then_swap)
+    assert read_info(folder)["info"]["marker"] == 1  # the old bundle, set aside: still the model
+    assert calls[0] == folder and calls[-1] == tmp_path / ".model.old-test"
