@@ -36,8 +36,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from semsearch.backbones import load_backbone
-from semsearch.common.images import find_image_files, open_image
+from semsearch.common.images import image_suffixes, open_image
 from semsearch.features import describe_files
+from semsearch.photos.paths import find_photo_files
 from semsearch.photos.folder import PhotoDatabase, index_folder
 
 BATCH = 32
@@ -127,7 +128,7 @@ def caption_recall(descriptors: np.ndarray, files: list, data: Path, k: int = 5)
 
 
 def run_folder(name: str, folder: Path, tmp: Path, onnx, torch_backbone) -> dict:
-    files = find_image_files(folder)
+    files = find_photo_files(folder, image_suffixes())[0]
     n = len(files)
     bare = bare_forward(files, onnx)
     seconds, new = new_path(folder, tmp / f"{name}.npz")
@@ -173,7 +174,7 @@ def main() -> None:
         onnx = load_backbone("efficientnet-lite0")  # builds and caches the graph before the clocks start
         import mygrad  # noqa: F401 - imported once by the first database save: a start-up cost, timed below
         torch_backbone = load_backbone("efficientnet-lite0", device="cpu", runtime="torch")
-        print(f"{len(find_image_files(coco))} images per folder, {os.cpu_count()} CPUs, batch {BATCH}, "
+        print(f"{len(find_photo_files(coco, image_suffixes())[0])} images per folder, {os.cpu_count()} CPUs, batch {BATCH}, "
               f"onnxruntime {onnxruntime.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads)")
         run_folder("COCO-size", coco, tmp, onnx, torch_backbone)
         run_folder(f"{phone[0]}x{phone[1]}", big, tmp, onnx, torch_backbone)

@@ -1,7 +1,8 @@
-"""Image files: find them in a folder tree (any names), open them safely.
+"""Image files: open them safely.
 
-:func:`find_image_files` lists the images under a folder by suffix (HEIC/HEIF too when
-``pillow-heif`` is installed). :func:`open_image` is the one place semsearch opens an image. A file that is not an image,
+:func:`image_suffixes` are the endings that count as images (HEIC/HEIF too when
+``pillow-heif`` is installed; :func:`semsearch.photos.paths.find_photo_files` lists a folder's
+images by them). :func:`open_image` is the one place semsearch opens an image. A file that is not an image,
 an empty file, a truncated or corrupt JPEG, a format PIL does not know, or a
 "decompression bomb" (a small file that decodes to billions of pixels) each give one
 :class:`~semsearch.errors.InputError` line naming the file, never a PIL traceback.
@@ -18,11 +19,9 @@ import io
 import math
 import os
 import warnings
-from pathlib import Path
-from typing import Optional, Union
-
 from functools import lru_cache
-from typing import List, Tuple
+from pathlib import Path
+from typing import Optional, Tuple, Union
 
 from semsearch.errors import InputError, InputTypeError
 from semsearch.paths import require_file
@@ -208,30 +207,8 @@ def heif_available() -> bool:
 
 
 def image_suffixes() -> Tuple[str, ...]:
-    """The endings :func:`find_image_files` looks for: HEIC ones too when they can be read."""
+    """The file endings that count as images: HEIC ones too when they can be read."""
     return IMAGE_SUFFIXES + (HEIF_SUFFIXES if heif_available() else ())
-
-
-def find_image_files(folder: PathLike) -> List[Path]:
-    """Every image file under ``folder``, recursively, sorted; hidden files and folders left out.
-
-    Symbolic links to folders are not followed (they could loop).
-
-    Raises
-    ------
-    FileNotFoundError
-        ``folder`` is not a folder.
-    """
-    folder = Path(folder).expanduser()
-    if not folder.is_dir():
-        raise FileNotFoundError(f"image folder not found: {folder}")
-    suffixes = image_suffixes()
-    found = []
-    for directory, subdirs, files in os.walk(folder):
-        subdirs[:] = [d for d in subdirs if not d.startswith(".")]
-        found.extend(Path(directory) / name for name in files
-                     if not name.startswith(".") and os.path.splitext(name)[1].lower() in suffixes)
-    return sorted(found)
 
 
 def failure_reason(error: BaseException, path: PathLike) -> str:
