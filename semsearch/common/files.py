@@ -92,15 +92,24 @@ def atomic_write(path: PathLike, mode: str = "wb", *, expected_bytes: int = 0) -
 _DISK_FULL = {errno.ENOSPC} | ({errno.EDQUOT} if hasattr(errno, "EDQUOT") else set())
 
 
-def sha256_of_file(path: PathLike) -> str:
-    """The hex sha256 of a file's bytes, read 1 MiB at a time."""
-    import hashlib
+def digest_of_file(path: PathLike, digest) -> str:
+    """The hex digest of a file's bytes by ``digest`` (a fresh ``hashlib`` object), read 1 MiB at a time.
 
-    digest = hashlib.sha256()
+    >>> import hashlib
+    >>> digest_of_file(__file__, hashlib.sha256()) == sha256_of_file(__file__)
+    True
+    """
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def sha256_of_file(path: PathLike) -> str:
+    """The hex sha256 of a file's bytes (model folders' manifests, pinned downloads)."""
+    import hashlib
+
+    return digest_of_file(path, hashlib.sha256())
 
 
 def _umask() -> int:

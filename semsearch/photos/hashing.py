@@ -22,9 +22,9 @@ import hashlib
 import os
 from typing import Union
 
+from semsearch.common.files import digest_of_file
+
 PathLike = Union[str, "os.PathLike[str]"]
-#: Bytes read at a time.
-CHUNK = 1 << 20
 #: What a database records for a photo whose hash is not known yet (a database from before hashes).
 UNKNOWN = ""
 
@@ -37,8 +37,4 @@ def content_hash(path: PathLike) -> str:
     OSError
         The file cannot be read (deleted meanwhile, no permission).
     """
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return digest_of_file(path, hashlib.blake2b(digest_size=16))
