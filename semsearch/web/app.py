@@ -45,7 +45,6 @@ from semsearch.web.context import (
     AppContext,
     Limits,
     NotAvailableError,
-    embed_query,
 )
 from semsearch.web.errors import add_error_handlers
 from semsearch.web.files_api import add_file_routes
@@ -54,7 +53,7 @@ from semsearch.web.search_api import add_search_routes
 from semsearch.web.upload_api import add_upload_routes, backbone_describe
 from semsearch.web.words_api import add_word_routes
 
-__all__ = ["Limits", "NotAvailableError", "create_app", "embed_query"]
+__all__ = ["Limits", "NotAvailableError", "create_app"]
 
 
 def create_app(

@@ -50,16 +50,6 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-def embed_query(text_encoder, text: str) -> np.ndarray:
-    """The unit query vector of a text: the one place a query is parsed.
-
-    Raises UnknownQueryError naming the words when none of them is known.
-    """
-    from semsearch.query import embed_query as embed_compound
-
-    return embed_compound(text, text_encoder)
-
-
 @dataclass
 class AppContext:
     """The loaded objects one app serves, and the checks every request goes through.
@@ -149,8 +139,13 @@ class AppContext:
         return [t for t in dict.fromkeys(tokenize(text)) if t not in known]
 
     def embed_query(self, text: str) -> np.ndarray:
-        """The unit query vector of ``text``."""
-        return embed_query(self.text_encoder, text)
+        """The unit query vector of ``text`` (:func:`semsearch.query.embed_query`: plain or compound).
+
+        Raises UnknownQueryError naming the words when none of them is known.
+        """
+        from semsearch.query import embed_query
+
+        return embed_query(text, self.text_encoder)
 
     def result(self, key, score: float, shares=None) -> dict:
         """One result as JSON: key, score, thumbnail URL, caption, and the words' shares if given."""
