@@ -58,6 +58,13 @@ def _to_numpy(value, coco_id) -> np.ndarray:
     return array
 
 
+
+def is_npz_file(path: PathLike) -> bool:
+    """Whether ``path`` starts as an ``.npz`` (a zip archive), semsearch's own descriptor format,
+    rather than a pickle such as the course's ``resnet18_features.pkl``."""
+    with open(path, "rb") as f:
+        return f.read(4) == _ZIP_MAGIC
+
 class Descriptors:
     """One descriptor per image: ids ``(N,)`` and vectors ``(N, D)`` float32.
 
@@ -126,9 +133,7 @@ class Descriptors:
             Not a descriptor file, bad contents, or ``backbone`` contradicts the file.
         """
         path = require_file(path, "descriptor file")
-        with open(path, "rb") as f:
-            is_npz = f.read(4) == _ZIP_MAGIC
-        if is_npz:
+        if is_npz_file(path):
             return cls._load_npz(path, backbone)
         mapping = load_descriptor_pickle(path)  # runs no code: refuses anything but arrays
         descriptors = cls(mapping)

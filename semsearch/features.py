@@ -47,7 +47,7 @@ from semsearch.common.checks import check_image_ids
 from semsearch.common.files import check_writable
 from semsearch.common.images import IMAGE_SUFFIXES, check_aspect_ratio, failure_reason, open_image
 from semsearch.common.keys import coco_id_from_filename
-from semsearch.descriptors import Descriptors
+from semsearch.descriptors import Descriptors, is_npz_file
 from semsearch.errors import InputError, InputTypeError
 from semsearch.cnn.preprocessing import RESIZE
 
@@ -360,11 +360,7 @@ def check_own_format(path: Path) -> None:
     The course's descriptor files are plain pickles (``{id: array}``) read with
     ``pickle.load``; resuming into one would rewrite it as a zip under the same name.
     """
-    if not path.is_file():
-        return
-    with open(path, "rb") as f:
-        head = f.read(4)
-    if head != b"PK\x03\x04":  # the zip every .npz is
+    if path.is_file() and not is_npz_file(path):
         raise InputError(
             f"{path} is not a semsearch descriptor file (.npz) but another format (a pickle?): extending it "
             f"would rewrite it as semsearch's .npz, which pickle.load cannot read; write to a new file, "
