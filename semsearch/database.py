@@ -38,52 +38,37 @@ PathLike = Union[str, "os.PathLike[str]"]
 FORMAT = "semsearch-database-1"
 
 
-def _top_k_row(row: np.ndarray, k: int) -> np.ndarray:
-    """:func:`top_k` of one row (N,): the same two steps on a contiguous row, without transposing."""
-    width = 16 * k
-    if k >= 1 and len(row) >= 2 * width:
-        per_group = len(row) // width
-        maxima = row[: per_group * width].reshape(per_group, width).max(axis=0)
-        tail = row[per_group * width :]
-        np.maximum(maxima[: len(tail)], tail, out=maxima[: len(tail)])
-        threshold = np.partition(maxima, width - k)[width - k]
-        candidates = np.flatnonzero(row >= threshold)  # ascending: a stable sort keeps ties in column order
-        if len(candidates) >= k:  # always, unless the row holds NaN
-            return candidates[np.argsort(-row[candidates], kind="stable")[:k]]
-    return np.argsort(-row, kind="stable")[:k]
-
-
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Column indices of the k largest scores of each row, best first, shape (Q, k).
 
     Ties go to the lower column. Partitioning whole rows of 82,612 scores is slow, so:
 
-    1. deal each row's scores into ``16 k`` groups and take each group's maximum. The k-th
-       largest maximum, t, is at most the row's k-th largest score (k groups each hold a
-       score >= t), so the k best are among the scores >= t: usually little more than k;
+    1. deal each row's scores into ``16 k`` groups (group j holds the scores j, j + 16 k,
+       j + 32 k, ...) and take each group's maximum. The k-th largest maximum, t, is at most
+       the row's k-th largest score (k groups each hold a score >= t), so the k best are among
+       the scores >= t: usually little more than k;
     2. sort just those candidates.
 
-    A single row (one query) takes the same steps on the row itself (:func:`_top_k_row`).
+    >>> top_k(np.array([[0.1, 0.9, 0.5], [0.7, 0.7, 0.2]]), 2)
+    array([[1, 2],
+           [0, 1]])
     """
-    k = min(k, scores.shape[1])
-    if scores.shape[0] == 1:
-        return _top_k_row(np.ascontiguousarray(scores[0]), k)[None]
-    columns = np.ascontiguousarray(scores.T)  # (N, Q): each row's scores down a column
-    n, n_rows = columns.shape
-    width = 16 * k  # number of groups; group j holds the scores j, j + width, j + 2 width, ...
+    n_rows, n = scores.shape
+    k = min(k, n)
+    width = 16 * k  # the number of groups
     if k >= 1 and n >= 2 * width:
         per_group = n // width
-        maxima = columns[: per_group * width].reshape(per_group, width, n_rows).max(axis=0)
-        tail = columns[per_group * width :]  # the rest, one score to each of the first groups
-        np.maximum(maxima[: len(tail)], tail, out=maxima[: len(tail)])
-        threshold = np.partition(maxima, width - k, axis=0)[width - k]  # (Q,)
-        flat = np.flatnonzero(columns >= threshold)  # the candidates, as index * Q + row
-        index, row = np.divmod(flat, n_rows)
+        maxima = scores[:, : per_group * width].reshape(n_rows, per_group, width).max(axis=1)  # (Q, width)
+        tail = scores[:, per_group * width :]  # the rest, one score to each of the first groups
+        np.maximum(maxima[:, : tail.shape[1]], tail, out=maxima[:, : tail.shape[1]])
+        threshold = np.partition(maxima, width - k, axis=1)[:, width - k]  # (Q,)
+        flat = np.flatnonzero(scores >= threshold[:, None])  # the candidates, as row * N + column
+        row, column = np.divmod(flat, n)
         counts = np.bincount(row, minlength=n_rows)
         if (counts >= k).all():  # always, unless a row holds NaN
-            order = np.lexsort((-columns.ravel()[flat], row))  # by row, then best first (stable)
+            order = np.lexsort((-scores.ravel()[flat], row))  # by row, then best first (stable: lower column first)
             first = np.cumsum(counts) - counts  # where each row's candidates start in order
-            return index[order][first[:, None] + np.arange(k)]
+            return column[order][first[:, None] + np.arange(k)]
     return np.argsort(-scores, axis=1, kind="stable")[:, :k]  # few scores (or NaN): sort them all
 
 
@@ -126,7 +111,10 @@ class ImageDatabase:
                 "they come from different models"
             )
         self.keys = image_ids
-        self.vectors = l2_normalize_rows(vectors)
+        # Stored column by column (Fortran order, still indexed (N, dim)): scoring one query is
+        # then a BLAS gemv down 50 long contiguous columns, 1.5x faster than across 82,612 short
+        # rows; batches (queries @ vectors.T, a plain row-major gemm) are as fast as before.
+        self.vectors = np.asfortranarray(l2_normalize_rows(vectors))
         if ann is not None:
             _check_ann_fits(ann, vectors, self.vectors)
         self.text_encoder = text_encoder
@@ -226,11 +214,11 @@ class ImageDatabase:
         k = min(k, len(self))
         ids = np.empty((len(vectors), k), dtype=self.keys.dtype)
         scores = np.empty((len(vectors), k), dtype=np.result_type(vectors, self.vectors))
-        # 64 queries at a time: their (N, 64) scores stay in the CPU's cache (21 MB for 82,612
-        # images), where all (N, Q) could take gigabytes. database @ queries.T, not
-        # queries @ database.T: BLAS is several times faster this way round.
+        # 64 queries at a time: their (64, N) scores stay in the CPU's cache (21 MB for 82,612
+        # images), where all (Q, N) could take gigabytes. self.vectors.T is (dim, N) row-major
+        # (see __init__), so this is BLAS's gemm, or its gemv for one query, on long rows.
         for start in range(0, len(vectors), 64):
-            block = (self.vectors @ vectors[start : start + 64].T).T  # (64, N); one query too: BLAS's sgemm beats its sgemv 2x here
+            block = vectors[start : start + 64] @ self.vectors.T  # (64, N)
             best = top_k(block, k)
             ids[start : start + 64] = self.keys[best]
             scores[start : start + 64] = np.take_along_axis(block, best, axis=1)
@@ -253,7 +241,7 @@ class ImageDatabase:
         if k == 0:
             return ids, scores
         for start in range(0, len(vectors), 64):
-            kept = (self.vectors @ vectors[start : start + 64].T)[rows].T  # (64, kept rows)
+            kept = (vectors[start : start + 64] @ self.vectors.T)[:, rows]  # (64, kept rows)
             best = top_k(kept, k)
             ids[start : start + 64] = self.keys[rows[best]]
             scores[start : start + 64] = np.take_along_axis(kept, best, axis=1)

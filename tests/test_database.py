@@ -81,6 +81,26 @@ def test_batch_equals_single_queries(database):
         np.testing.assert_allclose(row_scores, single_scores, rtol=1e-6)
 
 
+def test_long_database_queries_equal_a_numpy_ranking():
+    """5,000 images (the grouped top-k path), one query and a batch of 70 (two blocks of 64),
+    filtered and not: the ids of a full stable sort of ``V @ q`` and its scores."""
+    rng = np.random.default_rng(3)
+    vectors = unit(rng.normal(size=(5000, 50))).astype(np.float32)
+    database = ImageDatabase(np.arange(5000) * 7, vectors)
+    queries = unit(rng.normal(size=(70, 50))).astype(np.float32)
+    where = rng.random(5000) < 0.3
+    scores = queries @ vectors.T
+    expected = np.argsort(-scores, axis=1, kind="stable")[:, :20]
+    ids, got_scores = database.query(queries, k=20)
+    np.testing.assert_array_equal(ids, expected * 7)
+    np.testing.assert_allclose(got_scores, np.take_along_axis(scores, expected, axis=1), rtol=1e-5, atol=1e-6)
+    one_ids, _ = database.query(queries[5], k=20)
+    np.testing.assert_array_equal(one_ids, expected[5] * 7)
+    kept = np.flatnonzero(where)
+    expected_kept = kept[np.argsort(-scores[:, kept], axis=1, kind="stable")[:, :20]]
+    np.testing.assert_array_equal(database.query(queries, k=20, where=where)[0], expected_kept * 7)
+
+
 def test_k_larger_than_database(database):
     ids, _ = database.query(database.vectors[0], k=500)
     assert len(ids) == 200 and len(set(ids)) == 200
