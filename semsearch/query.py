@@ -145,6 +145,8 @@ def embed_queries(queries: Sequence[str], text_encoder: Callable) -> np.ndarray:
                     text_encoder.check_known(parsed[i][0][1])
                 except UnknownQueryError as e:
                     raise UnknownQueryError(f"{e}{operator_hint(parsed[i][0][1])}") from None
+        if len(plain) == len(queries):  # no compound query: the rows are already in order
+            return vectors
         rows.update(zip(plain, vectors))
     for i, parts in enumerate(parsed):
         if i not in rows:
