@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from semsearch.backbones import load_backbone
+from semsearch.cnn.preprocessing import REDUCED_DECODE_SIDE
 from semsearch.common.images import image_suffixes, open_image
 from semsearch.features import describe_files
 from semsearch.photos.paths import find_photo_files
@@ -68,7 +69,7 @@ def old_path(files: list, backbone) -> np.ndarray:
 
 def bare_forward(files: list, backbone) -> float:
     """Seconds of the ONNX forward passes alone, on batches preprocessed beforehand."""
-    batches = [np.stack([backbone.preprocess(open_image(p, reduce_to=256)) for p in files[i : i + BATCH]])
+    batches = [np.stack([backbone.preprocess(open_image(p, reduce_to=REDUCED_DECODE_SIDE)) for p in files[i : i + BATCH]])
                for i in range(0, len(files), BATCH)]
     start = time.perf_counter()
     for batch in batches:

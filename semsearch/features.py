@@ -49,7 +49,7 @@ from semsearch.common.images import IMAGE_SUFFIXES, check_aspect_ratio, failure_
 from semsearch.common.keys import coco_id_from_filename
 from semsearch.descriptors import Descriptors, is_npz_file
 from semsearch.errors import InputError, InputTypeError
-from semsearch.cnn.preprocessing import RESIZE
+from semsearch.cnn.preprocessing import REDUCED_DECODE_SIDE
 
 PathLike = Union[str, "os.PathLike[str]"]
 ENGINES = ("local", "ray")
@@ -118,7 +118,7 @@ def _prepare(path, backbone, reduced_decoding: bool, max_pixels: Optional[int],
     ``preprocess``), or a reason it cannot be read (too long and thin to resize included)."""
     try:
         image = open_image(resolve(path) if resolve is not None else path, max_pixels=max_pixels,
-                           reduce_to=RESIZE if reduced_decoding else None, name=str(path))
+                           reduce_to=REDUCED_DECODE_SIDE if reduced_decoding else None, name=str(path))
         check_aspect_ratio(*image.size, name=str(path))  # before any resize (backbones without preprocess too)
         return backbone.preprocess(image) if hasattr(backbone, "forward") else image
     except InputError as error:  # broken, too large, or refused by ``resolve``
@@ -168,8 +168,9 @@ def iter_described(
     threads : int, optional
         Threads that decode images; default the number of CPUs.
     reduced_decoding : bool
-        Decode JPEGs at a reduced scale no smaller than the resize (:func:`open_image`'s
-        ``reduce_to``): several times faster on large photos; descriptors differ slightly
+        Decode JPEGs at a reduced scale, no smaller than
+        :data:`~semsearch.cnn.preprocessing.REDUCED_DECODE_SIDE` (:func:`open_image`'s
+        ``reduce_to``): 3-4 times faster on 12 MP photos; descriptors differ slightly
         (cosine >= 0.995 with full decoding, measured in ``benchmarks/index_speed.py``).
     max_pixels : int, optional
         Images with more pixels are failed; default :data:`semsearch.common.images.DEFAULT_MAX_PIXELS`.

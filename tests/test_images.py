@@ -55,7 +55,8 @@ def test_reduced_decoding_never_goes_below_the_asked_size(tmp_path):
     exact = _jpeg(_gradient(2048, 1024), tmp_path / "exact.jpg")
     assert open_image(exact, reduce_to=256).size == (512, 256)
     middle = _jpeg(_gradient(1400, 1000), tmp_path / "middle.jpg")
-    assert open_image(middle, reduce_to=256).size == (1400, 1000)  # under 4 x 256: decoded fully
+    assert open_image(middle, reduce_to=256).size == (700, 500)  # 1/2: 1/4 would be 250 < 256
+    assert open_image(middle, reduce_to=501).size == (1400, 1000)  # under 2 x 501: decoded fully
     png = tmp_path / "big.png"
     _gradient(1200, 900).save(png)
     assert open_image(png, reduce_to=256).size == (1200, 900)  # only JPEGs have a reduced decode
@@ -94,21 +95,22 @@ def test_a_rotated_photo_is_described_upright(real_data, effnet, tmp_path):
     assert _cosine(a, c) < _cosine(a, b) - 0.02  # a sideways picture is described differently
 
 
-def test_reduced_decoding_keeps_descriptors_of_large_photos(real_data, effnet, tmp_path):
-    """Reduced decoding's measured bar on upscaled real images: cosine with full decoding >= 0.995 on
-    average, >= 0.985 for every image (the issue asked 0.995 for each: 1/8-scale decoding reaches
-    0.989 at worst on the data, see benchmarks/index_speed.py; 1/2 scale would reach it at twice the cost)."""
-    sources = sorted((real_data / "coco" / "images").glob("*.jpg"))[:12]
-    paths = []
-    for n, source in enumerate(sources):
-        image = Image.open(source).convert("RGB")
-        scale = 2048 / max(image.size)
-        paths.append(_jpeg(image.resize((round(image.width * scale), round(image.height * scale)), Image.BICUBIC),
-                           tmp_path / f"{n}.jpg", quality=92))
+def test_reduced_decoding_keeps_descriptors_of_phone_photos(real_data, effnet, tmp_path):
+    """Reduced decoding's bar (issue 20): on real images upscaled to a 12 MP phone's 4032 x 3024,
+    each descriptor's cosine with full decoding's is >= 0.995 (benchmarks/index_speed.py measures
+    all 239). Decoded at 1/4 scale, 756 px. The first three are the 3 of 239 whose cosine a 1/8-scale
+    decode (378 px) brought under the bar (0.9934-0.9945); the others came next."""
+    from semsearch.cnn.preprocessing import REDUCED_DECODE_SIDE
+
+    names = ("000000531134", "000000570448", "000000125870", "000000183872", "000000377575", "000000405279")
+    sources = [real_data / "coco" / "images" / f"{name}.jpg" for name in names]
+    paths = [_jpeg(Image.open(source).convert("RGB").resize((4032, 3024), Image.BICUBIC), tmp_path / f"{n}.jpg", quality=92)
+             for n, source in enumerate(sources)]
+    assert open_image(paths[0], reduce_to=REDUCED_DECODE_SIDE).size == (1008, 756)
     full = effnet.describe([open_image(p) for p in paths])
-    reduced = effnet.describe([open_image(p, reduce_to=256) for p in paths])
+    reduced = effnet.describe([open_image(p, reduce_to=REDUCED_DECODE_SIDE) for p in paths])
     cosines = [_cosine(a, b) for a, b in zip(full, reduced)]
-    assert np.mean(cosines) >= 0.995 and min(cosines) >= 0.985
+    assert min(cosines) >= 0.995
 
 
 def test_open_image_of_bytes_applies_orientation_too():

@@ -26,7 +26,7 @@ import numpy as np
 from semsearch.backbones import Backbone, check_backbone_name, load_backbone
 from semsearch.common.images import failure_reason, open_image
 from semsearch.errors import InputError, MissingExtraError
-from semsearch.cnn.preprocessing import RESIZE
+from semsearch.cnn.preprocessing import REDUCED_DECODE_SIDE
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -57,7 +57,7 @@ class DescribeActor:
                  max_pixels: Optional[int] = None):
         cpu = device == "cpu"  # None lets load_backbone choose ONNX Runtime for EfficientNet-Lite0
         self.backbone = load_backbone(name, pretrained=pretrained, seed=seed, device=None if cpu else device)
-        self.reduce_to, self.max_pixels = (RESIZE if reduced_decoding else None), max_pixels
+        self.reduce_to, self.max_pixels = (REDUCED_DECODE_SIDE if reduced_decoding else None), max_pixels
 
     def __call__(self, batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         """``{"index", "path"}`` -> ``{"index", "vector" (B, D), "reason"}`` ("" when read)."""

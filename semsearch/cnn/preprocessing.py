@@ -31,6 +31,13 @@ if TYPE_CHECKING:
 RESIZE = 256
 #: ... then the centre CROP x CROP square is the network's input.
 CROP = 224
+#: Reduced decoding (``open_image(reduce_to=...)``, as the photo tool indexes) keeps a JPEG's
+#: shorter side at least this long, 2.9 x RESIZE, before the resize to RESIZE. Nearer to
+#: RESIZE, descriptors drift from full decoding's: some cosines fell under 0.995 at 1/8 of a
+#: 12 MP photo (378 px, 1.48 x RESIZE: 3 of 239 real images upscaled, worst 0.9934) and at
+#: 2.67 x; from 2.95 x on, none (worst 0.9983 over 7 sizes; ``benchmarks/reduced_decoding.py``).
+#: A 12 MP photo (shorter side 3,024) is decoded at 1/4: 756 px.
+REDUCED_DECODE_SIDE = int(2.9 * RESIZE)
 
 
 def resized_size(width: int, height: int, shorter: int = RESIZE) -> Tuple[int, int]:

@@ -53,10 +53,10 @@ def open_image(
     """Read an image file (or its bytes) as an upright RGB ``PIL.Image.Image``.
 
     The EXIF orientation of a photo (a phone held sideways) is applied, so the picture is
-    upright. With ``reduce_to``, a large JPEG (shorter side at least ``4 * reduce_to``) is
-    decoded at a reduced scale (Pillow's ``draft``: 1/2, 1/4 or 1/8, done in the DCT, several
-    times faster) whose shorter side stays at least ``reduce_to`` pixels; smaller JPEGs, which
-    gain little, and other formats are decoded fully.
+    upright. With ``reduce_to``, a JPEG at least twice that size on its shorter side is decoded
+    at a reduced scale (Pillow's ``draft``: the smallest of 1/2, 1/4 or 1/8, done in the DCT,
+    several times faster) whose shorter side stays at least ``reduce_to`` pixels; other
+    images are decoded fully.
 
     Parameters
     ----------
@@ -71,7 +71,7 @@ def open_image(
         How to name the image in messages (default: the path, or "the image data").
     reduce_to : int, optional
         Decode JPEGs no smaller than this on their shorter side, but possibly smaller than
-        full size (e.g. 256 for a network that resizes the shorter side to 256 anyway).
+        full size (the photo tool uses :data:`semsearch.cnn.preprocessing.REDUCED_DECODE_SIDE`).
 
     Returns
     -------
@@ -128,7 +128,7 @@ def open_image(
                 width, height = image.size
                 if width * height > max_pixels:
                     raise _too_large(shown, width, height, max_pixels)
-                if reduce_to is not None and image.format == "JPEG" and min(width, height) >= 4 * reduce_to:
+                if reduce_to is not None and image.format == "JPEG" and min(width, height) >= 2 * reduce_to:
                     scale = reduce_to / min(width, height)
                     image.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
                 image.load()
