@@ -286,7 +286,7 @@ class ImageDatabase:
         index file there is removed when there is none, so that it cannot be read back with
         other vectors.
         """
-        save_npz(path, FORMAT, image_ids=self.keys, vectors=self.vectors,
+        save_npz(path, FORMAT, image_ids=self.keys, vectors=np.ascontiguousarray(self.vectors),  # row-major, as files always were
                  backbone=np.array(backbone_to_json(self.backbone_info)))
         if self.ann is not None:
             self.ann.save(index_path_of(path))
