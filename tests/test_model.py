@@ -267,8 +267,10 @@ def test_batch_similarity_is_every_caption_with_every_image_and_differentiates_t
 
 
 @settings(max_examples=20, deadline=None)
-@given(st.integers(1, 6), st.integers(1, 9), st.integers(1, 5), st.integers(0, 10_000))
+@given(st.integers(1, 6), st.integers(1, 9), st.integers(2, 5), st.integers(0, 10_000))
 def test_the_fast_path_agrees_with_the_default_forward(b, d, e, seed):
+    """Embeddings of 2 dims or more: a unit 1-d embedding is +-1 whatever the weights, so both
+    gradients are zero up to float32 round-off (1e-6 against 1e-8), which no tolerance compares."""
     from semsearch.model import fast_path_agrees
 
     rng = np.random.default_rng(seed)
