@@ -48,7 +48,7 @@ def upscaled(sources: list, shorter: int) -> list:
 
 def describe(backbone, datas: list, reduce_to) -> tuple:
     """(descriptors (N, D), decode + preprocess seconds per image, decoded size of the first)."""
-    seconds, out = 0.0, []
+    seconds, out, sizes = 0.0, [], []
     for start in range(0, len(datas), BATCH):
         batch = []
         for data in datas[start : start + BATCH]:
@@ -56,8 +56,9 @@ def describe(backbone, datas: list, reduce_to) -> tuple:
             image = open_image(data, reduce_to=reduce_to)
             batch.append(backbone.preprocess(image))
             seconds += time.perf_counter() - began
+            sizes.append(image.size)
         out.append(backbone.forward(np.stack(batch)))
-    return np.concatenate(out), seconds / len(datas), open_image(datas[0], reduce_to=reduce_to).size
+    return np.concatenate(out), seconds / len(datas), sizes[0]
 
 
 def main() -> None:

@@ -285,8 +285,7 @@ def time_search(n_images: int, n_queries: int, repeats: int, text: bool) -> dict
                 for name, f in one_query.items():
                     time.sleep(0.2)
                     single[name].append(single_query_times(f, queries[:200]))
-            one_ids = np.stack([database.query(q, k=10)[0] for q in queries[:200]])
-            one_scores = np.stack([database.query(q, k=10)[1] for q in queries[:200]])
+            one_ids, one_scores = map(np.stack, zip(*(database.query(q, k=10) for q in queries[:200])))
             batch = time_blocks({"semsearch": lambda: database.query(queries, k=10),
                                  "faiss": lambda: index.search(queries, 10)}, repeats)
         lib, ref = np.array(batch["semsearch"]), np.array(batch["faiss"])
