@@ -228,7 +228,7 @@ def run_search(args) -> int:
     if kind == "photos":
         from semsearch.photos.filters import PhotoColumns, filtered_query
 
-        columns = PhotoColumns.load(what).subset(database.keys)
+        columns = PhotoColumns.of(search.photos.keys, search.photos.metadata).subset(database.keys)
         keys, scores = filtered_query(database, columns, query, only, k=args.k)
     else:
         keys, scores = database.query(query, k=args.k)
@@ -307,9 +307,10 @@ def _feedback_vector(args, database, query, image_dir):
 
     good = [database.vector_of(key_of(t)) for t in args.more_like]
     bad = [database.vector_of(key_of(t)) for t in args.less_like]
-    moved = rocchio(query_vector(database, query), good or None, bad or None)
+    first = query_vector(database, query)
+    moved = rocchio(first, good or None, bad or None)
     print(f"semsearch: query moved toward {len(good)} and away from {len(bad)} marked images "
-          f"(cosine with the first query {float(moved @ query_vector(database, query)):.3f})", file=sys.stderr)
+          f"(cosine with the first query {float(moved @ first):.3f})", file=sys.stderr)
     return moved
 
 

@@ -505,8 +505,9 @@ class PhotoSearch:
         Embeds descriptors, e.g. of an image to query with (:func:`image_query`).
     backbone_name : str
         The backbone whose descriptors ``model`` takes.
-    descriptors : (N, D) float32
-        Row i: the backbone's descriptor of image ``keys[i]`` (e.g. for its ImageNet tags).
+    photos : PhotoDatabase
+        The file as read: :attr:`descriptors` (row i: the backbone's descriptor of image
+        ``keys[i]``, e.g. for its ImageNet tags), metadata, sizes, content hashes.
 
     Example
     -------
@@ -519,10 +520,15 @@ class PhotoSearch:
     root: Path
     model: "Autoembedder"
     backbone_name: str
-    descriptors: np.ndarray
+    photos: PhotoDatabase
 
     def __len__(self) -> int:
         return len(self.database)
+
+    @property
+    def descriptors(self) -> np.ndarray:
+        """(N, D) float32: the stored descriptors, row i of image ``keys[i]``."""
+        return self.photos.descriptors
 
     @property
     def keys(self) -> np.ndarray:
@@ -554,7 +560,7 @@ def load_search(db_path: PathLike, model: Optional[PathLike] = None, *, glove=No
         raise InputError(f"the model {loaded.recorded} changed since {db_path} was indexed: run `semsearch index` again")
     vectors = photos.vectors if loaded.sha == photos.model_sha else loaded.autoembedder.embed(photos.descriptors)
     database = ImageDatabase(photos.keys, vectors, loaded.text_encoder)
-    return PhotoSearch(database, Path(photos.root), loaded.autoembedder, photos.backbone_name, photos.descriptors)
+    return PhotoSearch(database, Path(photos.root), loaded.autoembedder, photos.backbone_name, photos)
 
 
 def image_query(image_path: PathLike, model: "Autoembedder", backbone_name: str, backbone=None) -> np.ndarray:

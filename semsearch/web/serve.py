@@ -76,12 +76,11 @@ def app_from_args(args, say=print):
 
         search = load_search(args.db)
         say(f"photos:      {args.db} ({len(search)} images under {search.root})")
-        from semsearch.photos.folder import PhotoDatabase
         from semsearch.photos.paths import file_inside
 
         root = search.root  # each file checked when asked for: inside the folder, links too
         app = create_app(search.database, model=search.model, image_path=lambda key: file_inside(root, key),
-                         descriptors=search.descriptors, photos=PhotoDatabase.load(args.db))
+                         descriptors=search.descriptors, photos=search.photos)
         return _said_tags(app, say)
     model_dir, images, caption_files, descriptors = args.model, args.images, args.captions, None
     if args.data is not None and not Path(args.data).expanduser().is_dir():
