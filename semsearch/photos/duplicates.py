@@ -84,9 +84,13 @@ def near_pairs(descriptors: np.ndarray, threshold: float) -> np.ndarray:
     >>> near_pairs(np.array([[1, 0], [0.99, 0.1], [0, 1]], np.float32), 0.9).tolist()
     [[0, 1]]
     """
+    return unit_pairs(l2_normalize_rows(np.asarray(descriptors, dtype=np.float32)), threshold)
+
+
+def unit_pairs(units: np.ndarray, threshold: float) -> np.ndarray:
+    """:func:`near_pairs` of rows already of unit length (N, D): their dot products are the cosines."""
     if not -1 <= threshold <= 1:
         raise InputError(f"threshold must be a cosine similarity in [-1, 1], got {threshold}")
-    units = l2_normalize_rows(np.asarray(descriptors, dtype=np.float32))
     found = []
     for start in range(0, len(units), BLOCK):
         block = units[start : start + BLOCK] @ units.T  # (B, N)
@@ -148,7 +152,7 @@ def find_duplicates(photos, *, near: bool = True, exact: bool = True,
     groups, grouped = [], set()
     if near:
         t = NEAR_THRESHOLD if threshold is None else float(threshold)
-        for rows in _components(len(photos), near_pairs(photos.descriptors, t)):
+        for rows in _components(len(photos), unit_pairs(units, t)):  # the units near_pairs would make
             if len({hashes[r] for r in rows}) > 1 or not exact:  # else it is an exact group
                 groups.append(_group("near", rows, photos, units))
                 grouped.update(rows)
