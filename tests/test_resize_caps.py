@@ -151,16 +151,6 @@ def test_index_skips_and_lists_an_image_too_long_and_thin(tmp_path):
     assert "40000 x 1 pixels, an aspect ratio over 64:1" in reasons["strip.png"]
 
 
-def test_bounded_size_gives_the_resized_size_or_refuses():
-    from semsearch.common.images import ImageTooLargeError, bounded_size
-
-    assert bounded_size(640, 480, 256) == (341, 256) and bounded_size(100, 6400, 256) == (256, 16384)
-    with pytest.raises(ImageTooLargeError, match="0 x 5 pixels"):
-        bounded_size(0, 5, 256)
-    with pytest.raises(ImageTooLargeError, match="aspect ratio over 10:1"):
-        bounded_size(11, 1, 256, max_ratio=10)
-
-
 # --------------------------------------------------------------------------- damaged approximate index
 
 LOAD = """

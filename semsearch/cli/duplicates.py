@@ -40,8 +40,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def human_bytes(n: int) -> str:
     """``1536`` -> ``'1.5 kB'`` (powers of 1000, like file managers)."""
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
+    for unit in ("B", "kB", "MB"):
+        if n < 1000:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.1f} GB"

@@ -252,18 +252,3 @@ def check_aspect_ratio(width: int, height: int, *, name: str = "the image", max_
         raise ImageTooLargeError(
             f"{name} is {width} x {height} pixels, an aspect ratio over {max_ratio:g}:1: resizing it would take too much memory"
         )
-
-
-def bounded_size(width: int, height: int, short_side: int, *, name: str = "the image",
-                 max_ratio: float = MAX_ASPECT_RATIO) -> Tuple[int, int]:
-    """``(width, height)`` after resizing the shorter side to ``short_side``, refused when too large.
-
-    The output of such a resize has at most ``short_side² × max_ratio`` pixels.
-
-    >>> bounded_size(640, 480, 256)
-    (341, 256)
-    """
-    check_aspect_ratio(width, height, name=name, max_ratio=max_ratio)
-    if width <= height:
-        return short_side, int(round(height * short_side / width))
-    return int(round(width * short_side / height)), short_side

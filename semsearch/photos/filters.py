@@ -32,7 +32,7 @@ from typing import Optional, Tuple, Union
 import numpy as np
 
 from semsearch.errors import InputError
-from semsearch.photos.metadata import Metadata, wall_clock_seconds
+from semsearch.photos.metadata import ORIENTATION_NAMES, Metadata, wall_clock_seconds
 
 PathLike = Union[str, "os.PathLike[str]"]
 ORIENTATIONS = ("landscape", "portrait", "square")
@@ -163,7 +163,7 @@ class PhotoFilter:
         if self.camera is not None:
             keep &= columns.camera_matches(self.camera)
         if self.orientation is not None:
-            keep &= columns.shapes[0] == ("square", "landscape", "portrait").index(self.orientation)
+            keep &= columns.shapes[0] == ORIENTATION_NAMES.index(self.orientation)
         if self.min_size is not None:
             big, small = max(self.min_size), min(self.min_size)
             keep &= (columns.shapes[1] >= big) & (columns.shapes[2] >= small)

@@ -36,6 +36,8 @@ MAKE, MODEL, ORIENTATION = 271, 272, 274
 EPOCH = dt.datetime(1970, 1, 1)
 #: EXIF orientations that turn the stored image by 90 degrees (its width and height swap on screen).
 SIDEWAYS = (5, 6, 7, 8)
+#: The orientation of each code of :meth:`Metadata.orientation_codes`.
+ORIENTATION_NAMES = ("square", "landscape", "portrait")
 
 
 @dataclass(frozen=True)
@@ -186,11 +188,8 @@ class Metadata:
         """The columns by name, to save."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def orientations(self) -> np.ndarray:
-        """(N,) ``"landscape"``, ``"portrait"`` or ``"square"`` from the shown width and height."""
-        return np.array(["square", "landscape", "portrait"])[self.orientation_codes()]
-
     def orientation_codes(self) -> np.ndarray:
-        """(N,) int8: 0 square, 1 landscape, 2 portrait (the index into :meth:`orientations`' names)."""
+        """(N,) int8: 0 square, 1 landscape, 2 portrait, from the shown width and height (the
+        index into :data:`ORIENTATION_NAMES`)."""
         return (np.sign(self.width.astype(np.int64) - self.height) % 3).astype(np.int8)
 
