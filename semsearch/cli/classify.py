@@ -39,37 +39,37 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def descriptor_file(descriptors, data) -> Path:
-    """``--descriptors``, else the data folder's; on a fresh machine (no folder named, none at
-    ./data) the embedded sample's, saying so on stderr, as ``demo``, ``search`` and ``serve`` do."""
+def load_descriptors(descriptors, data):
+    """The Descriptors of ``--descriptors``, else of the data folder; on a fresh machine (no folder
+    named, none at ./data) the embedded sample's, saying so on stderr, as ``demo``, ``search`` and
+    ``serve`` do."""
     import os
     import sys
 
-    from semsearch.paths import ENV_VAR, data_dir
-    from semsearch.workflow import find_data_files
+    from semsearch.descriptors import Descriptors
+    from semsearch.paths import ENV_VAR, data_dir, find_data_files
 
     if descriptors is not None:
-        return Path(descriptors)
+        return Descriptors.load(Path(descriptors))
     try:
-        return find_data_files(data)[1]
+        return Descriptors.load(find_data_files(data)[1])
     except FileNotFoundError:
         if data is not None or ENV_VAR in os.environ:
             raise
     from semsearch import sample
-    from semsearch.descriptors import Descriptors
 
-    ids = sorted(int(i) for i in Descriptors.load(sample.descriptors_file()).ids)
+    loaded = Descriptors.load(sample.descriptors_file())
+    ids = sorted(int(i) for i in loaded.ids)
     print(f"semsearch: no data folder at {data_dir(None)}/ (nor ${ENV_VAR}): using the embedded sample's descriptors "
           f"(semsearch.sample: {len(ids)} images, ids {', '.join(map(str, ids[:4]))}, ...)", file=sys.stderr)
-    return sample.descriptors_file()
+    return loaded
 
 
 def run(args) -> int:
     """Print one line of tags per image; errors are raised as SemsearchError / FileNotFoundError."""
-    from semsearch.descriptors import Descriptors
     from semsearch.routes.classifier import ImageNetClassifier
 
-    descriptors = Descriptors.load(descriptor_file(args.descriptors, args.data))
+    descriptors = load_descriptors(args.descriptors, args.data)
     classifier = ImageNetClassifier.from_efficientnet_lite0()
     tags = classifier.tags(descriptors.vectors_of(args.image_ids), k=args.k)  # checks D = 1280 first
     for image_id, row in zip(args.image_ids, tags):
