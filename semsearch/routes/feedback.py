@@ -121,10 +121,15 @@ def feedback_query(database, query, good: Sequence = (), bad: Sequence = (), k: 
     keys : (k,), scores : (k,)
         As :meth:`ImageDatabase.query`.
     """
+    return database.query(feedback_vector(database, query, good, bad, **weights), k=k, where=where)
+
+
+def feedback_vector(database, query, good: Sequence = (), bad: Sequence = (), **weights) -> np.ndarray:
+    """The unit query vector (dim,) of :func:`feedback_query`: ``query`` moved by :func:`rocchio`
+    toward the ``good`` images' vectors and away from the ``bad`` ones' (a key in both is refused)."""
     both = set(map(str, good)) & set(map(str, bad))
     if both:
         raise InputError(f"marked both good and bad: {sorted(both)}")
-    vector = rocchio(query_vector(database, query),
-                     [database.vector_of(key) for key in good] or None,
-                     [database.vector_of(key) for key in bad] or None, **weights)
-    return database.query(vector, k=k, where=where)
+    return rocchio(query_vector(database, query),
+                   [database.vector_of(key) for key in good] or None,
+                   [database.vector_of(key) for key in bad] or None, **weights)

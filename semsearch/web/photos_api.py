@@ -90,7 +90,7 @@ def add_feedback_route(app, context: AppContext, results: PhotoResults) -> None:
     from fastapi import Query
 
     from semsearch.errors import UnknownIdError
-    from semsearch.routes.feedback import feedback_query, rocchio
+    from semsearch.routes.feedback import feedback_vector
 
     database = context.database
 
@@ -107,9 +107,8 @@ def add_feedback_route(app, context: AppContext, results: PhotoResults) -> None:
         keep = results.where(results.only(after, before, folder, camera, orientation, min_size))
         first_vector = context.embed_query(q)
         first, _ = database.query(first_vector, k=k, where=keep)
-        keys, scores = feedback_query(database, first_vector, good_ids, bad_ids, k=k, where=keep)
-        moved = rocchio(first_vector, [database.vector_of(g) for g in good_ids] or None,
-                        [database.vector_of(b) for b in bad_ids] or None)
+        moved = feedback_vector(database, first_vector, good_ids, bad_ids)
+        keys, scores = database.query(moved, k=k, where=keep)
         before_keys, after_keys = [str(x) for x in first.tolist()], [str(x) for x in keys.tolist()]
         return {"query": q, "k": k, "good": good, "bad": bad,
                 "moved_cosine": round(float(moved @ first_vector), 6),
