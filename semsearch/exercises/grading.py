@@ -148,15 +148,6 @@ def load_fixed_split(data_dir: PathLike, seed: int = 0):
     return data, coco.captions(coco.caption_ids), train_ids, val_ids
 
 
-def reference_run(data_dir: PathLike, *, glove_path: Optional[PathLike] = None, seed: int = 0, **train_changes):
-    """The library's own pipeline on the fixed split (a :class:`~semsearch.exercises.pipeline.PipelineResult`):
-    the row every team is compared with."""
-    from semsearch.exercises.pipeline import run_pipeline
-
-    data, corpus, train_ids, val_ids = load_fixed_split(data_dir, seed)
-    return run_pipeline(data, corpus, {}, train_ids, val_ids, glove=_glove(glove_path), seed=seed, **train_changes)
-
-
 def grade_notebook(path: PathLike, data_dir: PathLike, *, glove_path: Optional[PathLike] = None, timeout: int = 600,
                    kernel_name: str = "python3", seed: int = 0, **train_changes) -> TeamGrade:
     """Execute one team notebook and grade it (see the module notes). The notebook file is not changed."""
@@ -215,8 +206,11 @@ def grade(notebooks: Sequence[PathLike], data_dir: PathLike, *, glove_path: Opti
     for path in notebooks:  # before the reference run: a typo should not cost a training
         if not Path(path).is_file():
             raise InputError(f"{path}: no such notebook")
-    data, _, train_ids, val_ids = load_fixed_split(data_dir, seed)  # refuses a bad data folder before any kernel starts
-    reference = reference_run(data_dir, glove_path=glove_path, seed=seed, **train_changes)
+    from semsearch.exercises.pipeline import run_pipeline
+
+    data, corpus, train_ids, val_ids = load_fixed_split(data_dir, seed)  # refuses a bad data folder before any kernel starts
+    # the library's own pipeline on the same split: the row every team is compared with
+    reference = run_pipeline(data, corpus, {}, train_ids, val_ids, glove=_glove(glove_path), seed=seed, **train_changes)
     teams = [grade_notebook(path, data_dir, glove_path=glove_path, timeout=timeout, kernel_name=kernel_name,
                             seed=seed, **train_changes) for path in notebooks]
     return GradeReport(teams, reference.library_scores, {"train_images": len(train_ids), "validation_images": len(val_ids),
@@ -252,6 +246,7 @@ def format_markdown(report: GradeReport) -> str:
         marks = [_MARK.get(team.tasks.get(t, {}).get("status", "missing"), "?") for t in tasks]
         lines.append(f"| {Path(team.notebook).name} | {team.n_passed}/{len(tasks)} | " + " | ".join(marks) + " | "
                      + " | ".join(_cell(scores.get(k), k) for k in SCORE_KEYS) + f" | {delta} |")
+    top = {query: ids[0] for query, ids in report.reference_searches}
     for team in report.teams:
         notes = []
         if team.error:
@@ -264,7 +259,6 @@ def format_markdown(report: GradeReport) -> str:
                 else:
                     last = (result.get("traceback") or "").strip().splitlines()[-1:] or [""]
                     notes.append(f"  raised `{last[0]}`")
-        top = {query: ids[0] for query, ids in report.reference_searches}
         for query, ids in team.searches:
             if ids and query in top and ids[0] != top[query]:
                 notes.append(f"- top hit of {query!r}: {ids[0]} (reference {top[query]})")
