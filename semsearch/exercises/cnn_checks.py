@@ -23,6 +23,7 @@ from typing import Callable
 
 import numpy as np
 
+from semsearch.backbones import NORMALISATION
 from semsearch.exercises.checking import Checker, as_float_array, run_check
 from semsearch.exercises.report import CheckReport
 
@@ -30,7 +31,6 @@ from semsearch.exercises.report import CheckReport
 IMAGES = (("a landscape photo", (320, 240), "RGB"), ("a portrait photo", (240, 330), "RGB"),
           ("a greyscale image", (300, 300), "L"), ("a transparent image", (260, 280), "RGBA"),
           ("a small image", (90, 60), "RGB"))
-IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
 def make_image(size, mode: str, seed: int):
@@ -51,13 +51,13 @@ def _diagnose(got: np.ndarray, want: np.ndarray, backbone: str) -> str:
         return "channels first: shape (3, 224, 224), as torch wants it (transpose, or torchvision's ToTensor)"
     if got.shape != (3, 224, 224):
         return "resize the shorter side to 256, then crop the centre 224 x 224: shape (3, 224, 224)"
-    mean, std = ((0.5,) * 3, (0.5,) * 3) if backbone == "efficientnet-lite0" else IMAGENET
+    mean, std = NORMALISATION[backbone]
     raw = want * np.array(std)[:, None, None] + np.array(mean)[:, None, None]  # the library's, before normalising
     if np.abs(got - raw).mean() < 0.02:
         return f"normalise after scaling to [0, 1]: (x - mean) / std with mean {mean} and std {std} for {backbone}"
     if np.abs(got - raw * 255).mean() < 5:
         return "scale the pixels to [0, 1] (divide by 255), then normalise"
-    other = IMAGENET if backbone == "efficientnet-lite0" else ((0.5,) * 3, (0.5,) * 3)
+    other = next(stats for name, stats in NORMALISATION.items() if name != backbone)
     if np.abs(got - (raw - np.array(other[0])[:, None, None]) / np.array(other[1])[:, None, None]).mean() < 0.02:
         return f"{backbone} was trained with mean {mean} and std {std}: normalise with those, not the other network's"
     return ("resize the shorter side to 256 (bilinear), crop the centre 224 x 224 (don't stretch the image to 224 x 224), "

@@ -66,7 +66,7 @@ def _idf_cases():
     yield "the checks' caption corpus", CORPUS
 
 
-def _diagnose_idf(texts, word, got, expected) -> str:
+def _diagnose_idf(texts, word, got) -> str:
     n = len(texts)
     docs = sum(word in tokenize(t) for t in texts)
     count = sum(tokenize(t).count(word) for t in texts)
@@ -91,7 +91,7 @@ def _idf_battery(idf: Callable, c: Checker) -> None:
             value = got.get(word)
             ok = value is not None and c.read(float, value, "a number", f"the IDF of {word!r} must be a number") is not None
             ok = ok and np.isclose(float(value), expected[word], rtol=1e-6, atol=1e-9)
-            c.expect(ok, f"idf[{word!r}] = {expected[word]:.6g}", f"idf[{word!r}] = {value!r}", lambda: _diagnose_idf(texts, word, value, expected))
+            c.expect(ok, f"idf[{word!r}] = {expected[word]:.6g}", f"idf[{word!r}] = {value!r}", lambda: _diagnose_idf(texts, word, value))
         extra = sorted(set(got) - set(expected))
         c.expect(not extra, "no other words", f"also {extra[:5]}", "the words are the tokens of the texts: "
                  "lowercased, punctuation removed (semsearch.tokenize)")
@@ -114,7 +114,7 @@ def _queries(rng: np.random.Generator) -> List:
     return single + lists + generated + [generated]
 
 
-def _diagnose_text(se_text_corpus_idf, query, got: np.ndarray, expected: np.ndarray, glove) -> str:
+def _diagnose_text(query, got: np.ndarray, expected: np.ndarray, glove) -> str:
     texts = [query] if isinstance(query, str) else query
     words = [w for t in texts for w in tokenize(t)]
     if not np.any(expected) and (np.isnan(got).any() or np.any(got)):
@@ -156,7 +156,7 @@ def _se_text_battery(make_se_text: Callable, c: Checker) -> None:
         got = c.read(as_float_array, out, f"an array of shape {expected.shape}", "return a NumPy array")
         c.expect(got.shape == expected.shape, f"shape {expected.shape}", f"shape {got.shape}",
                  f"one text -> shape (E,) = ({glove.vector_size},); a list of N texts -> (N, E)")
-        c.expect(close(got, expected, atol=1e-5), expected, got, lambda: _diagnose_text(se_text, query, got, expected, glove))
+        c.expect(close(got, expected, atol=1e-5), expected, got, lambda: _diagnose_text(query, got, expected, glove))
     c.passed("IDF from the captions, computed once; unit vectors; lowercase and punctuation; unknown words skipped; "
              "a text of unknown words -> zeros; lists -> (N, E); 8 fixed and 7 generated queries")
 
