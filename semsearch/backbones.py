@@ -84,6 +84,16 @@ def check_backbone_name(name) -> str:
     return name
 
 
+def backbone_of_dim(dim) -> Optional[str]:
+    """The backbone whose descriptors have ``dim`` dimensions, or None: how a record-less old
+    model or descriptor file is recognised (the course's are 512-d, ResNet18's).
+
+    >>> backbone_of_dim(512), backbone_of_dim(1280), backbone_of_dim(7)
+    ('resnet18', 'efficientnet-lite0', None)
+    """
+    return next((name for name, info in _INFO.items() if info["dim"] == dim), None)
+
+
 def backbone_info(name: str, *, pretrained: bool = True, seed: int = 0) -> Dict[str, Any]:
     """What a backbone is, as a JSON-ready dict; needs no torch.
 

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple, Un
 
 import numpy as np
 
+from semsearch.backbones import backbone_of_dim
 from semsearch.common.files import load_npz, save_npz, sha256_of_file
 from semsearch.database import ImageDatabase
 from semsearch.errors import InputError, MissingExtraError
@@ -230,7 +231,7 @@ def load_model(model_dir: Optional[PathLike] = None, *, with_text: bool = True, 
         if sha256_of_file(directory / MODEL_FILE) != manifest["files"].get(MODEL_FILE):
             raise InputError(f"{directory / MODEL_FILE} does not match its bundle.json: the folder mixes saves")
         autoembedder = Autoembedder.load(directory / MODEL_FILE)
-    backbone_name = manifest["info"].get("backbone") or {512: "resnet18", 1280: "efficientnet-lite0"}.get(autoembedder.input_dim)
+    backbone_name = manifest["info"].get("backbone") or backbone_of_dim(autoembedder.input_dim)
     if backbone_name is None:
         raise InputError(f"{directory} does not record its backbone, and {autoembedder.input_dim}-d descriptors fit none")
     return LoadedModel(autoembedder, text_encoder, recorded, manifest["files"][MODEL_FILE], backbone_name)

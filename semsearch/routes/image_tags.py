@@ -27,6 +27,7 @@ from typing import List, Optional
 
 import numpy as np
 
+from semsearch.backbones import backbone_of_dim
 from semsearch.common.checks import check_k
 from semsearch.database import ImageDatabase
 from semsearch.errors import InputError, UnknownIdError
@@ -49,7 +50,7 @@ def backbone_name(database, descriptors=None) -> Optional[str]:
         if isinstance(name, str):
             return name
     dim = getattr(descriptors, "dim", None) or (np.shape(descriptors)[1] if isinstance(descriptors, np.ndarray) else None)
-    return {512: "resnet18", 1280: "efficientnet-lite0"}.get(dim)
+    return backbone_of_dim(dim)
 
 
 class DatabaseTags:

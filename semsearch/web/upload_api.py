@@ -27,12 +27,12 @@ def backbone_describe(model, database) -> Callable | None:
     callable PIL.Image -> array (D,), or None
         None when the backbone is not one of :data:`semsearch.backbones.BACKBONES`.
     """
-    from semsearch.backbones import BACKBONES
+    from semsearch.backbones import BACKBONES, backbone_of_dim
 
     record = getattr(model, "backbone_info", None) or getattr(database, "backbone_info", None)
     name = record.get("backbone") if isinstance(record, dict) else None
     if name is None:  # an old model folder: its descriptor size says which network (the course's is 512-d)
-        name = {512: "resnet18", 1280: "efficientnet-lite0"}.get(model.input_dim)
+        name = backbone_of_dim(model.input_dim)
     if name not in BACKBONES:
         return None
 
