@@ -159,8 +159,12 @@ class ImageNetClassifier:
 
     def top_classes(self, descriptors, k: int = 5) -> Tuple[np.ndarray, np.ndarray]:
         """The k most probable classes of each image, best first: indices (N, k), probabilities (N, k)."""
+        k = check_k(k)
+        return self.top_of(self.probabilities(descriptors), k)
+
+    def top_of(self, p: np.ndarray, k: int = 5) -> Tuple[np.ndarray, np.ndarray]:
+        """:meth:`top_classes` of probabilities already computed, ``p`` (N, n_classes)."""
         k = min(check_k(k), self.n_classes)
-        p = self.probabilities(descriptors)
         top = np.argpartition(-p, k - 1, axis=1)[:, :k]
         order = np.argsort(-np.take_along_axis(p, top, axis=1), axis=1, kind="stable")
         top = np.take_along_axis(top, order, axis=1)

@@ -165,7 +165,7 @@ class Tagger:
         if e is not None and len(e) != len(p):
             raise InputError(f"{len(e)} image vectors but {len(p)} descriptors")
         if self._table is None:  # labels alone
-            top, probs = self.classifier.top_classes(descriptors, k)
+            top, probs = self.classifier.top_of(p, k)
             return [[Tag(self.classifier.labels[c], round(float(q), 4), "imagenet") for c, q in zip(row, pr)]
                     for row, pr in zip(top, probs)]
         labels = self._confident_labels(p, k)
@@ -187,8 +187,7 @@ class Tagger:
         t = min(self.settings.top_classes, p.shape[1])
         top = np.argpartition(-p, t - 1, axis=1)[:, :t]
         c = np.einsum("nt,ntd->nd", np.take_along_axis(p, top, axis=1), self._label_vectors[top])
-        c_unit = l2_normalize_rows(c)
-        c_unit[~np.isfinite(c_unit).all(axis=1)] = 0  # no top label has a known word: e alone
+        c_unit = l2_normalize_rows(c)  # a zero row (no top label has a known word) stays zero: e alone
         return self.settings.mix * c_unit + (1 - self.settings.mix) * l2_normalize_rows(e)
 
     def _words(self, queries: np.ndarray, k: int, taken: Sequence[set], n_labels: Sequence[int]) -> List[List[Tag]]:
