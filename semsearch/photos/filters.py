@@ -277,9 +277,20 @@ def filtered_query(database, columns: PhotoColumns, query, only: PhotoFilter, k:
     """
     if len(database) != len(columns) or (len(columns) and str(database.keys[-1]) != columns.keys[-1]):
         raise InputError("the database and its columns hold different photos (load both from the same file)")
+    return database.query(query, k=k, where=passing(columns, only))
+
+
+def passing(columns: PhotoColumns, only: PhotoFilter) -> Optional[np.ndarray]:
+    """The (N,) bool mask of the photos ``only`` lets through; None when it has no condition.
+
+    Raises
+    ------
+    NothingPassesError
+        No photo passes (the message says the filter and how many photos there are).
+    """
     if only.is_empty():
-        return database.query(query, k=k)
+        return None
     keep = only.mask(columns)
     if not keep.any():
         raise NothingPassesError(f"no photo passes the filter ({only.describe()}) among the {len(columns)} indexed")
-    return database.query(query, k=k, where=keep)
+    return keep

@@ -59,14 +59,11 @@ class PhotoResults:
 
     def where(self, filters):
         """The mask of the photos that pass ``filters`` (None: every image), or NothingPassesError."""
-        if self.columns is None or filters.is_empty():
+        if self.columns is None:
             return None
-        from semsearch.photos.filters import NothingPassesError
+        from semsearch.photos.filters import passing
 
-        keep = filters.mask(self.columns)
-        if not keep.any():
-            raise NothingPassesError(f"no photo passes the filter ({filters.describe()}) among the {len(self.columns)} indexed")
-        return keep
+        return passing(self.columns, filters)
 
     def result(self, key, score, q=None) -> dict:
         """One result as the page shows it: with each word's share, and a photo's date taken and folder."""
