@@ -238,10 +238,12 @@ def run_search(args) -> int:
 
         coco = CocoCaptions.load(*args.captions)
     shown = args.query if args.image is None else str(args.image)
-    _print_results(args, keys, scores, image_dir, columns, coco, f"{len(database)} images" if only.is_empty()
+    shows_captions = not (args.paths or args.print0) or args.out or args.show
+    taken = taken_lines(columns, keys) if columns is not None and shows_captions else None
+    _print_results(args, keys, scores, image_dir, taken, coco, f"{len(database)} images" if only.is_empty()
                    else f"the images that pass ({only.describe()})", what, shown)
     if args.out or args.show:
-        _write_grid(args, keys, scores, shown, kind, coco, image_dir, model_dir, columns)
+        _write_grid(args, keys, scores, shown, kind, coco, image_dir, model_dir, taken)
     return 0
 
 
@@ -259,7 +261,7 @@ def _check_search_args(args) -> None:
         image_format_of(args.out)
 
 
-def _print_results(args, keys, scores, image_dir, columns, coco, among: str, what: str, shown: str) -> None:
+def _print_results(args, keys, scores, image_dir, taken, coco, among: str, what: str, shown: str) -> None:
     """The files (--paths, --print0), or the ranking with each photo's date or each COCO image's caption."""
     if args.paths or args.print0:
         _print_files([_file_of(key, image_dir) for key in keys], keys, b"\0" if args.print0 else b"\n")
@@ -267,20 +269,18 @@ def _print_results(args, keys, scores, image_dir, columns, coco, among: str, wha
     from semsearch.display import first_caption
 
     say(f'top {len(keys)} of {among} in {what} for "{shown}":')
-    captions = taken_lines(columns, keys) if columns is not None else (
-        [first_caption(coco, key) for key in keys] if coco is not None else None)
+    captions = taken if taken is not None else ([first_caption(coco, key) for key in keys] if coco is not None else None)
     print_ranking([_printable(str(key)) for key in keys], scores, captions)
 
 
-def _write_grid(args, keys, scores, shown: str, kind: str, coco, image_dir, model_dir, columns) -> None:
+def _write_grid(args, keys, scores, shown: str, kind: str, coco, image_dir, model_dir, taken) -> None:
     """The picture grid (--out, --show): COCO captions, or each photo's date and folder, under the images."""
     from semsearch.display import result_grid
 
     if kind == "coco":
         coco = coco or _default_captions(args, model_dir)
         _warn_missing_images(keys, image_dir, coco)
-    grid_captions = taken_lines(columns, keys) if columns is not None else None
-    written = result_grid(keys, scores, shown, args.out, coco=coco, image_dir=image_dir, captions=grid_captions)
+    written = result_grid(keys, scores, shown, args.out, coco=coco, image_dir=image_dir, captions=taken)
     if written is not None:
         say(f"wrote {written}")
 
@@ -352,9 +352,9 @@ def taken_lines(columns, keys):
     """``taken 2019-07-14 10:31`` per key (``file date`` when it is the mtime), None if not known."""
     from semsearch.photos.metadata import format_time
 
-    rows = {k: r for r, k in enumerate(columns.keys.tolist())}
     if not columns.complete:
         return None
+    rows = {k: r for r, k in enumerate(columns.keys.tolist())}
     meta = columns.metadata
     return [f"taken {format_time(meta.taken[rows[k]])[:16]}" + ("" if meta.taken_source[rows[k]] == "exif" else " (file date)")
             for k in map(str, keys)]
