@@ -174,20 +174,12 @@ def grade_notebook(path: PathLike, data_dir: PathLike, *, glove_path: Optional[P
         env["SEMSEARCH_GLOVE"] = str(Path(glove_path).resolve())
     client = nbclient.NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, allow_errors=True,
                                      resources={"metadata": {"path": str(path.resolve().parent)}})
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)  # the kernel inherits the grader's environment
     try:
-        client.execute()
+        client.execute(env={**os.environ, **env})  # the kernel's environment; the grader's own stays as it is
     except CellTimeoutError:
         return TeamGrade(str(path), error=f"a cell ran longer than the time limit ({timeout} s)")
     except DeadKernelError as error:
         return TeamGrade(str(path), error=f"the kernel died: {' '.join(str(error).split())[:200]}")
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     cell_errors = [f"{out.ename}: {' '.join(str(out.evalue).split())[:200]}"
                    for cell in nb.cells[:-1] if cell.cell_type == "code" for out in cell.outputs if out.output_type == "error"]
     text = "".join(out.get("text", "") for out in nb.cells[-1].outputs if out.output_type == "stream")
